@@ -1,0 +1,40 @@
+# Two commands for a new user: `make run` and `make test`. Both bootstrap .venv from nothing.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+BUNDLES ?= bundles
+SAMPLE_BUNDLE := $(BUNDLES)/sample
+PORT ?= 8501
+
+.PHONY: run test lint bench sample-bundle clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11" >&2; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+$(SAMPLE_BUNDLE)/manifest.json: $(VENV)/.installed
+	$(VENV)/bin/recaudit train sample_data/interactions.parquet --items sample_data/items.parquet \
+		--out $(SAMPLE_BUNDLE)
+
+sample-bundle: $(SAMPLE_BUNDLE)/manifest.json
+
+run: $(VENV)/.installed sample-bundle
+	RECAUDIT_BUNDLE_DIR=$(BUNDLES) $(PY) -m streamlit run app.py --server.address=127.0.0.1 \
+		--server.port=$(PORT)
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/bench_scoring.py
+	$(PY) benchmarks/bench_quality.py
+
+clean:
+	rm -rf $(VENV) $(BUNDLES) .pytest_cache .ruff_cache

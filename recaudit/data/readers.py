@@ -1,0 +1,139 @@
+"""Read interaction, item and user tables from CSV or parquet into the fixed schema.
+
+Every library failure (pyarrow, pandas, encodings) becomes a :class:`RecauditInputError` naming the file.
+Id columns are read as strings so long numeric ids never lose precision; timestamps are normalised to
+int64 seconds since the epoch (integers, or any date/time text pandas can parse).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from recaudit.data.schema import (
+    CATEGORY,
+    DOMAIN,
+    ID_COLUMNS,
+    ITEM_ID,
+    PROVIDER,
+    TEXT,
+    TITLE,
+)
+from recaudit.data.validation import validate_interactions, validate_items, validate_users
+from recaudit.errors import RecauditInputError
+
+TEXT_COLUMNS = (ITEM_ID, TITLE, CATEGORY, DOMAIN, PROVIDER, TEXT, *ID_COLUMNS)
+SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV/TSV or parquet file; id and text columns come back as strings.
+
+    Raises:
+        RecauditInputError: missing, empty, unreadable or malformed file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise RecauditInputError(path, "file not found")
+    if path.is_dir():
+        raise RecauditInputError(path, "is a directory, expected a CSV or parquet file")
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise RecauditInputError(
+            path, f"unsupported file type {suffix or '(none)'}", "use .csv, .tsv or .parquet"
+        )
+    if path.stat().st_size == 0:
+        raise RecauditInputError(path, "file is empty")
+    if suffix in (".parquet", ".pq"):
+        frame = _read_parquet(path)
+    else:
+        frame = _read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+    duplicated = frame.columns[frame.columns.duplicated()].tolist()
+    if duplicated:
+        raise RecauditInputError(path, f"duplicate column names {duplicated}")
+    return frame
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise RecauditInputError(path, f"not a readable parquet file: {exc}") from exc
+    names = table.column_names
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise RecauditInputError(path, f"duplicate column names {dupes}")
+    frame = table.to_pandas()
+    for column in TEXT_COLUMNS:
+        if column in frame.columns:
+            frame[column] = _as_text(frame[column])
+    return frame
+
+
+def _read_csv(path: Path, sep: str) -> pd.DataFrame:
+    _check_csv_header(path, sep)
+    dtype = dict.fromkeys(TEXT_COLUMNS, "string")
+    try:
+        frame = pd.read_csv(path, sep=sep, dtype=dtype, keep_default_na=True, na_values=[""])
+    except pd.errors.EmptyDataError as exc:
+        raise RecauditInputError(path, "file is empty (no header row)") from exc
+    except pd.errors.ParserError as exc:
+        raise RecauditInputError(path, f"malformed CSV: {exc}".strip()) from exc
+    except UnicodeDecodeError as exc:
+        raise RecauditInputError(path, f"not UTF-8 text ({exc.reason})", "save it as UTF-8") from exc
+    for column in TEXT_COLUMNS:
+        if column in frame.columns:
+            frame[column] = _as_text(frame[column])
+    return frame
+
+
+def _check_csv_header(path: Path, sep: str) -> None:
+    """pandas silently renames duplicate headers to ``name.1``; refuse them instead."""
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            header = next(csv.reader(handle, delimiter=sep), [])
+    except UnicodeDecodeError as exc:
+        raise RecauditInputError(path, f"not UTF-8 text ({exc.reason})", "save it as UTF-8") from exc
+    names = [h.strip() for h in header]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise RecauditInputError(path, f"duplicate column names {dupes}")
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """Ids and text as Python strings with missing values kept as NaN (object dtype).
+
+    Float columns holding integral values (e.g. ids stored as float in parquet) are written as
+    integers, so ``12.0`` becomes ``"12"``.
+    """
+    if pd.api.types.is_float_dtype(column):
+        whole = column.dropna()
+        if len(whole) and np.all(np.mod(whole.to_numpy(), 1) == 0):
+            as_int = column.astype("Int64").astype("string")
+            return as_int.astype(object).where(column.notna(), np.nan)
+    text = column.astype("string").str.strip()
+    return text.astype(object).where(text.notna(), np.nan)
+
+
+def read_interactions(path: str | Path) -> pd.DataFrame:
+    """Read and validate an interactions table (user_id, item_id, timestamp, optional extras)."""
+    frame = read_table(path)
+    return validate_interactions(frame, source=path)
+
+
+def read_items(path: str | Path) -> pd.DataFrame:
+    """Read and validate an items table (item_id, optional title/category/domain/provider/text)."""
+    return validate_items(read_table(path), source=path)
+
+
+def read_users(path: str | Path) -> pd.DataFrame:
+    """Read and validate an optional users table (user_id plus any attributes)."""
+    return validate_users(read_table(path), source=path)
+
+
+__all__ = ["read_table", "read_interactions", "read_items", "read_users"]
