@@ -9,7 +9,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def shared_datasets_dir() -> Path:
-    """The real datasets folder: ``$RECAUDIT_DATASETS`` if set, else ``../shared/datasets`` beside the repo."""
+    """The real datasets: ``$RECAUDIT_DATASETS`` if set, else ``../shared/datasets`` beside the repo."""
     override = os.environ.get("RECAUDIT_DATASETS")
     if override:
         return Path(override)

@@ -1,0 +1,524 @@
+"""The model bundle (format version 1): a directory any team's model can be turned into and audited from.
+
+Layout (documented in ``docs/bundle-format.md``)::
+
+    manifest.json            format, version, model kind + config, dim, score, domains, files + sha256, ...
+    embeddings.safetensors   user [U, d], item [I, d], optional item_bias [I]
+    users.parquet            user_id (+ metadata), in row order of ``user``
+    items.parquet            item_id, title, category, domain, provider, text, in row order of ``item``
+    interactions/train.parquet, interactions/test.parquet   optional, for audits and seen-item exclusion
+
+Never a pickle. Loading validates the manifest first (schema, version, sha256 of every file, no path leaving
+the bundle), then shapes against the id tables and finiteness of every vector. Saving is atomic: the bundle
+is written to a temporary sibling directory and renamed into place, so a failed save never leaves a
+half-written bundle nor destroys the previous one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import scipy.sparse as sp
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+
+from recaudit import __version__
+from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, TIMESTAMP, TITLE, USER_ID
+from recaudit.errors import RecauditInputError
+
+FORMAT_NAME = "recaudit-bundle"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+EMBEDDINGS = "embeddings.safetensors"
+USERS = "users.parquet"
+ITEMS = "items.parquet"
+TRAIN = "interactions/train.parquet"
+TEST = "interactions/test.parquet"
+REQUIRED_FILES = (EMBEDDINGS, USERS, ITEMS)
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+
+ScoreFn = Literal["dot", "cosine"]
+
+
+@dataclass
+class Bundle:
+    """A model bundle in memory: embeddings, id tables with metadata, optional interactions.
+
+    ``user_emb[r]`` is the vector of ``users.user_id[r]``; ``item_emb[r]`` (and ``item_bias[r]``) of
+    ``items.item_id[r]``. ``manifest`` holds everything else (model card).
+    """
+
+    users: pd.DataFrame
+    items: pd.DataFrame
+    user_emb: np.ndarray
+    item_emb: np.ndarray
+    item_bias: np.ndarray | None = None
+    train: pd.DataFrame | None = None
+    test: pd.DataFrame | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def user_ids(self) -> np.ndarray:
+        """External user ids in row order."""
+        return self.users[USER_ID].to_numpy(dtype=object)
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        """External item ids in row order."""
+        return self.items[ITEM_ID].to_numpy(dtype=object)
+
+    @property
+    def score(self) -> ScoreFn:
+        """The score function: ``dot`` or ``cosine``."""
+        return self.manifest.get("score", "dot")
+
+    @property
+    def dim(self) -> int:
+        return int(self.item_emb.shape[1])
+
+    @property
+    def name(self) -> str:
+        """A short display name: the directory name, else the model kind."""
+        if self.path is not None:
+            return self.path.name
+        return str(self.manifest.get("model", {}).get("kind", "bundle"))
+
+    @property
+    def domains(self) -> list[str]:
+        """Item domains present in the catalogue (empty when items carry no domain)."""
+        if DOMAIN not in self.items.columns:
+            return []
+        return sorted(self.items[DOMAIN].dropna().astype(str).unique().tolist())
+
+    @cached_property
+    def user_row(self) -> pd.Series:
+        """Map external user id -> row."""
+        return pd.Series(np.arange(len(self.users)), index=self.users[USER_ID].to_numpy())
+
+    @cached_property
+    def item_row(self) -> pd.Series:
+        """Map external item id -> row."""
+        return pd.Series(np.arange(len(self.items)), index=self.items[ITEM_ID].to_numpy())
+
+    @cached_property
+    def seen(self) -> sp.csr_matrix:
+        """Users x items matrix of training interactions (count of rows per pair); empty without train."""
+        n_users, n_items = len(self.users), len(self.items)
+        if self.train is None or self.train.empty:
+            return sp.csr_matrix((n_users, n_items), dtype=np.float32)
+        known = self.train[
+            self.train[USER_ID].isin(self.user_row.index) & self.train[ITEM_ID].isin(self.item_row.index)
+        ]
+        rows = self.user_row.loc[known[USER_ID]].to_numpy()
+        cols = self.item_row.loc[known[ITEM_ID]].to_numpy()
+        data = np.ones(len(rows), dtype=np.float32)
+        matrix = sp.csr_matrix((data, (rows, cols)), shape=(n_users, n_items))
+        matrix.sum_duplicates()
+        return matrix
+
+    @cached_property
+    def item_popularity(self) -> np.ndarray:
+        """Training interactions per item, in item row order (φ(i) of METRICS.md)."""
+        return np.asarray(self.seen.sum(axis=0)).ravel().astype(np.int64)
+
+    def domain_mask(self, domain: str | None) -> np.ndarray | None:
+        """Bool mask of the items in ``domain`` (None for all domains)."""
+        if domain is None or DOMAIN not in self.items.columns:
+            return None
+        return (self.items[DOMAIN].astype(str) == domain).to_numpy()
+
+    def history(self, user_id: str) -> pd.DataFrame:
+        """A user's training interactions joined with item metadata, newest first."""
+        if self.train is None:
+            return pd.DataFrame(columns=[ITEM_ID, TITLE, CATEGORY, DOMAIN, TIMESTAMP])
+        rows = self.train[self.train[USER_ID] == str(user_id)]
+        meta = self.items.drop(columns=[c for c in (DOMAIN,) if c in rows.columns], errors="ignore")
+        joined = rows.merge(meta, on=ITEM_ID, how="left")
+        if TIMESTAMP in joined.columns:
+            joined = joined.sort_values(TIMESTAMP, ascending=False, kind="mergesort")
+        return joined.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# building
+
+
+def make_manifest(
+    *,
+    kind: str,
+    score: ScoreFn,
+    dim: int,
+    config: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+    evaluation: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A manifest skeleton; :func:`save_bundle` fills in files, counts, versions and time."""
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "model": {"kind": kind, "config": config or {}},
+        "dim": int(dim),
+        "score": score,
+        "training": training or {},
+        "evaluation": evaluation or {},
+        "data": data or {},
+    }
+
+
+def data_fingerprint(frame: pd.DataFrame | None) -> str | None:
+    """sha256 of the (user, item, timestamp) rows: which training data produced a model."""
+    if frame is None:
+        return None
+    cols = [c for c in (USER_ID, ITEM_ID, TIMESTAMP) if c in frame.columns]
+    hashed = pd.util.hash_pandas_object(frame[cols], index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()
+
+
+def _library_versions() -> dict[str, str]:
+    import safetensors
+    import torch
+
+    return {
+        "recaudit": __version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "pyarrow": pa.__version__,
+        "safetensors": safetensors.__version__,
+        "torch": torch.__version__,
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# saving
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    pq.write_table(table, path, compression="zstd")
+
+
+def _check_consistent(bundle: Bundle) -> None:
+    """Refuse to write a bundle whose parts disagree."""
+    checks = _shape_problems(
+        bundle.user_emb, bundle.item_emb, bundle.item_bias, len(bundle.users), len(bundle.items)
+    )
+    if checks:
+        raise RecauditInputError(None, "cannot save bundle: " + "; ".join(checks))
+
+
+def is_bundle_dir(path: Path) -> bool:
+    """True when ``path`` holds a recaudit manifest."""
+    return (path / MANIFEST).is_file()
+
+
+def check_output_dir(out: str | Path, *, overwrite: bool = False) -> None:
+    """Fail early if a bundle cannot be written to ``out`` without destroying something.
+
+    An existing bundle may be replaced only with ``overwrite``; a file or a non-empty directory that is
+    not a bundle is never replaced.
+    """
+    out = Path(out)
+    if not out.exists():
+        return
+    if not out.is_dir() or (any(out.iterdir()) and not is_bundle_dir(out)):
+        raise RecauditInputError(
+            out, "exists and is not a recaudit bundle; refusing to overwrite it", "choose another --out"
+        )
+    if is_bundle_dir(out) and not overwrite:
+        raise RecauditInputError(out, "a bundle already exists there", "pass --force to replace it")
+
+
+def save_bundle(bundle: Bundle, out: str | Path, *, overwrite: bool = False) -> Path:
+    """Write ``bundle`` to directory ``out`` atomically and return its path.
+
+    The bundle is written into a temporary sibling directory, then renamed into place. An existing
+    bundle at ``out`` is replaced only with ``overwrite=True`` (and only after the new one is complete);
+    an existing directory that is not a bundle is never touched.
+    """
+    out = Path(out)
+    check_output_dir(out, overwrite=overwrite)
+    _check_consistent(bundle)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        tensors = {
+            "user": np.ascontiguousarray(bundle.user_emb, dtype=np.float32),
+            "item": np.ascontiguousarray(bundle.item_emb, dtype=np.float32),
+        }
+        if bundle.item_bias is not None:
+            tensors["item_bias"] = np.ascontiguousarray(bundle.item_bias, dtype=np.float32)
+        save_file(tensors, str(tmp / EMBEDDINGS), metadata={"format": FORMAT_NAME})
+        _write_parquet(bundle.users, tmp / USERS)
+        _write_parquet(bundle.items, tmp / ITEMS)
+        if bundle.train is not None:
+            _write_parquet(bundle.train, tmp / TRAIN)
+        if bundle.test is not None:
+            _write_parquet(bundle.test, tmp / TEST)
+        manifest = dict(bundle.manifest)
+        manifest.setdefault("format", FORMAT_NAME)
+        manifest["format_version"] = FORMAT_VERSION
+        manifest["dim"] = int(bundle.item_emb.shape[1])
+        manifest.setdefault("score", "dot")
+        manifest["item_bias"] = bundle.item_bias is not None
+        manifest["n_users"] = len(bundle.users)
+        manifest["n_items"] = len(bundle.items)
+        manifest["domains"] = bundle.domains
+        data = dict(manifest.get("data", {}))
+        data["train_fingerprint"] = data_fingerprint(bundle.train)
+        data["n_train"] = None if bundle.train is None else len(bundle.train)
+        data["n_test"] = None if bundle.test is None else len(bundle.test)
+        manifest["data"] = data
+        manifest["versions"] = _library_versions()
+        manifest["created"] = datetime.now(UTC).isoformat(timespec="seconds")
+        files = sorted(p for p in tmp.rglob("*") if p.is_file())
+        manifest["files"] = {
+            p.relative_to(tmp).as_posix(): {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in files
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    bundle.manifest = json.loads((out / MANIFEST).read_text())
+    bundle.path = out
+    return out
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Move ``new`` to ``target``; an old ``target`` is removed only after the move succeeded."""
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(target, old)
+        try:
+            os.replace(new, target)
+        except BaseException:
+            os.replace(old, target)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, target)
+
+
+# --------------------------------------------------------------------------------------------------
+# loading and validation
+
+
+def _inside(root: Path, relative: str) -> Path:
+    """Resolve a manifest path, refusing anything that leaves the bundle directory."""
+    candidate = Path(relative)
+    if candidate.is_absolute() or ".." in candidate.parts or relative.startswith(("/", "\\")):
+        raise RecauditInputError(root / MANIFEST, f"file path {relative!r} leaves the bundle directory")
+    resolved = (root / candidate).resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise RecauditInputError(root / MANIFEST, f"file path {relative!r} leaves the bundle directory")
+    return resolved
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """Read and check ``manifest.json`` of the bundle at ``path`` (no data files are read)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise RecauditInputError(root, "bundle not found (expected a directory)")
+    manifest_path = root / MANIFEST
+    if not manifest_path.is_file():
+        raise RecauditInputError(root, "not a recaudit bundle: manifest.json is missing")
+    if manifest_path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise RecauditInputError(manifest_path, "manifest is implausibly large")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RecauditInputError(manifest_path, f"not valid JSON: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise RecauditInputError(manifest_path, f"not a recaudit bundle manifest (format != {FORMAT_NAME!r})")
+    version = manifest.get("format_version")
+    if not isinstance(version, int):
+        raise RecauditInputError(manifest_path, "format_version is missing or not an integer")
+    if version > FORMAT_VERSION:
+        raise RecauditInputError(
+            manifest_path,
+            f"bundle format version {version} is newer than this recaudit supports ({FORMAT_VERSION})",
+            "upgrade recaudit",
+        )
+    if version < 1:
+        raise RecauditInputError(manifest_path, f"unknown bundle format version {version}")
+    if manifest.get("score", "dot") not in ("dot", "cosine"):
+        raise RecauditInputError(manifest_path, f"unknown score function {manifest.get('score')!r}")
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise RecauditInputError(manifest_path, "manifest has no 'files' table")
+    for required in REQUIRED_FILES:
+        if required not in files:
+            raise RecauditInputError(manifest_path, f"manifest does not list required file {required}")
+    for relative, meta in files.items():
+        _inside(root, relative)
+        if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str):
+            raise RecauditInputError(manifest_path, f"file entry {relative!r} has no sha256")
+    return manifest
+
+
+def _verify_files(root: Path, manifest: dict[str, Any]) -> None:
+    for relative, meta in manifest["files"].items():
+        path = _inside(root, relative)
+        if not path.is_file():
+            raise RecauditInputError(root, f"bundle file {relative} is missing")
+        if path.is_symlink():
+            raise RecauditInputError(root, f"bundle file {relative} is a symbolic link; refusing it")
+        if "bytes" in meta and path.stat().st_size != meta["bytes"]:
+            raise RecauditInputError(
+                path, f"size {path.stat().st_size} differs from the manifest's {meta['bytes']} (truncated?)"
+            )
+        if _sha256(path) != meta["sha256"]:
+            raise RecauditInputError(
+                path, "sha256 does not match the manifest: the file was altered or corrupted"
+            )
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        frame = pq.read_table(path).to_pandas()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise RecauditInputError(path, f"not a readable parquet file: {exc}") from exc
+    for column in (USER_ID, ITEM_ID):
+        if column in frame.columns:
+            frame[column] = frame[column].astype(str)
+    return frame
+
+
+def _shape_problems(
+    user: np.ndarray, item: np.ndarray, bias: np.ndarray | None, n_users: int, n_items: int
+) -> list[str]:
+    problems = []
+    if user.ndim != 2 or item.ndim != 2:
+        problems.append(f"embeddings must be 2-D (user {user.shape}, item {item.shape})")
+        return problems
+    if user.shape[1] != item.shape[1]:
+        problems.append(f"user dim {user.shape[1]} != item dim {item.shape[1]}")
+    if user.shape[0] != n_users:
+        problems.append(f"user table has {user.shape[0]} rows but users.parquet has {n_users} ids")
+    if item.shape[0] != n_items:
+        problems.append(f"item table has {item.shape[0]} rows but items.parquet has {n_items} ids")
+    if bias is not None and bias.shape != (item.shape[0],):
+        problems.append(f"item_bias has shape {bias.shape}, expected ({item.shape[0]},)")
+    return problems
+
+
+def check_finite(name: str, values: np.ndarray, ids: np.ndarray | None, source: object) -> None:
+    """Refuse NaN/inf vectors, naming how many rows and the first ids."""
+    finite = np.isfinite(values)
+    bad_rows = ~finite.all(axis=1) if values.ndim == 2 else ~finite
+    if bad_rows.any():
+        rows = np.flatnonzero(bad_rows)
+        shown = [str(ids[r]) if ids is not None else f"row {r}" for r in rows[:5]]
+        raise RecauditInputError(
+            str(source),
+            f"{name} has {len(rows)} rows with NaN or infinite values (first: {', '.join(shown)})",
+        )
+
+
+def _check_ids(frame: pd.DataFrame, column: str, path: Path) -> None:
+    if column not in frame.columns:
+        raise RecauditInputError(path, f"column '{column}' is missing")
+    ids = frame[column]
+    if ids.isna().any() or (ids.astype(str) == "").any():
+        raise RecauditInputError(path, f"column '{column}' has missing ids")
+    dupes = ids[ids.duplicated()]
+    if len(dupes):
+        raise RecauditInputError(path, f"column '{column}' has duplicate ids (first: {dupes.iloc[0]!r})")
+
+
+def load_bundle(path: str | Path, *, verify: bool = True, with_interactions: bool = True) -> Bundle:
+    """Load and validate a bundle.
+
+    Args:
+        path: the bundle directory.
+        verify: check every file's sha256 against the manifest (on by default; turning it off only
+            skips hashing, never the shape and finiteness checks).
+        with_interactions: also read the optional train/test interaction tables.
+
+    Raises:
+        RecauditInputError: anything wrong, naming the file.
+    """
+    root = Path(path)
+    manifest = read_manifest(root)
+    if verify:
+        _verify_files(root, manifest)
+    emb_path = _inside(root, EMBEDDINGS)
+    try:
+        tensors = load_file(str(emb_path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise RecauditInputError(emb_path, f"not a readable safetensors file: {exc}") from exc
+    for key in ("user", "item"):
+        if key not in tensors:
+            raise RecauditInputError(emb_path, f"tensor {key!r} is missing (found {sorted(tensors)})")
+    user = tensors["user"].astype(np.float32, copy=False)
+    item = tensors["item"].astype(np.float32, copy=False)
+    bias = tensors.get("item_bias")
+    bias = None if bias is None else bias.astype(np.float32, copy=False)
+    users = _read_parquet(_inside(root, USERS))
+    items = _read_parquet(_inside(root, ITEMS))
+    _check_ids(users, USER_ID, root / USERS)
+    _check_ids(items, ITEM_ID, root / ITEMS)
+    problems = _shape_problems(user, item, bias, len(users), len(items))
+    if int(manifest.get("dim", item.shape[-1])) != item.shape[-1]:
+        problems.append(f"manifest dim {manifest.get('dim')} != embedding dim {item.shape[-1]}")
+    if problems:
+        raise RecauditInputError(emb_path, "; ".join(problems))
+    check_finite("user embeddings", user, users[USER_ID].to_numpy(), emb_path)
+    check_finite("item embeddings", item, items[ITEM_ID].to_numpy(), emb_path)
+    if bias is not None:
+        check_finite("item_bias", bias, items[ITEM_ID].to_numpy(), emb_path)
+    train = test = None
+    if with_interactions:
+        if TRAIN in manifest["files"]:
+            train = _read_parquet(_inside(root, TRAIN))
+        if TEST in manifest["files"]:
+            test = _read_parquet(_inside(root, TEST))
+    return Bundle(
+        users=users, items=items, user_emb=user, item_emb=item, item_bias=bias,
+        train=train, test=test, manifest=manifest, path=root,
+    )
+
+
+def list_bundles(directory: str | Path) -> list[Path]:
+    """Bundle directories directly under ``directory`` (sorted by name); hidden temp dirs are skipped."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted(
+        p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".") and is_bundle_dir(p)
+    )

@@ -1,0 +1,278 @@
+"""The ``recaudit`` command line.
+
+    recaudit sample [--out DIR]
+    recaudit train INTERACTIONS [--items ITEMS] [--test TEST] --out BUNDLE [--dim D] [--epochs N] [--seed S]
+    recaudit import --user-embeddings F --item-embeddings F [--user-ids F] [--item-ids F] [--items ITEMS]
+                    [--interactions F] --out BUNDLE
+    recaudit recommend BUNDLE (--user ID | --all-users) [-k 10] [--out FILE] [--include-seen]
+    recaudit info BUNDLE
+
+Bad input exits with code 2 and one line naming the file and what is wrong; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from recaudit.errors import RecauditInputError
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="recaudit", description="Audit what a recommender does to people and catalogues.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("sample", help="regenerate the synthetic sample world")
+    p.add_argument(
+        "--out", type=Path, default=Path("sample_data"), help="output directory (default: sample_data)"
+    )
+    p.add_argument(
+        "--seed", type=_non_negative_int, default=None, help="generator seed (default: the committed one)"
+    )
+
+    p = sub.add_parser("train", help="train the embedding model and write a bundle")
+    p.add_argument(
+        "interactions", type=Path, help="interactions CSV or parquet (user_id,item_id,timestamp)"
+    )
+    p.add_argument("--items", type=Path, help="items CSV or parquet (item_id,title,category,domain,...)")
+    p.add_argument("--test", type=Path, help="held-out test interactions (default: temporal split)")
+    p.add_argument("--out", type=Path, required=True, help="bundle directory to write")
+    p.add_argument("--dim", type=_positive_int, help="embedding dimension")
+    p.add_argument("--epochs", type=_positive_int, help="maximum training epochs")
+    p.add_argument("--seed", type=_non_negative_int, help="random seed")
+    p.add_argument("--loss", choices=("softmax", "bpr"), help="training loss")
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("import", help="turn external user/item embeddings into a bundle")
+    p.add_argument("--user-embeddings", type=Path, required=True, help=".npy, .safetensors, .pt or .parquet")
+    p.add_argument("--item-embeddings", type=Path, required=True, help=".npy, .safetensors, .pt or .parquet")
+    p.add_argument("--user-ids", type=Path, help="user ids in row order (text, CSV, parquet or .npy)")
+    p.add_argument("--item-ids", type=Path, help="item ids in row order (text, CSV, parquet or .npy)")
+    p.add_argument("--user-key", help="tensor name of the user table in a .safetensors/.pt file")
+    p.add_argument("--item-key", help="tensor name of the item table in a .safetensors/.pt file")
+    p.add_argument("--items", type=Path, help="items metadata (item_id,title,category,domain,...)")
+    p.add_argument("--interactions", type=Path, help="training interactions (seen items, popularity)")
+    p.add_argument("--test", type=Path, help="held-out test interactions")
+    p.add_argument("--score", choices=("dot", "cosine"), default="dot", help="score function (default dot)")
+    p.add_argument("--out", type=Path, required=True, help="bundle directory to write")
+    p.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
+
+    p = sub.add_parser("recommend", help="top-k recommendations as user_id,item_id,rank,score")
+    p.add_argument("bundle", type=Path)
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", action="append", help="user id (repeatable)")
+    who.add_argument("--all-users", action="store_true", help="every user of the bundle")
+    p.add_argument("-k", type=_positive_int, default=10, help="list length (default 10)")
+    p.add_argument("--out", type=Path, help="CSV file to write (default: standard output)")
+    p.add_argument("--include-seen", action="store_true", help="do not exclude each user's training items")
+    p.add_argument("--domain", help="recommend only items of this domain")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+
+    p = sub.add_parser("info", help="print the model card of a bundle")
+    p.add_argument("bundle", type=Path)
+    p.add_argument("--json", action="store_true", help="print the raw manifest")
+    return parser
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from recaudit.data.synthetic import WorldConfig, generate_world, write_world
+
+    config = WorldConfig() if args.seed is None else WorldConfig(seed=args.seed)
+    started = time.perf_counter()
+    paths = write_world(generate_world(config), args.out)
+    print(f"wrote {len(paths)} files to {args.out} in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from recaudit.training import train_bundle
+
+    overrides = {
+        key: value
+        for key, value in (
+            ("dim", args.dim), ("epochs", args.epochs), ("seed", args.seed), ("loss", args.loss),
+            ("device", args.device),
+        )
+        if value is not None
+    }
+    bundle = train_bundle(
+        args.interactions, items=args.items, test=args.test, out=args.out, overrides=overrides,
+        overwrite=args.force, progress=None if args.quiet else "tqdm", log=_log,
+    )
+    evaluation = bundle.manifest.get("evaluation") or {}
+    for name in ("model", "popularity"):
+        if name in evaluation:
+            scores = ", ".join(f"{key} {value:.4f}" for key, value in evaluation[name].items())
+            _log(f"{name:>10}: {scores}")
+    _log(f"bundle written to {args.out}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from recaudit.bundle import save_bundle
+    from recaudit.importers import import_embeddings
+
+    bundle = import_embeddings(
+        args.user_embeddings, args.item_embeddings, user_ids=args.user_ids, item_ids=args.item_ids,
+        items=args.items, interactions=args.interactions, test=args.test, score=args.score,
+        user_key=args.user_key, item_key=args.item_key,
+    )
+    save_bundle(bundle, args.out, overwrite=args.force)
+    _log(f"imported {len(bundle.users)} users x {len(bundle.items)} items (dim {bundle.dim}) into {args.out}")
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from recaudit.bundle import load_bundle
+    from recaudit.scoring import ExactScorer
+
+    bundle = load_bundle(args.bundle)
+    scorer = ExactScorer(
+        bundle.user_emb, bundle.item_emb, bundle.user_ids, bundle.item_ids, item_bias=bundle.item_bias,
+        score=bundle.score, seen=bundle.seen, device=args.device,
+    )
+    candidates = None
+    if args.domain is not None:
+        if args.domain not in bundle.domains:
+            raise RecauditInputError(
+                args.bundle, f"no domain {args.domain!r} in this bundle", f"domains: {bundle.domains}"
+            )
+        candidates = bundle.domain_mask(args.domain)
+    exclude_seen = not args.include_seen
+    if args.all_users:
+        batches = scorer.iter_recommend_all(args.k, exclude_seen=exclude_seen, candidates=candidates)
+    else:
+        one = scorer.recommend(args.user, args.k, exclude_seen=exclude_seen, candidates=candidates)
+        batches = iter([one])
+    _write_recommendations(batches, args.out)
+    return 0
+
+
+def _write_recommendations(batches: object, out: Path | None) -> None:
+    """Stream ``user_id,item_id,rank,score`` rows to a file (atomically) or to standard output."""
+    header = "user_id,item_id,rank,score\n"
+    if out is None:
+        sys.stdout.write(header)
+        for batch in batches:  # type: ignore[attr-defined]
+            sys.stdout.write(_csv_rows(batch))
+        sys.stdout.flush()
+        return
+    if out.is_dir():
+        raise RecauditInputError(out, "is a directory; --out must be a file path")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as handle:
+            handle.write(header)
+            for batch in batches:  # type: ignore[attr-defined]
+                handle.write(_csv_rows(batch))
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _log(f"wrote {out}")
+
+
+def _csv_rows(batch: object) -> str:
+    frame = batch.to_frame()  # type: ignore[attr-defined]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for user, item, rank, score in frame.itertuples(index=False):
+        writer.writerow((_safe_cell(user), _safe_cell(item), int(rank), f"{float(score):.6g}"))
+    return buffer.getvalue()
+
+
+def _safe_cell(value: object) -> str:
+    """Neutralise spreadsheet formulas in ids written to CSV (a leading = + - @ becomes '...)."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from recaudit.bundle import load_bundle
+    from recaudit.modelcard import model_card_text
+
+    bundle = load_bundle(args.bundle)
+    if args.json:
+        print(json.dumps(bundle.manifest, indent=2))
+    else:
+        print(model_card_text(bundle))
+    return 0
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+COMMANDS = {
+    "sample": cmd_sample,
+    "train": cmd_train,
+    "import": cmd_import,
+    "recommend": cmd_recommend,
+    "info": cmd_info,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``recaudit`` console script."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage errors (code 2) and --help (code 0) return instead of raising
+        return int(exc.code or 0)
+    try:
+        return COMMANDS[args.command](args)
+    except RecauditInputError as exc:
+        print(f"recaudit {args.command}: error: {exc.one_line()}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        print(f"recaudit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

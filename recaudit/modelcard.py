@@ -1,0 +1,76 @@
+"""The model card of a bundle as plain text (``recaudit info``) and as rows for the app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from recaudit.bundle import Bundle
+from recaudit.data.schema import DOMAIN, ITEM_ID, USER_ID
+
+
+def domain_counts(bundle: Bundle) -> pd.DataFrame:
+    """Items, users and train/test interactions per domain (one row ``all`` when there are no domains)."""
+    items = bundle.items
+    domain_of = (
+        items.set_index(ITEM_ID)[DOMAIN].astype(str) if DOMAIN in items.columns else None
+    )
+    rows = []
+    domains = bundle.domains or ["all"]
+    for domain in domains:
+        row: dict[str, Any] = {"domain": domain}
+        in_domain = items if domain_of is None else items[items[DOMAIN].astype(str) == domain]
+        row["items"] = len(in_domain)
+        for name, frame in (("train", bundle.train), ("test", bundle.test)):
+            if frame is None:
+                row[f"{name}_interactions"] = 0
+                continue
+            part = frame if domain_of is None else frame[frame[ITEM_ID].map(domain_of) == domain]
+            row[f"{name}_interactions"] = len(part)
+            if name == "train":
+                row["users"] = part[USER_ID].nunique()
+        rows.append(row)
+    columns = ["domain", "users", "items", "train_interactions", "test_interactions"]
+    return pd.DataFrame(rows).reindex(columns=columns).fillna(0)
+
+
+def model_card_text(bundle: Bundle) -> str:
+    """A human-readable summary of what the bundle is, what trained it and how well it does."""
+    m = bundle.manifest
+    model = m.get("model", {})
+    lines = [
+        f"bundle      {bundle.path}",
+        f"format      {m.get('format')} v{m.get('format_version')}, created {m.get('created', '?')}",
+        f"model       {model.get('kind', '?')}, dim {bundle.dim}, score {bundle.score}, "
+        f"item bias {'yes' if bundle.item_bias is not None else 'no'}",
+        f"catalogue   {len(bundle.users):,} users x {len(bundle.items):,} items"
+        + (f", domains: {', '.join(bundle.domains)}" if bundle.domains else ""),
+    ]
+    data = m.get("data", {})
+    if data:
+        lines.append(
+            f"data        train {data.get('n_train')}, test {data.get('n_test')} interactions; "
+            f"fingerprint {str(data.get('train_fingerprint'))[:16]}"
+        )
+        if data.get("source"):
+            lines.append(f"sources     {data['source']}")
+    training = m.get("training", {})
+    if training:
+        lines.append(
+            f"training    best epoch {training.get('best_epoch')} of {training.get('epochs_run')}, "
+            f"{training.get('seconds')} s on {training.get('device')}"
+        )
+    if model.get("config"):
+        lines.append("config      " + ", ".join(f"{k}={v}" for k, v in model["config"].items()))
+    evaluation = m.get("evaluation", {})
+    for name in ("model", "popularity"):
+        if name in evaluation:
+            scores = ", ".join(f"{k} {v:.4f}" for k, v in evaluation[name].items())
+            lines.append(f"{name:<11} {scores}")
+    if evaluation:
+        lines.append(f"evaluated   {evaluation.get('n_users')} users with held-out items")
+    versions = m.get("versions", {})
+    if versions:
+        lines.append("versions    " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    return "\n".join(lines)

@@ -1,0 +1,138 @@
+"""From interaction files to a saved, evaluated bundle: the work behind ``recaudit train``.
+
+Steps: read and validate the files; split (the given test file, else a per-user temporal holdout of the last
+20%); train the embedding model (its early stopping carves its own validation slice out of the training
+part); evaluate on the held-out part against popularity; save the bundle with the split inside it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from recaudit.bundle import Bundle, check_output_dir, make_manifest, save_bundle
+from recaudit.data.readers import read_interactions, read_items
+from recaudit.data.schema import DOMAIN, ITEM_ID, USER_ID
+from recaudit.data.splits import temporal_split
+from recaudit.data.validation import check_known_items
+from recaudit.errors import RecauditInputError
+from recaudit.evaluation import holdout_evaluation
+from recaudit.models import MFConfig, TrainedMF, train_mf
+from recaudit.scoring import ExactScorer
+
+Log = Callable[[str], None]
+
+
+def catalogue_items(item_ids: Any, items: pd.DataFrame | None, interactions: pd.DataFrame) -> pd.DataFrame:
+    """The items table in model row order: metadata joined on item_id, domain derived when missing."""
+    frame = pd.DataFrame({ITEM_ID: list(map(str, item_ids))})
+    if items is not None:
+        frame = frame.merge(items, on=ITEM_ID, how="left")
+    if DOMAIN not in frame.columns and DOMAIN in interactions.columns:
+        first_domain = interactions.drop_duplicates(ITEM_ID).set_index(ITEM_ID)[DOMAIN]
+        frame[DOMAIN] = frame[ITEM_ID].map(first_domain)
+    return frame
+
+
+def bundle_from_model(
+    model: TrainedMF,
+    *,
+    train: pd.DataFrame,
+    test: pd.DataFrame | None,
+    items: pd.DataFrame | None,
+    sources: dict[str, str],
+    seconds: float,
+) -> Bundle:
+    """Wrap a trained model, its data split and metadata into an (unsaved) bundle."""
+    manifest = make_manifest(
+        kind="mf",
+        score=model.config.score,
+        dim=model.user_emb.shape[1],
+        config=model.config.to_dict(),
+        training={
+            "best_epoch": model.best_epoch,
+            "epochs_run": len(model.history),
+            "history": model.history,
+            "device": model.device,
+            "seconds": round(seconds, 2),
+        },
+        data={"source": sources, "split": "given test file" if "test" in sources else "temporal 80/20"},
+    )
+    users = pd.DataFrame({USER_ID: list(map(str, model.user_ids))})
+    return Bundle(
+        users=users,
+        items=catalogue_items(model.item_ids, items, train),
+        user_emb=model.user_emb,
+        item_emb=model.item_emb,
+        item_bias=model.item_bias,
+        train=train,
+        test=test,
+        manifest=manifest,
+    )
+
+
+def scorer_for(bundle: Bundle, device: str = "auto") -> ExactScorer:
+    """The exact scorer of a bundle, with its training items as the seen set."""
+    return ExactScorer(
+        bundle.user_emb, bundle.item_emb, bundle.user_ids, bundle.item_ids, item_bias=bundle.item_bias,
+        score=bundle.score, seen=bundle.seen, device=device,
+    )
+
+
+def train_bundle(
+    interactions: str | Path,
+    *,
+    out: str | Path,
+    items: str | Path | None = None,
+    test: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    progress: Callable[[dict], None] | str | None = None,
+    log: Log = lambda _msg: None,
+) -> Bundle:
+    """Train on an interactions file and save an evaluated bundle at ``out``.
+
+    Raises:
+        RecauditInputError: any bad file, option or output directory, before training starts.
+    """
+    check_output_dir(out, overwrite=overwrite)
+    config = MFConfig.from_dict(overrides or {})
+    frame = read_interactions(interactions)
+    items_frame = read_items(items) if items is not None else None
+    if items_frame is not None:
+        check_known_items(frame, items_frame, source=interactions)
+    sources = {"interactions": Path(interactions).name}
+    if items is not None:
+        sources["items"] = Path(items).name
+    if test is not None:
+        test_frame = read_interactions(test)
+        unseen = int((~test_frame[ITEM_ID].isin(set(frame[ITEM_ID]))).sum())
+        if unseen:
+            # Legitimate under a temporal protocol: items first seen after the split. They stay in T_u
+            # (recall's denominator) although no model trained on this data can recommend them.
+            log(f"{unseen:,} test interactions are with items absent from training (kept, unrecommendable)")
+        train_frame = frame
+        sources["test"] = Path(test).name
+    else:
+        train_frame, test_frame = temporal_split(frame, test_fraction=0.2)
+        if train_frame.empty:
+            raise RecauditInputError(interactions, "too few interactions to hold out a test split")
+    log(
+        f"training on {len(train_frame):,} interactions of {train_frame[USER_ID].nunique():,} users and "
+        f"{train_frame[ITEM_ID].nunique():,} items; {len(test_frame):,} held out"
+    )
+    started = time.perf_counter()
+    model = train_mf(train_frame, config, progress=progress)
+    seconds = time.perf_counter() - started
+    log(f"trained in {seconds:.1f}s on {model.device}, best epoch {model.best_epoch}")
+    bundle = bundle_from_model(
+        model, train=train_frame, test=test_frame, items=items_frame, sources=sources, seconds=seconds
+    )
+    if not test_frame.empty:
+        bundle.manifest["evaluation"] = holdout_evaluation(bundle, scorer_for(bundle))
+    save_bundle(bundle, out, overwrite=overwrite)
+    return bundle

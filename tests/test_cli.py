@@ -1,0 +1,119 @@
+"""The recaudit command line: exact forms, outputs, and exit code 2 with one line on bad input."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recaudit.bundle import load_bundle
+from recaudit.cli import main
+
+
+def _world(tmp_path: Path) -> tuple[Path, Path]:
+    """Two tastes: even users like items a*, odd users like items b*; a few popular items for all."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(40):
+        liked = [f"a{i}" for i in range(12)] if u % 2 == 0 else [f"b{i}" for i in range(12)]
+        for t, item in enumerate(rng.choice(liked, size=8, replace=False)):
+            rows.append((f"u{u}", item, 1000 + 10 * t))
+    inter = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    items = pd.DataFrame({"item_id": [f"{p}{i}" for p in "ab" for i in range(12)]})
+    items["title"] = "Title " + items["item_id"]
+    items["domain"] = np.where(items["item_id"].str.startswith("a"), "movies", "books")
+    inter.to_csv(tmp_path / "inter.csv", index=False)
+    items.to_csv(tmp_path / "items.csv", index=False)
+    return tmp_path / "inter.csv", tmp_path / "items.csv"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("cli")
+    inter, items = _world(tmp)
+    code = main(["train", str(inter), "--items", str(items), "--out", str(tmp / "b"), "--dim", "8",
+                 "--epochs", "5", "--seed", "1", "--quiet"])
+    assert code == 0
+    return tmp / "b"
+
+
+def test_train_stores_split_evaluation_and_metadata(trained: Path) -> None:
+    bundle = load_bundle(trained)
+    assert bundle.manifest["model"]["config"]["dim"] == 8
+    assert bundle.manifest["model"]["config"]["seed"] == 1
+    assert len(bundle.train) + len(bundle.test) == 320
+    assert set(bundle.manifest["evaluation"]) >= {"model", "popularity", "n_users"}
+    assert bundle.items.set_index("item_id").loc["a3", "title"] == "Title a3"
+    assert bundle.domains == ["books", "movies"]
+
+
+def test_recommend_one_user_excludes_seen(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["recommend", str(trained), "--user", "u0", "-k", "5"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "user_id,item_id,rank,score"
+    rows = [line.split(",") for line in lines[1:]]
+    assert [r[2] for r in rows] == ["1", "2", "3", "4", "5"]
+    seen = set(load_bundle(trained).history("u0")["item_id"])
+    assert not seen & {r[1] for r in rows}
+    scores = [float(r[3]) for r in rows]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_recommend_all_users_to_file_with_seen_and_domain(trained: Path, tmp_path: Path) -> None:
+    out = tmp_path / "recs.csv"
+    assert main(["recommend", str(trained), "--all-users", "-k", "3", "--out", str(out)]) == 0
+    recs = pd.read_csv(out, dtype={"user_id": str, "item_id": str})
+    assert recs["user_id"].nunique() == 40 and len(recs) == 120
+    assert list(recs.columns) == ["user_id", "item_id", "rank", "score"]
+    assert main(["recommend", str(trained), "--all-users", "-k", "30", "--include-seen", "--domain", "books",
+                 "--out", str(out)]) == 0
+    recs = pd.read_csv(out, dtype={"user_id": str, "item_id": str})
+    assert recs["item_id"].str.startswith("b").all()
+    assert len(recs) == 40 * 12  # every books item, seen ones included
+
+
+def test_info_prints_the_model_card(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", str(trained)]) == 0
+    out = capsys.readouterr().out
+    assert "dim 8" in out and "ndcg@10" in out and "40 users x 24 items" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["recommend", "{b}", "--user", "nobody"], "1 unknown ids, e.g. ['nobody']"),
+        (["recommend", "{tmp}/missing", "--all-users"], "bundle not found"),
+        (["recommend", "{b}", "--all-users", "--domain", "music"], "no domain 'music'"),
+        (["recommend", "{b}", "--all-users", "-k", "0"], "expected a positive integer"),
+        (["recommend", "{b}"], "one of the arguments --user --all-users is required"),
+        (["train", "{tmp}/none.csv", "--out", "{tmp}/x"], "none.csv: file not found"),
+        (["train", "{tmp}/bad.csv", "--out", "{tmp}/x"], "missing column(s) ['timestamp']"),
+        (["train", "{tmp}/bad.csv", "--out", "{b}"], "a bundle already exists there"),
+        (["import", "--user-embeddings", "{tmp}/u.npy", "--item-embeddings", "{tmp}/none.npy",
+          "--out", "{tmp}/y"], "none.npy: file not found"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    (tmp_path / "bad.csv").write_text("user_id,item_id\n1,2\n")
+    np.save(tmp_path / "u.npy", np.ones((2, 2), np.float32))
+    argv = [a.format(b=trained, tmp=tmp_path) for a in argv]
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1, err
+    assert expected in err
+    assert "Traceback" not in err
+
+
+def test_import_then_recommend(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    np.save(tmp_path / "u.npy", np.eye(3, dtype=np.float32))
+    np.save(tmp_path / "i.npy", np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0]], dtype=np.float32))
+    (tmp_path / "items.txt").write_text("x\ny\nz\n")
+    assert main(["import", "--user-embeddings", str(tmp_path / "u.npy"), "--item-embeddings",
+                 str(tmp_path / "i.npy"), "--item-ids", str(tmp_path / "items.txt"),
+                 "--out", str(tmp_path / "imp")]) == 0
+    capsys.readouterr()
+    assert main(["recommend", str(tmp_path / "imp"), "--user", "0", "-k", "1"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("0,y,1,1")
