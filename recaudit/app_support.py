@@ -1,0 +1,531 @@
+"""What the Streamlit app shares: page registry, cached loaders, bundle picker, shared widgets.
+
+This is the one module of ``recaudit`` that imports Streamlit (DESIGN.md): pages stay thin (widgets
+-> these helpers and recaudit calls -> rendering), and the rest of the package works without it.
+
+Three groups:
+
+* **Registry and paths**: :data:`PAGES` drives ``st.navigation`` in ``app.py`` and the smoke tests;
+  :func:`bundle_dir` says where bundles are looked for.
+* **Cached resources**: bundles, scorers and fold-in solvers are built once per process with
+  ``st.cache_resource``, keyed by the bundle path and its manifest's mtime (so a retrained bundle is
+  picked up), shared by every session and never mutated per user.
+* **Table helpers** (no Streamlit calls): turn bundles and recommendation lists into the small
+  frames the pages render. They are plain functions so they can be tested without an app.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from recaudit.bundle import MANIFEST, Bundle, list_bundles, load_bundle, read_manifest
+from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, RANK, SCORE, TIMESTAMP, TITLE
+from recaudit.errors import RecauditInputError
+from recaudit.foldin import FoldIn, median_norm
+from recaudit.paths import default_bundle_dir
+from recaudit.scoring import ExactScorer, Recommendations
+
+logger = logging.getLogger(__name__)
+
+BUNDLE_DIR_ENV = "RECAUDIT_BUNDLE_DIR"
+BUNDLE_DIR_KEY = "bundle_dir"
+"""Session-state override of the bundle folder: tests set it with ``at.session_state[...]``, which
+always reaches AppTest (``$RECAUDIT_BUNDLE_DIR`` set in the test process works too)."""
+SELECTED_BUNDLE = "bundle"
+"""Durable (non-widget) session key: the selected bundle's directory name, kept across pages."""
+SELECTED_USER = "user"
+"""Durable session key: the selected user id, shared by every page that is about one user."""
+ALL_DOMAINS = "All"
+
+
+# --------------------------------------------------------------------------------------------------
+# page registry
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """One page of the app: its file (relative to ``app.py``), title, emoji icon and URL path."""
+
+    path: str
+    title: str
+    icon: str | None
+    url_path: str
+
+
+PAGES: list[PageSpec] = [
+    PageSpec(path="pages/overview.py", title="Overview", icon="📊", url_path="overview"),
+    PageSpec(
+        path="pages/user_explorer.py", title="User explorer", icon="🧑", url_path="user-explorer"
+    ),
+]
+"""Every page, registered explicitly (``st.navigation`` never auto-discovers ``pages/``)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# where bundles live
+
+
+def bundle_dir() -> Path:
+    """The folder searched for bundles.
+
+    Order: ``st.session_state["bundle_dir"]`` (tests), then
+    :func:`recaudit.paths.default_bundle_dir`: ``$RECAUDIT_BUNDLE_DIR`` (a relative path is taken
+    from the current directory, as a shell user expects), else ``bundles/`` next to ``app.py``.
+    """
+    override = st.session_state.get(BUNDLE_DIR_KEY)
+    if override:
+        return Path(override).expanduser().resolve()
+    return default_bundle_dir().expanduser().resolve()
+
+
+def create_command(directory: Path) -> str:
+    """The shell command that trains the sample bundle into ``directory``."""
+    try:
+        out = directory.relative_to(Path.cwd())
+    except ValueError:
+        out = directory
+    return (
+        "recaudit train sample_data/interactions.parquet --items sample_data/items.parquet "
+        f"--out {out.as_posix()}/sample"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# cached resources (one object per process and bundle version, never mutated per user)
+
+
+def bundle_key(path: str | Path) -> tuple[str, int]:
+    """Cache key of a bundle: its resolved path and the manifest's mtime in ns (0 when missing)."""
+    root = Path(path).resolve()
+    try:
+        mtime = (root / MANIFEST).stat().st_mtime_ns
+    except OSError:
+        mtime = 0
+    return str(root), mtime
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading bundle…")
+def _cached_bundle(path: str, mtime_ns: int) -> Bundle:
+    bundle = load_bundle(path)
+    # fill the lazy properties now, once, so concurrent sessions only ever read the shared object
+    _ = bundle.user_row, bundle.item_row, bundle.seen, bundle.item_popularity
+    return bundle
+
+
+@st.cache_resource(max_entries=8, show_spinner="Preparing the scorer…")
+def _cached_scorer(path: str, mtime_ns: int) -> ExactScorer:
+    bundle = _cached_bundle(path, mtime_ns)
+    return ExactScorer(
+        bundle.user_emb,
+        bundle.item_emb,
+        bundle.user_ids,
+        bundle.item_ids,
+        item_bias=bundle.item_bias,
+        score=bundle.score,
+        seen=bundle.seen,
+        device="auto",
+    )
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _cached_foldin(path: str, mtime_ns: int) -> FoldIn:
+    bundle = _cached_bundle(path, mtime_ns)
+    return FoldIn(
+        bundle.item_emb, target_norm=median_norm(bundle.user_emb), cosine=bundle.score == "cosine"
+    )
+
+
+@st.cache_data(max_entries=8, show_spinner="Evaluating on the held-out test set…")
+def _cached_evaluation(path: str, mtime_ns: int) -> dict[str, Any]:
+    from recaudit.evaluation import holdout_evaluation
+
+    bundle = _cached_bundle(path, mtime_ns)
+    return holdout_evaluation(bundle, _cached_scorer(path, mtime_ns))
+
+
+def get_bundle(path: str | Path) -> Bundle:
+    """The validated bundle at ``path`` (cached). Raises :class:`RecauditInputError` if bad."""
+    return _cached_bundle(*bundle_key(path))
+
+
+def get_scorer(bundle: Bundle) -> ExactScorer:
+    """The exact scorer of a loaded bundle (cached; cuda when available)."""
+    return _cached_scorer(*bundle_key(_path_of(bundle)))
+
+
+def get_foldin(bundle: Bundle) -> FoldIn:
+    """The fold-in solver of a loaded bundle (cached: its Gram matrix VᵀV is computed once)."""
+    return _cached_foldin(*bundle_key(_path_of(bundle)))
+
+
+def has_evaluation(bundle: Bundle) -> bool:
+    """Whether the bundle stores held-out numbers or has test interactions to compute them from."""
+    stored = bundle.manifest.get("evaluation") or {}
+    return bool(stored.get("model")) or (bundle.test is not None and not bundle.test.empty)
+
+
+def get_evaluation(bundle: Bundle) -> dict[str, Any] | None:
+    """Held-out model vs popularity: the manifest's, else computed (cached); None without test."""
+    stored = bundle.manifest.get("evaluation") or {}
+    if stored.get("model"):
+        return stored
+    if not has_evaluation(bundle):
+        return None
+    return _cached_evaluation(*bundle_key(_path_of(bundle)))
+
+
+def _path_of(bundle: Bundle) -> Path:
+    if bundle.path is None:
+        raise ValueError("only bundles loaded from disk can be cached")
+    return bundle.path
+
+
+# --------------------------------------------------------------------------------------------------
+# shared widgets
+
+T = TypeVar("T")
+
+
+def _sync(widget_key: str, key: str) -> None:
+    st.session_state[key] = st.session_state[widget_key]
+
+
+def sticky(
+    widget: Callable[..., T],
+    label: str,
+    *,
+    key: str,
+    default: Any,
+    options: Sequence[Any] | None = None,
+    **kwargs: Any,
+) -> T:
+    """Draw ``widget`` whose value survives page switches.
+
+    Streamlit deletes a widget's keyed value on a run that does not draw it, so the value lives
+    under the durable key ``key`` and is copied into the widget key ``"_" + key`` before drawing
+    (the recipe in notes/streamlit.md). A stored value no longer among ``options`` falls back to
+    ``default``, or to the first option.
+    """
+    value = st.session_state.get(key, default)
+    if options is not None:
+        options = list(options)
+        if value not in options:
+            value = default if default in options else (options[0] if options else None)
+    st.session_state[key] = value
+    widget_key = "_" + key
+    st.session_state[widget_key] = value
+    args = (label,) if options is None else (label, options)
+    return widget(*args, key=widget_key, on_change=_sync, args=(widget_key, key), **kwargs)
+
+
+def table(data: Any, key: str, **kwargs: Any) -> None:
+    """``st.dataframe`` (index hidden) inside a container keyed ``key``.
+
+    A plain dataframe has no element id, so the keyed container is what names it: tests find it by
+    key and a browser by the CSS class ``st-key-<key>``.
+    """
+    with st.container(key=key):
+        st.dataframe(data, hide_index=True, **kwargs)
+
+
+def sidebar_bundle_picker() -> Path | None:
+    """Sidebar selectbox over the bundles in :func:`bundle_dir`; returns the chosen path (or None).
+
+    The choice is kept in the durable key ``"bundle"``. Nothing is loaded here (a manifest summary
+    at most), so a broken bundle only shows its error on the page.
+    """
+    directory = bundle_dir()
+    paths = list_bundles(directory)
+    if not paths:
+        st.session_state[SELECTED_BUNDLE] = None
+        st.sidebar.warning("No model bundle found.")
+        return None
+    names = [p.name for p in paths]
+    default = "sample" if "sample" in names else names[0]
+    with st.sidebar:
+        name = sticky(
+            st.selectbox, "Model bundle", key=SELECTED_BUNDLE, default=default, options=names
+        )
+        st.caption(f"from `{directory}`")
+        try:
+            manifest = read_manifest(directory / name)
+            model = manifest.get("model", {}).get("kind", "?")
+            st.caption(
+                f"{model} · d={manifest.get('dim', '?')} · {manifest.get('score', 'dot')} · "
+                f"{manifest.get('n_users', '?')} users · {manifest.get('n_items', '?')} items"
+            )
+        except RecauditInputError:
+            pass  # the page says what is wrong
+    return directory / name
+
+
+def selected_bundle_path() -> Path | None:
+    """The selected bundle's path, or None when there is none."""
+    name = st.session_state.get(SELECTED_BUNDLE)
+    if not name:
+        return None
+    return bundle_dir() / name
+
+
+def show_no_bundle() -> None:
+    """The message shown when the bundle folder is empty, with the command that creates one."""
+    directory = bundle_dir()
+    st.info(f"No model bundle in `{directory}`. Train the sample bundle from the repository root:")
+    st.code(create_command(directory), language="bash")
+    st.caption(f"or run `make run`, or point ${BUNDLE_DIR_ENV} at a folder of bundles.")
+
+
+def guarded(what: str, fn: Callable[..., T], *args: Any) -> T | None:
+    """``fn(*args)``, or a one-line ``st.error`` (never a traceback) and None when it fails.
+
+    A :class:`RecauditInputError` shows its own one-line message; other data errors (OSError,
+    ValueError, KeyError) show ``what: error`` and the traceback goes to the server log only.
+    """
+    try:
+        return fn(*args)
+    except RecauditInputError as exc:
+        st.error(exc.one_line())
+    except (OSError, ValueError, KeyError) as exc:
+        logger.exception("%s failed", what)
+        st.error(f"{what}: {exc}".replace("\n", " "))
+    return None
+
+
+def try_load(path: Path) -> Bundle | None:
+    """Load a bundle, or show a one-line ``st.error`` and return None."""
+    return guarded(f"{path}: could not load the bundle", get_bundle, path)
+
+
+def require_bundle() -> Bundle:
+    """The selected bundle for a page; otherwise shows why and stops the page."""
+    path = selected_bundle_path()
+    if path is None:
+        show_no_bundle()
+        st.stop()
+    bundle = try_load(path)
+    if bundle is None:
+        st.stop()
+    return bundle
+
+
+# --------------------------------------------------------------------------------------------------
+# table helpers (no Streamlit calls)
+
+
+def readable_time(seconds: pd.Series) -> pd.Series:
+    """int64 seconds since the epoch -> ``YYYY-MM-DD HH:MM`` (UTC) strings."""
+    stamps = pd.to_datetime(pd.to_numeric(seconds, errors="coerce"), unit="s", utc=True)
+    return stamps.dt.strftime("%Y-%m-%d %H:%M").fillna("")
+
+
+def _item_meta(bundle: Bundle, rows: np.ndarray) -> pd.DataFrame:
+    """Title, category and domain of the given item rows (empty strings when a column is absent)."""
+    out = pd.DataFrame(index=range(len(rows)))
+    for column in (TITLE, CATEGORY, DOMAIN):
+        if column in bundle.items.columns:
+            out[column] = bundle.items[column].to_numpy(dtype=object)[rows]
+        else:
+            out[column] = ""
+    return out
+
+
+def history_table(bundle: Bundle, user_id: str) -> pd.DataFrame:
+    """A user's training history: item_id, title, category, domain, readable time; newest first."""
+    history = bundle.history(user_id)
+    out = pd.DataFrame({ITEM_ID: history[ITEM_ID].astype(str).to_numpy()})
+    for column in (TITLE, CATEGORY, DOMAIN):
+        out[column] = history[column].to_numpy() if column in history.columns else ""
+    if TIMESTAMP in history.columns:
+        out["time"] = readable_time(history[TIMESTAMP]).to_numpy()
+    return out
+
+
+def recs_table(bundle: Bundle, recs: Recommendations, row: int = 0) -> pd.DataFrame:
+    """One list of ``recs`` as rank, item_id, title, category, domain, score (padding dropped)."""
+    index = np.asarray(recs.item_index[row])
+    keep = index >= 0
+    rows = index[keep]
+    out = pd.DataFrame(
+        {RANK: np.arange(1, len(rows) + 1), ITEM_ID: bundle.item_ids[rows].astype(str)}
+    )
+    out = pd.concat([out, _item_meta(bundle, rows)], axis=1)
+    out[SCORE] = np.asarray(recs.scores[row], dtype=np.float64)[keep]
+    return out
+
+
+def overlap(a: Sequence[str], b: Sequence[str]) -> tuple[int, float]:
+    """|A ∩ B| and the Jaccard index |A ∩ B| / |A ∪ B| of two lists' item sets (0 if both empty)."""
+    sa, sb = set(a), set(b)
+    union = len(sa | sb)
+    common = len(sa & sb)
+    return common, (common / union if union else 0.0)
+
+
+def list_changes(before: Sequence[str], after: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Items that entered ``after`` (in its order) and that left ``before`` (in its order)."""
+    sb, sa = set(before), set(after)
+    return [i for i in after if i not in sb], [i for i in before if i not in sa]
+
+
+def filter_ids(ids: Sequence[str], query: str, limit: int | None = None) -> list[str]:
+    """Ids containing ``query`` (case-insensitive; all for an empty query), at most ``limit``."""
+    values = pd.Series(np.asarray(ids, dtype=object)).astype(str)
+    query = query.strip()
+    if query:
+        values = values[values.str.contains(query, case=False, regex=False)]
+    out = values.tolist()
+    return out if limit is None else out[:limit]
+
+
+def search_items(bundle: Bundle, query: str, limit: int = 50) -> list[str]:
+    """Catalogue item ids whose id or title contains ``query`` (case-insensitive), <= ``limit``."""
+    query = query.strip()
+    if not query:
+        return []
+    ids = bundle.items[ITEM_ID].astype(str)
+    hit = ids.str.contains(query, case=False, regex=False)
+    if TITLE in bundle.items.columns:
+        hit |= bundle.items[TITLE].astype(str).str.contains(query, case=False, regex=False)
+    return ids[hit].head(limit).tolist()
+
+
+def item_label(bundle: Bundle) -> Callable[[str], str]:
+    """A ``format_func`` showing ``title (item_id)`` for item ids."""
+    titles = (
+        bundle.items.set_index(ITEM_ID)[TITLE].astype(str).to_dict()
+        if TITLE in bundle.items.columns
+        else {}
+    )
+    return lambda item_id: f"{titles[item_id]} ({item_id})" if item_id in titles else str(item_id)
+
+
+_TRAINING_LABELS = {
+    "best_epoch": "best epoch",
+    "epochs": "epochs",
+    "epochs_run": "epochs run",
+    "device": "training device",
+    "seconds": "training time (s)",
+    "train_seconds": "training time (s)",
+    "training_seconds": "training time (s)",
+}
+
+
+def model_card(bundle: Bundle) -> pd.DataFrame:
+    """The bundle's model card as ``field, value`` string rows (config is rendered separately)."""
+    manifest = bundle.manifest
+    rows: list[tuple[str, str]] = [
+        ("bundle", bundle.name),
+        ("model kind", str(manifest.get("model", {}).get("kind", "?"))),
+        ("score function", str(bundle.score)),
+        ("dimension", str(bundle.dim)),
+        ("item bias", "yes" if bundle.item_bias is not None else "no"),
+        ("created", str(manifest.get("created", "?"))),
+    ]
+    for key, value in (manifest.get("training") or {}).items():
+        if isinstance(value, (dict, list)):
+            continue  # per-epoch history and nested settings are not one-line values
+        rows.append((_TRAINING_LABELS.get(key, key.replace("_", " ")), _fmt(value)))
+    data = manifest.get("data") or {}
+    if data.get("train_fingerprint"):
+        rows.append(("training data fingerprint (sha256)", str(data["train_fingerprint"])))
+    for key, value in data.items():
+        if key != "train_fingerprint" and not isinstance(value, (dict, list)) and value is not None:
+            rows.append((f"data: {key.replace('_', ' ')}", _fmt(value)))
+    versions = manifest.get("versions") or {}
+    if versions:
+        rows.append(("library versions", ", ".join(f"{k} {v}" for k, v in versions.items())))
+    return pd.DataFrame(rows, columns=["field", "value"])
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+_HEADLINE_ORDER = ("recall", "ndcg", "precision", "hit_rate")
+
+
+def _metric_order(name: str) -> tuple[int, int, str]:
+    """Sort key: by k, then recall, ndcg, precision, hit rate, then any other metric by name."""
+    base, _, k = name.partition("@")
+    rank = _HEADLINE_ORDER.index(base) if base in _HEADLINE_ORDER else len(_HEADLINE_ORDER)
+    return (int(k) if k.isdigit() else 0, rank, base)
+
+
+def evaluation_frame(evaluation: dict[str, Any]) -> pd.DataFrame:
+    """``{"model": {"recall@10": ..}, "popularity": {..}}`` -> metric rows, system columns."""
+    systems = [name for name in ("model", "popularity") if isinstance(evaluation.get(name), dict)]
+    metrics = list(dict.fromkeys(m for name in systems for m in evaluation[name]))
+    ordered = sorted(metrics, key=_metric_order)
+    frame = pd.DataFrame(
+        {name: [evaluation[name].get(m, np.nan) for m in ordered] for name in systems},
+        index=pd.Index(ordered, name="metric"),
+    )
+    return frame.astype(np.float64)
+
+
+# --------------------------------------------------------------------------------------------------
+# recommendation calls, timed
+
+
+def recommend_user(
+    bundle: Bundle,
+    scorer: ExactScorer,
+    user_id: str,
+    k: int,
+    *,
+    exclude_seen: bool = True,
+    domain: str | None = None,
+) -> tuple[pd.DataFrame, float]:
+    """Live top-k for one user as a table, and the scorer call's latency in ms (perf_counter)."""
+    candidates = bundle.domain_mask(domain)
+    start = time.perf_counter()
+    recs = scorer.recommend([user_id], k=k, exclude_seen=exclude_seen, candidates=candidates)
+    elapsed_ms = (time.perf_counter() - start) * 1000.0
+    return recs_table(bundle, recs), elapsed_ms
+
+
+def history_ids(bundle: Bundle, user_id: str) -> list[str]:
+    """Ids of the items in the user's training interactions (unique, in catalogue order)."""
+    rows = np.sort(bundle.seen[int(bundle.user_row[user_id])].indices)
+    return bundle.item_ids[rows].astype(str).tolist()
+
+
+def edit_history(history: Sequence[str], remove: Sequence[str], add: Sequence[str]) -> list[str]:
+    """``history`` without ``remove``, then the ``add`` items not already in it (order kept)."""
+    removed, present = set(remove), set(history)
+    return [i for i in history if i not in removed] + list(
+        dict.fromkeys(a for a in add if a not in present)
+    )
+
+
+def what_if(
+    bundle: Bundle,
+    scorer: ExactScorer,
+    foldin: FoldIn,
+    history: Sequence[str],
+    k: int,
+    *,
+    domain: str | None = None,
+) -> pd.DataFrame:
+    """Top-k from a user vector folded in on ``history`` (item ids), those items excluded.
+
+    The vector is the closed-form ridge fold-in of :class:`recaudit.foldin.FoldIn` (Hu, Koren &
+    Volinsky 2008): no retraining, one d×d solve.
+    """
+    rows = np.unique(bundle.item_row.loc[list(history)].to_numpy(dtype=np.int64))
+    vector = foldin.fit(rows)
+    recs = scorer.recommend_vectors(
+        vector[None, :], k, exclude=[rows], candidates=bundle.domain_mask(domain)
+    )
+    return recs_table(bundle, recs)

@@ -1,0 +1,135 @@
+"""Shared test fixtures: Streamlit test config and a tiny folder of model bundles.
+
+``tiny_bundle_dir`` holds two bundles built from seeded random embeddings:
+
+* ``alpha``: 40 users u00..u39, 60 items i00..i59 (movies i00..i29, books i30..i59), d = 8, an item
+  bias, 6 training interactions per user and 2 test interactions for users u00..u29; no stored
+  evaluation (the app computes it).
+* ``beta``: alpha's embeddings plus noise, without users u37..u39 (to test a user missing from the
+  second bundle), with a stored evaluation in its manifest.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit import config as st_config
+
+from recaudit.bundle import Bundle, make_manifest, save_bundle
+from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, PROVIDER, TIMESTAMP, TITLE, USER_ID
+
+# AppTest reads .streamlit/config.toml from the CWD, whose showErrorDetails would redact exception
+# messages; env vars do not reach it, config.set_option does (notes/streamlit.md).
+st_config.set_option("client.showErrorDetails", "full")
+
+N_USERS, N_ITEMS, DIM = 40, 60, 8
+TRAIN_PER_USER, TEST_PER_USER, N_TEST_USERS = 6, 2, 30
+BETA_MISSING_USERS = ("u37", "u38", "u39")
+CATEGORIES = ("action", "drama", "comedy", "sci-fi")
+BASE_TIME = 1_600_000_000  # 2020-09-13 12:26:40 UTC
+
+
+def tiny_tables(seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Users, items, train and test tables of the tiny world (deterministic)."""
+    rng = np.random.default_rng(seed)
+    item_ids = [f"i{i:02d}" for i in range(N_ITEMS)]
+    items = pd.DataFrame(
+        {
+            ITEM_ID: item_ids,
+            TITLE: [f"Title {i}" for i in item_ids],
+            CATEGORY: [
+                CATEGORIES[i % 4] + ("|" + CATEGORIES[(i + 1) % 4] if i % 3 == 0 else "")
+                for i in range(N_ITEMS)
+            ],
+            DOMAIN: ["movies" if i < N_ITEMS // 2 else "books" for i in range(N_ITEMS)],
+            PROVIDER: [f"p{i % 5}" for i in range(N_ITEMS)],
+        }
+    )
+    users = pd.DataFrame({USER_ID: [f"u{u:02d}" for u in range(N_USERS)]})
+    train_rows, test_rows = [], []
+    for u, user in enumerate(users[USER_ID]):
+        picked = rng.choice(N_ITEMS, size=TRAIN_PER_USER + TEST_PER_USER, replace=False)
+        for j, item in enumerate(picked[:TRAIN_PER_USER]):
+            train_rows.append((user, item_ids[item], BASE_TIME + 3600 * (u + 24 * j)))
+        if u < N_TEST_USERS:
+            for item in picked[TRAIN_PER_USER:]:
+                test_rows.append((user, item_ids[item], BASE_TIME + 10**7))
+    columns = [USER_ID, ITEM_ID, TIMESTAMP]
+    train = pd.DataFrame(train_rows, columns=columns).astype({TIMESTAMP: "int64"})
+    test = pd.DataFrame(test_rows, columns=columns).astype({TIMESTAMP: "int64"})
+    return {"users": users, "items": items, "train": train, "test": test}
+
+
+def build_tiny_bundles(directory: Path) -> Path:
+    """Write bundles ``alpha`` and ``beta`` under ``directory`` and return it."""
+    tables = tiny_tables()
+    rng = np.random.default_rng(1)
+    user_emb = rng.normal(size=(N_USERS, DIM)).astype(np.float32)
+    item_emb = rng.normal(size=(N_ITEMS, DIM)).astype(np.float32)
+    bias = rng.normal(scale=0.5, size=N_ITEMS).astype(np.float32)
+    history = [
+        {"phase": "fit", "epoch": e, "loss": 2.0 / e, "valid_recall": 0.1 * min(e, 3)}
+        for e in range(1, 6)
+    ]
+    training = {
+        "best_epoch": 3,
+        "epochs_run": 5,
+        "device": "cpu",
+        "seconds": 1.25,
+        "history": history,
+    }
+    alpha = Bundle(
+        users=tables["users"],
+        items=tables["items"],
+        user_emb=user_emb,
+        item_emb=item_emb,
+        item_bias=bias,
+        train=tables["train"],
+        test=tables["test"],
+        manifest=make_manifest(
+            kind="random", score="dot", dim=DIM, config={"dim": DIM, "seed": 1}, training=training
+        ),
+    )
+    save_bundle(alpha, directory / "alpha")
+    keep = ~tables["users"][USER_ID].isin(BETA_MISSING_USERS).to_numpy()
+    noisy_users = user_emb + rng.normal(scale=0.3, size=user_emb.shape).astype(np.float32)
+    evaluation = {
+        "k": [10],
+        "n_users": N_TEST_USERS,
+        "model": {"recall@10": 0.25, "ndcg@10": 0.125},
+        "popularity": {"recall@10": 0.2, "ndcg@10": 0.1},
+    }
+    beta = Bundle(
+        users=tables["users"][keep].reset_index(drop=True),
+        items=tables["items"],
+        user_emb=noisy_users[keep],
+        item_emb=item_emb,
+        item_bias=bias,
+        train=tables["train"][~tables["train"][USER_ID].isin(BETA_MISSING_USERS)],
+        test=tables["test"],
+        manifest=make_manifest(
+            kind="random-noisy",
+            score="dot",
+            dim=DIM,
+            config={"dim": DIM, "seed": 2},
+            training=training,
+            evaluation=evaluation,
+        ),
+    )
+    save_bundle(beta, directory / "beta")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the two tiny bundles ``alpha`` and ``beta`` (built once per test session)."""
+    return build_tiny_bundles(tmp_path_factory.mktemp("bundles"))
+
+
+@pytest.fixture
+def tiny_world() -> dict[str, pd.DataFrame]:
+    """The tiny world's users, items, train and test tables, for tests building their own bundle."""
+    return tiny_tables()
