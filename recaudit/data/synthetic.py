@@ -16,7 +16,10 @@ them):
 * users with 1-3 favourite categories: in each (phase, domain) block of n interactions,
   Binomial(n, ``favourite_share``) items are drawn from the favourite categories and the rest
   from the whole domain (exploration, which may also hit favourites), both with
-  ``P(i) ∝ pop_i`` and without repeats (Gumbel top-k sampling, Kool, van Hoof & Welling 2019);
+  ``P(i) ∝ pop_i · exp(s · <w_u, z_i> / sqrt(taste_dim))`` and without repeats (Gumbel top-k
+  sampling, Kool, van Hoof & Welling 2019), where w_u ~ N(0, I) and z_i (norm sqrt(taste_dim)) are
+  latent tastes: inside a category, people with similar tastes pick similar items, structure that
+  a collaborative model can learn and a popularity ranking cannot;
 * sessions: bursts of interactions minutes apart, one domain per session, mostly one category per
   session, separated by at least ``min_session_gap_days`` days;
 * taste drift: a share ``drift_share`` of users replace their favourites by one new category
@@ -198,6 +201,11 @@ class WorldConfig:
             (exponential).
         min_click_gap_s: minimum gap between interactions inside a session, seconds.
         max_click_gap_s: maximum gap between interactions inside a session, seconds.
+        taste_dim: dimension of the latent tastes: every user and item gets a N(0, I) vector.
+        taste_strength: weight s of the latent affinity in every draw,
+            ``log P(i) = log pop_i + s * <user_taste, item_taste> / sqrt(taste_dim) + const``, so that
+            inside a category people with similar tastes pick similar items — structure a
+            collaborative model can learn and a popularity ranking cannot (0 turns it off).
     """
 
     seed: int = 42
@@ -209,7 +217,7 @@ class WorldConfig:
     item_category_probs: tuple[float, float, float] = (0.5, 0.35, 0.15)
     n_providers: int = 60
     provider_zipf_exponent: float = 1.2
-    popularity_exponent: float = 1.0
+    popularity_exponent: float = 1.2
     favourite_count_probs: tuple[float, float, float] = (0.4, 0.4, 0.2)
     favourite_share: float = 0.8
     mean_interactions: float = 40.0
@@ -229,6 +237,8 @@ class WorldConfig:
     mean_click_gap_s: float = 180.0
     min_click_gap_s: float = 30.0
     max_click_gap_s: float = 1800.0
+    taste_dim: int = 8
+    taste_strength: float = 3.5
 
     def __post_init__(self) -> None:
         """Reject settings that cannot produce the documented structure."""
@@ -270,6 +280,8 @@ class WorldConfig:
             problems.append("mean_session_length and span_days must be >= 1")
         if not 0 <= self.min_click_gap_s <= self.max_click_gap_s:
             problems.append("need 0 <= min_click_gap_s <= max_click_gap_s")
+        if self.taste_dim < 1 or self.taste_strength < 0:
+            problems.append("need taste_dim >= 1 and taste_strength >= 0")
         if problems:
             raise RecauditInputError(
                 "WorldConfig",
@@ -532,22 +544,32 @@ class _UserSimulator:
             return np.empty(0, dtype=np.int64)
         return ix[np.argpartition(-keys, n - 1)[:n]]
 
-    def _draw_items(self, d: int, n: int, favs: list[int], used: np.ndarray) -> np.ndarray:
+    def _draw_items(
+        self, d: int, n: int, favs: list[int], used: np.ndarray, affinity: np.ndarray
+    ) -> np.ndarray:
         """``n`` distinct items of domain ``d``: Binomial(n, favourite_share) of them from the
         favourite categories, the rest (and any shortfall when the favourites run out) from the
-        whole domain, both popularity-weighted (``P(i) ∝ pop_i``) and without repeats."""
+        whole domain, both weighted by popularity and latent affinity
+        (``P(i) ∝ pop_i * exp(affinity_i)``) and without repeats."""
         ix = self.dom_items[d]
         fav = self.cat.member[np.ix_(ix, favs)].any(axis=1)
         n_fav = int(self.rng.binomial(n, self.cfg.favourite_share))
-        fav_log_w = np.where(fav, self.dom_logpop[d], -np.inf)
+        log_w = self.dom_logpop[d] + affinity[ix]
+        fav_log_w = np.where(fav, log_w, -np.inf)
         picked = self._top_k(d, fav_log_w, n_fav, used)
         used = used.copy()
         used[picked] = True
-        explore = self._top_k(d, self.dom_logpop[d], n - len(picked), used)
+        explore = self._top_k(d, log_w, n - len(picked), used)
         return np.concatenate([picked, explore])
 
     def simulate(
-        self, n: int, favs: list[int], drift_cat: int, drift_q: float, movies_share: float
+        self,
+        n: int,
+        favs: list[int],
+        drift_cat: int,
+        drift_q: float,
+        movies_share: float,
+        affinity: np.ndarray,
     ) -> tuple[list[np.ndarray], list[bool], int]:
         """Return (items per session in time order, post-drift flag per session, n_pre)."""
         rng = self.rng
@@ -568,7 +590,7 @@ class _UserSimulator:
                 idx = np.flatnonzero(dom == d)
                 if len(idx) == 0:
                     continue
-                items = self._draw_items(d, int(lengths[idx].sum()), phase_favs, used)
+                items = self._draw_items(d, int(lengths[idx].sum()), phase_favs, used, affinity)
                 used[items] = True
                 # group by primary category so that a session is mostly one category
                 items = items[np.lexsort((rng.random(len(items)), self.cat.primary[items]))]
@@ -658,6 +680,12 @@ def generate_world(config: WorldConfig | None = None) -> SampleWorld:
     n_favs = rng.choice(3, size=cfg.n_users, p=cfg.favourite_count_probs) + 1
     drifts = rng.random(cfg.n_users) < cfg.drift_share
     drift_q = rng.uniform(*cfg.drift_point_range, size=cfg.n_users)
+    # Item tastes on the sphere of radius sqrt(taste_dim): then E_u[exp(affinity)] is the same for every
+    # item, so the latent tastes personalise choices without changing items' expected popularity.
+    item_taste = rng.normal(size=(cfg.n_items, cfg.taste_dim))
+    item_taste *= np.sqrt(cfg.taste_dim) / np.linalg.norm(item_taste, axis=1, keepdims=True)
+    user_taste = rng.normal(size=(cfg.n_users, cfg.taste_dim))
+    taste_scale = cfg.taste_strength / np.sqrt(max(cfg.taste_dim, 1))
 
     sim = _UserSimulator(cfg, cat, rng)
     uid_width = max(5, len(str(cfg.n_users)))
@@ -673,8 +701,9 @@ def generate_world(config: WorldConfig | None = None) -> SampleWorld:
         if drifts[u]:
             others = np.setdiff1d(np.arange(cfg.n_categories), favs)
             drift_cat = int(rng.choice(others, p=cat_prior[others] / cat_prior[others].sum()))
+        affinity = taste_scale * (item_taste @ user_taste[u])
         sessions, post, _ = sim.simulate(
-            int(n_inter[u]), favs, drift_cat, drift_q[u], movies_share[u]
+            int(n_inter[u]), favs, drift_cat, drift_q[u], movies_share[u], affinity
         )
         ts, starts = sim.timestamps(sessions)
         items = np.concatenate(sessions)

@@ -200,10 +200,11 @@ def test_popularity_is_heavy_tailed(committed: SampleWorld) -> None:
     warm = committed.items[~committed.items["is_cold"]]
     counts = committed.interactions[S.ITEM_ID].value_counts().reindex(warm[S.ITEM_ID], fill_value=0)
     top = np.sort(counts.to_numpy())[::-1][: int(np.ceil(0.1 * len(counts)))]
-    assert top.sum() / counts.sum() > 0.4
-    # observed counts follow the planted Zipf weights
+    # uniform popularity would give 0.1; the latent tastes (taste_strength) spread choices somewhat
+    assert top.sum() / counts.sum() > 0.35
+    # observed counts follow the planted Zipf weights (the latent tastes add per-item noise on top)
     planted = warm.set_index(S.ITEM_ID)["planted_popularity"].loc[counts.index]
-    assert planted.rank().corr(counts.rank()) > 0.8
+    assert planted.rank().corr(counts.rank()) > 0.7
 
 
 def test_provider_catalogue_sizes_are_zipf_like(committed: SampleWorld) -> None:
