@@ -23,8 +23,7 @@ $(SAMPLE_BUNDLE)/manifest.json: $(VENV)/.installed
 sample-bundle: $(SAMPLE_BUNDLE)/manifest.json
 
 run: $(VENV)/.installed sample-bundle
-	RECAUDIT_BUNDLE_DIR=$(BUNDLES) $(PY) -m streamlit run app.py --server.address=127.0.0.1 \
-		--server.port=$(PORT)
+	$(VENV)/bin/recaudit serve --bundles $(BUNDLES) --port $(PORT)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

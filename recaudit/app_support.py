@@ -67,7 +67,8 @@ PAGES: list[PageSpec] = [
         path="pages/user_explorer.py", title="User explorer", icon="🧑", url_path="user-explorer"
     ),
 ]
-"""Every page, registered explicitly (``st.navigation`` never auto-discovers ``pages/``)."""
+"""Every page, registered explicitly (``st.navigation`` never auto-discovers ``pages/``). The first page
+is the default one and lives at ``/`` (Streamlit ignores a default page's ``url_path``)."""
 
 
 # --------------------------------------------------------------------------------------------------

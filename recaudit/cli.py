@@ -6,6 +6,7 @@
                     [--interactions F] --out BUNDLE
     recaudit recommend BUNDLE (--user ID | --all-users) [-k 10] [--out FILE] [--include-seen]
     recaudit info BUNDLE
+    recaudit serve [--port P] [--bundles DIR]
 
 Bad input exits with code 2 and one line naming the file and what is wrong; never a traceback.
 """
@@ -107,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--include-seen", action="store_true", help="do not exclude each user's training items")
     p.add_argument("--domain", help="recommend only items of this domain")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+
+    p = sub.add_parser("serve", help="start the app (Streamlit) on this machine")
+    p.add_argument("--port", type=_positive_int, default=int(os.environ.get("PORT", 8501)),
+                   help="port (default: $PORT or 8501)")
+    p.add_argument("--address", default="127.0.0.1", help="address to bind (default: loopback only)")
+    p.add_argument("--bundles", type=Path, help="bundle folder (default: $RECAUDIT_BUNDLE_DIR or bundles/)")
 
     p = sub.add_parser("info", help="print the model card of a bundle")
     p.add_argument("bundle", type=Path)
@@ -242,6 +249,29 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.web import cli as streamlit_cli
+
+    from recaudit.paths import REPO_ROOT
+
+    # app.py routes with st.navigation. Streamlit treats a folder named pages/ beside the main script as
+    # a legacy multipage app until some session has run st.navigation, so the very first visitor of a
+    # deep link such as /overview would get the page without the app's frame. Declare v2 up front.
+    PagesManager.uses_pages_directory = False
+    if args.bundles is not None:
+        os.environ["RECAUDIT_BUNDLE_DIR"] = str(args.bundles.resolve())
+    sys.argv = [
+        "streamlit", "run", str(REPO_ROOT / "app.py"),
+        f"--server.port={args.port}", f"--server.address={args.address}",
+    ]
+    try:
+        streamlit_cli.main()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
 def _log(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -252,6 +282,7 @@ COMMANDS = {
     "import": cmd_import,
     "recommend": cmd_recommend,
     "info": cmd_info,
+    "serve": cmd_serve,
 }
 
 

@@ -117,3 +117,27 @@ def test_import_then_recommend(tmp_path: Path, capsys: pytest.CaptureFixture[str
     capsys.readouterr()
     assert main(["recommend", str(tmp_path / "imp"), "--user", "0", "-k", "1"]) == 0
     assert capsys.readouterr().out.splitlines()[1].startswith("0,y,1,1")
+
+
+def test_serve_declares_navigation_before_streamlit_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`recaudit serve` must switch off Streamlit's legacy pages/ mode before the first session."""
+    import streamlit.web.cli as streamlit_cli
+    from streamlit.runtime.pages_manager import PagesManager
+
+    seen: dict[str, object] = {}
+
+    def fake_main() -> None:
+        import sys
+
+        seen["argv"] = list(sys.argv)
+        seen["legacy"] = PagesManager.uses_pages_directory
+        raise SystemExit(0)
+
+    monkeypatch.setattr(streamlit_cli, "main", fake_main)
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", None)
+    monkeypatch.setattr("sys.argv", ["recaudit"])
+    assert main(["serve", "--port", "8999"]) == 0
+    assert seen["legacy"] is False
+    argv = seen["argv"]
+    assert argv[:2] == ["streamlit", "run"] and argv[2].endswith("app.py")
+    assert "--server.port=8999" in argv and "--server.address=127.0.0.1" in argv
