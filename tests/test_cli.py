@@ -84,7 +84,7 @@ def test_info_prints_the_model_card(trained: Path, capsys: pytest.CaptureFixture
         (["recommend", "{b}", "--user", "nobody"], "1 unknown ids, e.g. ['nobody']"),
         (["recommend", "{tmp}/missing", "--all-users"], "bundle not found"),
         (["recommend", "{b}", "--all-users", "--domain", "music"], "no domain 'music'"),
-        (["recommend", "{b}", "--all-users", "-k", "0"], "expected a positive integer"),
+        (["recommend", "{b}", "--all-users", "-k", "0"], "expected an integer >= 1, got '0'"),
         (["recommend", "{b}"], "one of the arguments --user --all-users is required"),
         (["train", "{tmp}/none.csv", "--out", "{tmp}/x"], "none.csv: file not found"),
         (["train", "{tmp}/bad.csv", "--out", "{tmp}/x"], "missing column(s) ['timestamp']"),

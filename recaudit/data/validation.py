@@ -138,39 +138,33 @@ def validate_interactions(frame: pd.DataFrame, source: Source = None) -> pd.Data
     return frame
 
 
-def validate_items(frame: pd.DataFrame, source: Source = None) -> pd.DataFrame:
-    """Check and normalise an items table: ``item_id`` required and unique."""
-    require_columns(frame, (ITEM_ID,), source, "items")
-    require_rows(frame, source, "items")
+def _validate_id_table(frame: pd.DataFrame, column: str, source: Source, kind: str) -> pd.DataFrame:
+    """Check a table keyed by ``column``: present, non-empty, ids present and unique (as strings)."""
+    require_columns(frame, (column,), source, kind)
+    require_rows(frame, source, kind)
     frame = frame.reset_index(drop=True).copy()
-    require_ids(frame, ITEM_ID, source)
-    frame[ITEM_ID] = frame[ITEM_ID].astype(str)
-    dupes = frame[ITEM_ID].duplicated(keep=False)
+    require_ids(frame, column, source)
+    frame[column] = frame[column].astype(str)
+    dupes = frame[column].duplicated(keep=False)
     if dupes.any():
-        first = frame[ITEM_ID][dupes]
+        first = frame[column][dupes]
         raise RecauditInputError(
             source,
-            f"column 'item_id' has {int(frame[ITEM_ID].duplicated().sum())} duplicate ids "
+            f"column '{column}' has {int(frame[column].duplicated().sum())} duplicate ids "
             f"({_rows(first.index, first.to_numpy())})",
-            "each item must appear once in the items table",
+            f"each {kind[:-1]} must appear once in the {kind} table",
         )
     return frame
+
+
+def validate_items(frame: pd.DataFrame, source: Source = None) -> pd.DataFrame:
+    """Check and normalise an items table: ``item_id`` required and unique."""
+    return _validate_id_table(frame, ITEM_ID, source, "items")
 
 
 def validate_users(frame: pd.DataFrame, source: Source = None) -> pd.DataFrame:
     """Check and normalise a users table: ``user_id`` required and unique."""
-    require_columns(frame, (USER_ID,), source, "users")
-    require_rows(frame, source, "users")
-    frame = frame.reset_index(drop=True).copy()
-    require_ids(frame, USER_ID, source)
-    frame[USER_ID] = frame[USER_ID].astype(str)
-    dupes = frame[USER_ID].duplicated(keep=False)
-    if dupes.any():
-        first = frame[USER_ID][dupes]
-        raise RecauditInputError(
-            source, f"column 'user_id' has duplicate ids ({_rows(first.index, first.to_numpy())})"
-        )
-    return frame
+    return _validate_id_table(frame, USER_ID, source, "users")
 
 
 def check_known_items(
