@@ -3,7 +3,8 @@
 import streamlit as st
 
 from recaudit import app_support as support
-from recaudit.modelcard import domain_counts
+from recaudit import explore
+from recaudit.modelcard import domain_counts, model_card_table
 from recaudit.viz import domain_counts_bar, popularity_curve, training_curve
 
 bundle = support.require_bundle()
@@ -35,7 +36,7 @@ with right:
 st.subheader("Model card")
 card, config = st.columns([3, 2])
 with card:
-    support.table(support.model_card(bundle), "model_card")
+    support.table(model_card_table(bundle), "model_card")
 with config:
     st.caption("training configuration")
     st.json(bundle.manifest.get("model", {}).get("config", {}), expanded=True)
@@ -54,7 +55,7 @@ st.subheader("Held-out accuracy")
 if not support.has_evaluation(bundle):
     st.info("No held-out test data in this bundle.")
 elif evaluation := support.guarded("held-out evaluation", support.get_evaluation, bundle):
-    table = support.evaluation_frame(evaluation).reset_index()
+    table = explore.evaluation_frame(evaluation).reset_index()
     number = st.column_config.NumberColumn(format="%.4f")
     support.table(table, "evaluation", column_config={"model": number, "popularity": number})
     unknown = evaluation.get("n_unknown_users", 0)

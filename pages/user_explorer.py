@@ -3,6 +3,7 @@
 import streamlit as st
 
 from recaudit import app_support as support
+from recaudit import explore
 from recaudit.bundle import list_bundles
 
 bundle = support.require_bundle()
@@ -15,7 +16,7 @@ st.title("🧑 User explorer")
 pick, settings = st.columns([1, 2])
 with pick:
     query = st.text_input("Search user id", key="user_query", placeholder="part of an id")
-    matches = support.filter_ids(bundle.user_ids, query, limit=5000)
+    matches = explore.filter_ids(bundle.user_ids, query, limit=5000)
     if not matches:
         st.warning(f"No user id contains {query!r}.")
         st.stop()
@@ -42,8 +43,8 @@ with settings:
 domain_filter = None if domain == support.ALL_DOMAINS else domain
 
 # ---- history and live recommendations -----------------------------------------------------------
-history = support.history_table(bundle, user)
-recs, latency_ms = support.recommend_user(
+history = explore.history_table(bundle, user)
+recs, latency_ms = explore.recommend_user(
     bundle, scorer, user, k, exclude_seen=exclude_seen, domain=domain_filter
 )
 left, right = st.columns(2)
@@ -66,7 +67,7 @@ if others:
     if other is not None and user not in other.user_row.index:
         st.info(f"User {user} is not in bundle {other_name}: nothing to compare.")
     elif (other_scorer := support.guarded("second bundle", support.get_scorer, other)) is not None:
-        other_recs, other_ms = support.recommend_user(
+        other_recs, other_ms = explore.recommend_user(
             other,
             other_scorer,
             user,
@@ -76,7 +77,7 @@ if others:
         )
         if domain_filter is not None and domain_filter not in other.domains:
             st.caption(f"{other_name} has no domain {domain_filter!r}: its list is unfiltered.")
-        common, jaccard = support.overlap(recs["item_id"], other_recs["item_id"])
+        common, jaccard = explore.overlap(recs["item_id"], other_recs["item_id"])
         m1, m2 = st.columns(2)
         m1.metric("Overlap", f"{common} of {k}")
         m2.metric("Jaccard", f"{jaccard:.2f}")
@@ -96,10 +97,10 @@ def what_if_section(user: str, k: int, domain: str | None, live: list[str] | Non
     st.subheader("What if the history were different?")
     if st.session_state.get("what_if_user") != user:  # a new user starts with no edits
         st.session_state.update(what_if_user=user, wi_remove=[], wi_add=[])
-    label = support.item_label(bundle)
-    history_ids = support.history_ids(bundle, user)
+    label = explore.item_label(bundle)
+    history_ids = explore.history_ids(bundle, user)
     remove = st.multiselect("Remove from history", history_ids, key="wi_remove", format_func=label)
-    found = support.search_items(bundle, st.text_input("Find catalogue items", key="wi_query"))
+    found = explore.search_items(bundle, st.text_input("Find catalogue items", key="wi_query"))
     chosen = st.session_state.get("wi_add", [])
     add = st.multiselect(
         "Add to history", list(dict.fromkeys([*chosen, *found])), key="wi_add", format_func=label
@@ -107,11 +108,11 @@ def what_if_section(user: str, k: int, domain: str | None, live: list[str] | Non
     if not remove and not add:
         st.caption("Remove or add items to see how the list would change (no retraining).")
         return
-    edited = support.edit_history(history_ids, remove, add)
+    edited = explore.edit_history(history_ids, remove, add)
     foldin = support.get_foldin(bundle)
-    before = support.what_if(bundle, scorer, foldin, history_ids, k, domain=domain)
-    after = support.what_if(bundle, scorer, foldin, edited, k, domain=domain)
-    entered, left_ = support.list_changes(before["item_id"], after["item_id"])
+    before = explore.what_if(bundle, scorer, foldin, history_ids, k, domain=domain)
+    after = explore.what_if(bundle, scorer, foldin, edited, k, domain=domain)
+    entered, left_ = explore.list_changes(before["item_id"], after["item_id"])
     one, two = st.columns(2)
     with one:
         st.caption(f"before: fold-in of the full history ({len(history_ids)} items)")
@@ -126,7 +127,7 @@ def what_if_section(user: str, k: int, domain: str | None, live: list[str] | Non
         "excludes its own history."
     )
     if live is not None:
-        agree, _ = support.overlap(before["item_id"], live)
+        agree, _ = explore.overlap(before["item_id"], live)
         note += (
             f" The fold-in of the full history shares {agree} of {k} items with the model's list."
         )

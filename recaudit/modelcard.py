@@ -74,3 +74,47 @@ def model_card_text(bundle: Bundle) -> str:
     if versions:
         lines.append("versions    " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     return "\n".join(lines)
+
+
+_TRAINING_LABELS = {
+    "best_epoch": "best epoch",
+    "epochs": "epochs",
+    "epochs_run": "epochs run",
+    "device": "training device",
+    "seconds": "training time (s)",
+    "train_seconds": "training time (s)",
+    "training_seconds": "training time (s)",
+}
+
+
+def model_card_table(bundle: Bundle) -> pd.DataFrame:
+    """The bundle's model card as ``field, value`` string rows (config is rendered separately)."""
+    manifest = bundle.manifest
+    rows: list[tuple[str, str]] = [
+        ("bundle", bundle.name),
+        ("model kind", str(manifest.get("model", {}).get("kind", "?"))),
+        ("score function", str(bundle.score)),
+        ("dimension", str(bundle.dim)),
+        ("item bias", "yes" if bundle.item_bias is not None else "no"),
+        ("created", str(manifest.get("created", "?"))),
+    ]
+    for key, value in (manifest.get("training") or {}).items():
+        if isinstance(value, (dict, list)):
+            continue  # per-epoch history and nested settings are not one-line values
+        rows.append((_TRAINING_LABELS.get(key, key.replace("_", " ")), _fmt(value)))
+    data = manifest.get("data") or {}
+    if data.get("train_fingerprint"):
+        rows.append(("training data fingerprint (sha256)", str(data["train_fingerprint"])))
+    for key, value in data.items():
+        if key != "train_fingerprint" and not isinstance(value, (dict, list)) and value is not None:
+            rows.append((f"data: {key.replace('_', ' ')}", _fmt(value)))
+    versions = manifest.get("versions") or {}
+    if versions:
+        rows.append(("library versions", ", ".join(f"{k} {v}" for k, v in versions.items())))
+    return pd.DataFrame(rows, columns=["field", "value"])
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
