@@ -1,80 +1,29 @@
-"""Ranking accuracy with binary relevance, as defined in METRICS.md (ranx conventions).
+"""Ranking accuracy of a recommendation log given as a frame (``user_id, item_id, rank``).
 
-For a user u with top-k list ``L_u`` (ranks 1..k, possibly shorter than k) and relevant test items ``T_u``:
-
-- ``precision@k`` = |L_u ∩ T_u| / k
-- ``recall@k`` = |L_u ∩ T_u| / |T_u|
-- ``hit_rate@k`` = 1 if |L_u ∩ T_u| > 0 else 0
-- ``mrr@k`` = 1 / (rank of the first relevant item in L_u), 0 if none
-- ``ndcg@k`` = DCG / IDCG, DCG = Σ_{r ≤ k, L_u[r] ∈ T_u} 1 / log2(r + 1), IDCG the DCG of min(k, |T_u|)
-  relevant items at the top
-- ``map@k`` = Σ_{r ≤ k, L_u[r] ∈ T_u} precision@r / min(k, |T_u|)
-
-Means are plain (macro) means over the evaluated users: users with at least one test item. A user with
-test items but no list counts with zeros. Test items the model cannot recommend still count in |T_u|.
+A thin frame-level entry to :mod:`recaudit.metrics.accuracy`, where the formulas live (METRICS.md, ranx
+conventions; ``map@k`` divides by min(k, |T_u|) as METRICS.md defines it). The evaluated users are the users
+with at least one test item; a user with test items but no list counts with zeros; test items that no list
+contains still count in |T_u|.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pandas as pd
 
-from recaudit.data.schema import ITEM_ID, RANK, USER_ID
+from recaudit.data.schema import ITEM_ID, USER_ID
+from recaudit.metrics import accuracy
+from recaudit.metrics.lists import RecLists, interaction_matrix
 
 RANKING_METRICS = ("precision", "recall", "hit_rate", "mrr", "ndcg", "map")
-
-
-def relevance_matrix(
-    recs: pd.DataFrame, test: pd.DataFrame, k: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Binary relevance of each evaluated user's top-k.
-
-    Args:
-        recs: ``user_id, item_id, rank`` rows (rank 1-based); ranks above k are ignored.
-        test: ``user_id, item_id`` rows, the relevant items (duplicates count once).
-        k: the cut-off.
-
-    Returns:
-        ``(users, rel, n_relevant)``: the evaluated users (sorted), a ``[n_users, k]`` bool matrix with
-        ``rel[u, r-1]`` true when the item at rank r is relevant, and ``|T_u|`` per user.
-    """
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    truth = test[[USER_ID, ITEM_ID]].astype(str).drop_duplicates()
-    n_relevant_s = truth.groupby(USER_ID).size().sort_index()
-    users = n_relevant_s.index.to_numpy()
-    row_of = pd.Series(np.arange(len(users)), index=users)
-    rel = np.zeros((len(users), k), dtype=bool)
-    top = recs[recs[RANK] <= k][[USER_ID, ITEM_ID, RANK]].astype({USER_ID: str, ITEM_ID: str})
-    hits = top.merge(truth, on=[USER_ID, ITEM_ID], how="inner")
-    if len(hits):
-        rows = row_of.loc[hits[USER_ID]].to_numpy()
-        rel[rows, hits[RANK].to_numpy(dtype=np.int64) - 1] = True
-    return users, rel, n_relevant_s.to_numpy()
-
-
-def _per_user(rel: np.ndarray, n_relevant: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-user values of every ranking metric from a relevance matrix."""
-    n_users, k = rel.shape
-    ranks = np.arange(1, k + 1)
-    discount = 1.0 / np.log2(ranks + 1)
-    n_hits = rel.sum(axis=1)
-    ideal_n = np.minimum(n_relevant, k)
-    idcg = np.cumsum(discount)[np.maximum(ideal_n, 1) - 1]
-    first_hit = np.where(rel.any(axis=1), rel.argmax(axis=1) + 1, 0)
-    precision_at_r = np.cumsum(rel, axis=1) / ranks
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mrr = np.where(first_hit > 0, 1.0 / np.maximum(first_hit, 1), 0.0)
-    return {
-        "precision": n_hits / k,
-        "recall": n_hits / n_relevant,
-        "hit_rate": (n_hits > 0).astype(float),
-        "mrr": mrr,
-        "ndcg": (rel * discount).sum(axis=1) / idcg,
-        "map": (precision_at_r * rel).sum(axis=1) / ideal_n,
-    }
+_FUNCTIONS = {
+    "precision": accuracy.precision,
+    "recall": accuracy.recall,
+    "hit_rate": accuracy.hit_rate,
+    "mrr": accuracy.mrr,
+    "ndcg": accuracy.ndcg,
+    "map": accuracy.map_at_k,
+}
 
 
 def evaluate_lists(
@@ -92,14 +41,23 @@ def evaluate_lists(
     unknown = set(metrics) - set(RANKING_METRICS)
     if unknown:
         raise ValueError(f"unknown ranking metrics {sorted(unknown)}; known: {RANKING_METRICS}")
+    if any(k < 1 for k in ks):
+        raise ValueError(f"k must be >= 1, got {ks}")
+    truth = test[[USER_ID, ITEM_ID]].astype(str).drop_duplicates()
+    n_relevant_s = truth.groupby(USER_ID).size().sort_index()
+    users = n_relevant_s.index.to_numpy(dtype=object)
+    # every item any list or test row mentions: T_u is then complete, so |T_u| = row sums of the matrix
+    item_ids = np.union1d(truth[ITEM_ID].unique(), recs[ITEM_ID].astype(str).unique()).astype(object)
+    lists = RecLists.from_frame(recs, item_ids, k=max(ks), users=users)
+    test_matrix = interaction_matrix(truth, users, item_ids)
+    n_relevant = n_relevant_s.to_numpy(dtype=np.int64)
     out: dict[str, np.ndarray] = {}
-    users = np.array([], dtype=object)
     for k in ks:
-        users, rel, n_relevant = relevance_matrix(recs, test, k)
-        values = _per_user(rel, n_relevant)
+        rel = accuracy.relevance(lists.truncate(k) if k < lists.k else lists, test_matrix)
+        if rel.shape[1] < k:  # every list is shorter than k: pad with misses
+            rel = np.pad(rel, ((0, 0), (0, k - rel.shape[1])))
         for name in metrics:
-            out[f"{name}@{k}"] = values[name]
+            out[f"{name}@{k}"] = _FUNCTIONS[name](rel, n_relevant)
     if per_user:
         return pd.DataFrame(out, index=pd.Index(users, name=USER_ID))
-    mean: Callable[[np.ndarray], float] = lambda v: float(v.mean()) if len(v) else float("nan")  # noqa: E731
-    return {name: mean(v) for name, v in out.items()}
+    return {name: float(v.mean()) if len(v) else float("nan") for name, v in out.items()}

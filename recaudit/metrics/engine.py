@@ -1,0 +1,246 @@
+"""``evaluate(inputs, metrics) -> AuditResult``: every requested metric, its CI and its group breakdowns.
+
+One pass per cut-off k: the lists are truncated to k once, each registered metric computes its per-user
+values (or one catalogue number), user-level means get a percentile-bootstrap CI over users, and per-user
+values are broken down by activity bucket, by the niche/diverse/blockbuster popularity groups and by any
+users-table column. Item-side breakdowns (exposure vs catalogue vs merit share, exposure disparity, per
+category/provider/domain) and the popularity lift per user group come with them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recaudit.data.schema import CATEGORY, DOMAIN, PROVIDER
+from recaudit.metrics import fairness, groups, popularity
+from recaudit.metrics.inputs import AuditInputs
+from recaudit.metrics.lists import membership_matrix
+from recaudit.metrics.registry import METRICS, missing_needs, parse_metric
+from recaudit.metrics.stats import bootstrap_ci
+
+ITEM_GROUP_COLUMNS = (PROVIDER, CATEGORY, DOMAIN)
+
+
+@dataclass
+class AuditResult:
+    """The numbers of one audit, with what produced them.
+
+    Attributes:
+        values: ``{"ndcg@10": 0.13, "gini@10": 0.71, ...}`` (NaN = undefined, never a silent 0).
+        ci: 95% bootstrap interval over users of every user-level metric.
+        per_user: one row per audited user, one column per user-level metric.
+        user_groups: ``{"activity": frame, "popularity": frame, <users column>: frame}``: the mean of
+            each user-level metric per group, with group sizes.
+        item_groups: ``{"provider@10": frame, ...}``: exposure, catalogue and merit shares per group.
+        popularity_lift: ``{"popularity_lift@10": frame}``: GAP and ΔGAP per popularity group.
+        skipped: metrics that could not be computed and why.
+        info: settings, data description and fingerprints.
+    """
+
+    values: dict[str, float]
+    ci: dict[str, tuple[float, float]] = field(default_factory=dict)
+    per_user: pd.DataFrame = field(default_factory=pd.DataFrame)
+    user_groups: dict[str, pd.DataFrame] = field(default_factory=dict)
+    item_groups: dict[str, pd.DataFrame] = field(default_factory=dict)
+    popularity_lift: dict[str, pd.DataFrame] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per metric: value, CI bounds, kind (user/catalogue/group)."""
+        rows = []
+        for name, value in self.values.items():
+            low, high = self.ci.get(name, (math.nan, math.nan))
+            base = name.split("@")[0]
+            kind = METRICS[base].kind if base in METRICS else "group"
+            rows.append({"metric": name, "value": value, "ci_low": low, "ci_high": high, "kind": kind})
+        return pd.DataFrame(rows, columns=["metric", "value", "ci_low", "ci_high", "kind"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able: metric names at the top level, breakdowns under ``groups``."""
+        out: dict[str, Any] = {name: _num(value) for name, value in self.values.items()}
+        out["ci"] = {name: [_num(low), _num(high)] for name, (low, high) in self.ci.items()}
+        out["groups"] = {
+            "users": {name: _records(frame) for name, frame in self.user_groups.items()},
+            "items": {name: _records(frame) for name, frame in self.item_groups.items()},
+            "popularity_lift": {name: _records(frame) for name, frame in self.popularity_lift.items()},
+        }
+        out["skipped"] = dict(self.skipped)
+        out["info"] = self.info
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        """Write :meth:`to_dict` as JSON atomically (temp file, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+        try:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2, default=_json_default) + "\n")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+
+def _num(value: object) -> float | None:
+    """JSON has no NaN: undefined numbers become null; infinities stay as strings."""
+    if value is None:
+        return None
+    number = float(value)  # type: ignore[arg-type]
+    if math.isnan(number):
+        return None
+    return number
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    clean = frame.reset_index() if frame.index.name else frame
+    return [
+        {key: (_num(v) if isinstance(v, (float, np.floating)) else v) for key, v in row.items()}
+        for row in clean.to_dict(orient="records")
+    ]
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, float) and math.isinf(value):
+        return str(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+DEFAULT_METRICS = (
+    "precision", "recall", "hit_rate", "mrr", "ndcg", "map",
+    "coverage", "gini", "exposure_gini", "entropy", "entropy_norm", "personalization",
+    "arp", "aplt", "novelty",
+    "ild", "ild_category", "serendipity", "serendipity_category", "miscalibration",
+)
+
+
+def evaluate(
+    inputs: AuditInputs,
+    metrics: Sequence[str] | None = None,
+    *,
+    ks: Sequence[int] = (10,),
+    ci: bool = True,
+    n_boot: int = 1000,
+    seed: int = 0,
+    activity_edges: tuple[int, ...] = (5, 20, 100),
+    user_columns: Sequence[str] = (),
+) -> AuditResult:
+    """Compute metrics on aligned inputs.
+
+    Args:
+        inputs: from :meth:`AuditInputs.from_frames`.
+        metrics: names with ``@k`` (``"ndcg@10"``); default: every metric of :data:`DEFAULT_METRICS`
+            at each k of ``ks`` whose needs are met (the others are listed in ``skipped``).
+        ks: cut-offs for the default metric set.
+        ci: add 95% bootstrap CIs over users (``n_boot`` resamples, ``seed``).
+        activity_edges: upper bounds of the cold/light/medium buckets of training interactions.
+        user_columns: users-table columns to break user-level metrics down by.
+    """
+    skipped: dict[str, str] = {}
+    if metrics is None:
+        requested = [f"{name}@{k}" for k in ks for name in DEFAULT_METRICS]
+        explicit = False
+    else:
+        requested, explicit = list(metrics), True
+    parsed = []
+    for text in requested:
+        spec, k = parse_metric(text)
+        if k > inputs.lists.k:
+            skipped[f"{spec.name}@{k}"] = f"the lists hold at most {inputs.lists.k} items"
+            continue
+        lacking = missing_needs(spec, inputs)
+        if lacking:
+            skipped[f"{spec.name}@{k}"] = "needs " + ", ".join(lacking)
+            continue
+        parsed.append((spec, k))
+    if explicit and not parsed:
+        raise ValueError("none of the requested metrics can be computed: " + "; ".join(
+            f"{name}: {why}" for name, why in skipped.items()
+        ))
+    values: dict[str, float] = {}
+    intervals: dict[str, tuple[float, float]] = {}
+    per_user: dict[str, np.ndarray] = {}
+    by_k: dict[int, Any] = {}
+    for spec, k in parsed:
+        lists = by_k.setdefault(k, inputs.lists.truncate(k))
+        name = f"{spec.name}@{k}"
+        result = spec.compute(inputs, lists)
+        if spec.kind == "user":
+            column = np.asarray(result, dtype=np.float64)
+            per_user[name] = column
+            finite = column[np.isfinite(column)]
+            values[name] = float(finite.mean()) if finite.size else math.nan
+            if ci:
+                _, low, high = bootstrap_ci(column, n_boot=n_boot, seed=seed)
+                intervals[name] = (float(low), float(high))
+        else:
+            values[name] = float(result)
+    per_user_frame = pd.DataFrame(per_user, index=pd.Index(inputs.lists.user_ids, name="user_id"))
+    result = AuditResult(values=values, ci=intervals, per_user=per_user_frame, skipped=skipped)
+    _user_breakdowns(result, inputs, activity_edges, user_columns)
+    _item_breakdowns(result, inputs, sorted(by_k))
+    result.info = {
+        "data": inputs.describe(),
+        "fingerprints": dict(inputs.fingerprints),
+        "settings": {
+            "ks": sorted(by_k), "bootstrap": n_boot if ci else 0, "seed": seed,
+            "activity_edges": list(activity_edges), "head_share": 0.8,
+        },
+    }
+    return result
+
+
+def _user_breakdowns(
+    result: AuditResult, inputs: AuditInputs, edges: tuple[int, ...], columns: Sequence[str]
+) -> None:
+    if result.per_user.empty:
+        return
+    history = np.asarray(inputs.train.sum(axis=1)).ravel()
+    labels = {
+        "activity": groups.activity_buckets(history, edges=edges),
+        "popularity": popularity.popularity_groups(inputs.train, inputs.head_mask),
+    }
+    for column in columns:
+        if inputs.users is None:
+            raise ValueError(f"cannot group by users column {column!r}: no users table")
+        labels[column] = groups.users_column_groups(inputs.lists.user_ids, inputs.users, column)
+    for name, label in labels.items():
+        frames = []
+        for metric in result.per_user.columns:
+            table = groups.group_means(result.per_user[metric].to_numpy(), label)
+            frames.append(table.set_index("group")["mean"].rename(metric))
+        sizes = pd.Series(label).value_counts().rename("n_users")
+        result.user_groups[name] = pd.concat([sizes, *frames], axis=1).rename_axis("group")
+
+
+def _item_breakdowns(result: AuditResult, inputs: AuditInputs, ks: list[int]) -> None:
+    for k in ks:
+        lists = inputs.lists.truncate(k)
+        for column in ITEM_GROUP_COLUMNS:
+            if column not in inputs.items.columns:
+                continue
+            matrix, names = inputs.memberships.get(column) or membership_matrix(
+                inputs.items[column].to_numpy(dtype=object), multi=False
+            )
+            table = fairness.group_exposure(lists, matrix, names, inputs.test)
+            result.item_groups[f"{column}@{k}"] = table
+            if inputs.test is not None:
+                result.values[f"exposure_disparity[{column}]@{k}"] = fairness.exposure_disparity(table)
+        labels = popularity.popularity_groups(inputs.train, inputs.head_mask)
+        result.popularity_lift[f"popularity_lift@{k}"] = popularity.popularity_lift(
+            lists, inputs.train, inputs.item_users, inputs.n_train_users, labels
+        )
