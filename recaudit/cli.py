@@ -6,6 +6,8 @@
                     [--interactions F] --out BUNDLE
     recaudit recommend BUNDLE (--user ID | --all-users) [-k 10] [--out FILE] [--include-seen]
     recaudit info BUNDLE
+    recaudit metrics --recs RECS --train TRAIN [--test TEST] [--items ITEMS] [--k 10] [--format json|table]
+    recaudit audit BUNDLE [--k 10] [--rerank mmr:0.3] [--html F] [--json F] [--fail-on "gini@10>0.9" ...]
     recaudit serve [--port P] [--bundles DIR]
 
 Bad input exits with code 2 and one line naming the file and what is wrong; never a traceback.
@@ -107,6 +109,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--include-seen", action="store_true", help="do not exclude each user's training items")
     p.add_argument("--domain", help="recommend only items of this domain")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+
+    p = sub.add_parser("metrics", help="every METRICS.md metric of any recommendation log (no bundle needed)")
+    p.add_argument("--recs", type=Path, required=True, help="user_id,item_id,rank[,score] (CSV or parquet)")
+    p.add_argument("--train", type=Path, required=True, help="training interactions user_id,item_id")
+    p.add_argument("--test", type=Path, help="held-out interactions user_id,item_id (for accuracy)")
+    p.add_argument("--items", type=Path, help="catalogue item_id[,category,provider] (default: train items)")
+    p.add_argument("--k", type=_positive_int, default=10, help="cut-off (default 10)")
+    p.add_argument("--format", choices=("json", "table"), default="table", help="output format")
+    p.add_argument("--no-ci", action="store_true", help="skip the bootstrap confidence intervals")
+
+    p = sub.add_parser("audit", help="full audit of a bundle's held-out data, with report and gates")
+    p.add_argument("bundle", type=Path)
+    p.add_argument("--k", type=_positive_int, default=10, help="cut-off (default 10)")
+    p.add_argument("--rerank", help="re-rank before auditing, e.g. mmr:0.3, calibrated:0.5")
+    p.add_argument("--html", type=Path, help="write a self-contained HTML report here")
+    p.add_argument("--json", type=Path, help="write the audit as JSON here")
+    p.add_argument("--fail-on", action="append", default=[], metavar="GATE",
+                   help='fail (exit 1) when this holds, e.g. "gini@10>0.9"; repeatable')
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="bootstrap seed")
 
     p = sub.add_parser("serve", help="start the app (Streamlit) on this machine")
     p.add_argument("--port", type=_positive_int, default=int(os.environ.get("PORT", 8501)),
@@ -248,6 +269,61 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from recaudit.data.readers import read_items, read_pairs, read_table
+    from recaudit.metrics import AuditInputs, evaluate
+
+    recs = read_table(args.recs)
+    train = read_pairs(args.train)
+    test = read_pairs(args.test) if args.test is not None else None
+    items = read_items(args.items) if args.items is not None else None
+    inputs = AuditInputs.from_frames(recs, train, test=test, items=items, k=args.k, source=str(args.recs))
+    result = evaluate(inputs, ks=(args.k,), ci=not args.no_ci)
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        print(_metrics_table(result))
+    return 0
+
+
+def _metrics_table(result: object) -> str:
+    frame = result.to_frame()  # type: ignore[attr-defined]
+    lines = [f"{'metric':<34} {'value':>10}  95% CI"]
+    for row in frame.itertuples(index=False):
+        ci = "" if row.ci_low != row.ci_low else f"[{row.ci_low:.4f}, {row.ci_high:.4f}]"
+        lines.append(f"{row.metric:<34} {row.value:>10.4f}  {ci}")
+    skipped = result.skipped  # type: ignore[attr-defined]
+    for name, why in skipped.items():
+        lines.append(f"{name:<34} {'n/a':>10}  ({why})")
+    return "\n".join(lines)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from recaudit.audit import audit_bundle, audit_inputs, bundle_recommendations
+    from recaudit.bundle import load_bundle
+    from recaudit.gates import check_gates, parse_gate
+
+    gates = [parse_gate(text) for text in args.fail_on]
+    bundle = load_bundle(args.bundle)
+    result = audit_bundle(bundle, args.k, rerank=args.rerank, seed=args.seed)
+    print(_metrics_table(result))
+    if args.json is not None:
+        result.save(args.json)
+        _log(f"wrote {args.json}")
+    if args.html is not None:
+        from recaudit.report import write_report
+
+        recs = bundle_recommendations(bundle, args.k, rerank=args.rerank)
+        title = f"recaudit audit: {bundle.name}" + (f" ({args.rerank})" if args.rerank else "")
+        inputs = audit_inputs(bundle, recs, k=args.k)
+        write_report(result, html=args.html, json=None, title=title, inputs=inputs)
+        _log(f"wrote {args.html}")
+    failures = check_gates(result, gates)
+    for failure in failures:
+        print(f"recaudit audit: gate failed: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.web import cli as streamlit_cli
@@ -281,6 +357,8 @@ COMMANDS = {
     "import": cmd_import,
     "recommend": cmd_recommend,
     "info": cmd_info,
+    "metrics": cmd_metrics,
+    "audit": cmd_audit,
     "serve": cmd_serve,
 }
 

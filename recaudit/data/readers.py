@@ -22,9 +22,10 @@ from recaudit.data.schema import (
     ITEM_ID,
     PROVIDER,
     TEXT,
+    TIMESTAMP,
     TITLE,
 )
-from recaudit.data.validation import validate_interactions, validate_items, validate_users
+from recaudit.data.validation import validate_interactions, validate_items, validate_pairs, validate_users
 from recaudit.errors import RecauditInputError
 
 TEXT_COLUMNS = (ITEM_ID, TITLE, CATEGORY, DOMAIN, PROVIDER, TEXT, *ID_COLUMNS)
@@ -126,6 +127,14 @@ def read_interactions(path: str | Path) -> pd.DataFrame:
     return validate_interactions(frame, source=path)
 
 
+def read_pairs(path: str | Path) -> pd.DataFrame:
+    """Read ``user_id, item_id`` rows (a train or test log) where a timestamp is optional."""
+    frame = read_table(path)
+    if TIMESTAMP in frame.columns:
+        return validate_interactions(frame, source=path)
+    return validate_pairs(frame, source=path)
+
+
 def read_items(path: str | Path) -> pd.DataFrame:
     """Read and validate an items table (item_id, optional title/category/domain/provider/text)."""
     return validate_items(read_table(path), source=path)
@@ -136,4 +145,4 @@ def read_users(path: str | Path) -> pd.DataFrame:
     return validate_users(read_table(path), source=path)
 
 
-__all__ = ["read_table", "read_interactions", "read_items", "read_users"]
+__all__ = ["read_table", "read_interactions", "read_items", "read_pairs", "read_users"]

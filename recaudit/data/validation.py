@@ -117,6 +117,17 @@ def _bad(
     )
 
 
+def validate_pairs(frame: pd.DataFrame, source: Source = None) -> pd.DataFrame:
+    """Check and normalise a log of ``user_id, item_id`` rows (no timestamp needed): string ids, no gaps."""
+    require_columns(frame, (USER_ID, ITEM_ID), source, "interactions")
+    require_rows(frame, source, "interactions")
+    frame = frame.reset_index(drop=True).copy()
+    for column in (USER_ID, ITEM_ID):
+        require_ids(frame, column, source)
+        frame[column] = frame[column].astype(str)
+    return frame
+
+
 def validate_interactions(frame: pd.DataFrame, source: Source = None) -> pd.DataFrame:
     """Check and normalise an interactions table.
 

@@ -92,13 +92,15 @@ class AuditResult:
         return path
 
 
-def _num(value: object) -> float | None:
-    """JSON has no NaN: undefined numbers become null; infinities stay as strings."""
+def _num(value: object) -> float | str | None:
+    """JSON has no NaN or Infinity: undefined numbers become null, infinities the strings "inf"/"-inf"."""
     if value is None:
         return None
     number = float(value)  # type: ignore[arg-type]
     if math.isnan(number):
         return None
+    if math.isinf(number):
+        return "inf" if number > 0 else "-inf"
     return number
 
 
