@@ -40,7 +40,8 @@ def test_metrics_json_has_every_metric_name_and_groups(
                  "novelty@2", "personalization@2", "entropy@2", "ild_category@2", "miscalibration@2",
                  "serendipity_category@2", "exposure_disparity[provider]@2"):
         assert name in data, name
-    assert data["recall@2"] == pytest.approx(0.5)  # a: 1 of 1 relevant; b: its test item is not in the catalogue
+    # a: 1 of 1 relevant; b: its test item is not in the catalogue
+    assert data["recall@2"] == pytest.approx(0.5)
     assert data["coverage@2"] == pytest.approx(0.75)
     assert {"users", "items", "popularity_lift"} <= set(data["groups"])
     assert "provider@2" in data["groups"]["items"]
@@ -69,9 +70,12 @@ def test_gates_parse_and_fail() -> None:
         parse_gate("gini > lots")
     frames = {k: pd.read_csv(v) if v.suffix == ".csv" else pd.read_parquet(v)
               for k, v in _log(Path(__import__("tempfile").mkdtemp())).items()}
-    inputs = AuditInputs.from_frames(frames["recs"], frames["train"], test=frames["test"], items=frames["items"])
+    inputs = AuditInputs.from_frames(
+        frames["recs"], frames["train"], test=frames["test"], items=frames["items"]
+    )
     result = evaluate(inputs, ["gini@2", "ndcg@2"], ci=False)
-    failures = check_gates(result, [parse_gate("gini@2>0.1"), parse_gate("ndcg@2<0.0"), parse_gate("ild@2>0")])
+    gates = [parse_gate("gini@2>0.1"), parse_gate("ndcg@2<0.0"), parse_gate("ild@2>0")]
+    failures = check_gates(result, gates)
     assert len(failures) == 2
     assert failures[0].startswith("gini@2>0.1: gini@2 = 0.375")
     assert "ild@2 is unavailable" in failures[1]
