@@ -1,0 +1,427 @@
+"""Audit reports: an :class:`~recaudit.metrics.AuditResult` as a self-contained HTML page and as JSON.
+
+The HTML page works offline: plotly.js is embedded once (in the first figure), nothing is loaded from a
+network (no CDN, fonts, stylesheets or MathJax), and it prints cleanly (each section starts a page, figures
+are not split). Every piece of text that comes from data or from the caller (title, model name, ids, group
+names, skip reasons) is HTML-escaped, since ids and titles may be hostile. The page says which model,
+which data (fingerprints) and which settings produced the numbers, and names each metric's formula source
+(METRICS.md).
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import json as json_lib
+import math
+import os
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from recaudit import __version__
+from recaudit.metrics.engine import AuditResult
+from recaudit.metrics.inputs import AuditInputs
+from recaudit.viz.audit_charts import (
+    group_exposure_chart,
+    group_metric_chart,
+    long_tail_chart,
+    lorenz_chart,
+    metric_help,
+    miscalibration_hist,
+    popularity_lift_chart,
+)
+
+__all__ = ["METRIC_SOURCES", "default_figures", "metric_source", "render_html", "to_json", "write_report"]
+
+# The paper or library each default definition agrees with (METRICS.md).
+METRIC_SOURCES: dict[str, str] = {
+    "precision": "ranx conventions (binary relevance)",
+    "recall": "ranx conventions (binary relevance)",
+    "hit_rate": "ranx conventions (binary relevance)",
+    "mrr": "ranx conventions (binary relevance)",
+    "ndcg": "ranx conventions (binary relevance)",
+    "map": "ranx conventions (binary relevance)",
+    "coverage": "RecBole ItemCoverage (share of the catalogue)",
+    "gini": "RecBole GiniIndex, LensKit gini (whole catalogue)",
+    "gini_recommended_only": "Evidently (recommended items only)",
+    "exposure_gini": "RecBole GiniIndex over position-weighted exposure",
+    "entropy": "RecBole ShannonEntropy (natural log)",
+    "entropy_norm": "RecBole ShannonEntropy / ln |I|",
+    "personalization": "METRICS.md: 1 − mean pairwise overlap / k, from c_i",
+    "arp": "Abdollahpouri; Elliot, RecBole, RecTools",
+    "aplt": "Abdollahpouri; Elliot (80% short head)",
+    "novelty": "RecTools MeanInvUserFreq",
+    "ild": "Ziegler; RecTools ILD",
+    "ild_category": "Ziegler; RecTools ILD (category vectors)",
+    "serendipity": "Zhang et al. 2012 (Auralist); MS Recommenders",
+    "serendipity_category": "Zhang et al. 2012 (Auralist); MS Recommenders (category vectors)",
+    "miscalibration": "Steck 2018, Calibrated recommendations (α = 0.01)",
+    "exposure_disparity": "METRICS.md group exposure fairness",
+}
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
+       margin: 2em auto; max-width: 1100px; padding: 0 1em; color: #1f2933; line-height: 1.4; }
+h1 { margin-bottom: 0.2em; }
+h2 { border-bottom: 2px solid #0b6e4f; padding-bottom: 0.2em; margin-top: 1.6em; }
+h3 { margin-bottom: 0.3em; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
+th, td { border: 1px solid #cbd2d9; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f0f4f8; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.scroll { overflow-x: auto; }
+.meta td:first-child { font-weight: 600; white-space: nowrap; }
+.muted { color: #616e7c; font-size: 0.9em; } code { font-size: 0.9em; word-break: break-all; }
+.figure { margin: 1em 0 2em; page-break-inside: avoid; break-inside: avoid; }
+@media print {
+  body { margin: 0; max-width: none; }
+  section { page-break-before: always; break-before: page; }
+  section.first { page-break-before: auto; break-before: auto; }
+  table, .figure { page-break-inside: avoid; break-inside: avoid; }
+}
+"""
+
+
+def metric_source(name: str) -> str:
+    """The formula source (paper/library of METRICS.md) of a metric name such as ``"gini@10"``."""
+    base = name.split("@")[0]
+    if base.startswith("exposure_disparity"):
+        base = "exposure_disparity"
+    return METRIC_SOURCES.get(base, "")
+
+
+def _esc(value: object) -> str:
+    return html_lib.escape(str(value), quote=True)
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        if math.isnan(number):
+            return "n/a"
+        if math.isinf(number):
+            return "∞" if number > 0 else "−∞"
+        if number != 0 and (abs(number) >= 1e5 or abs(number) < 1e-3):
+            return f"{number:.4g}"
+        return f"{number:.4f}"
+    return str(value)
+
+
+def _table(frame: pd.DataFrame, *, numeric: set[str] | None = None) -> str:
+    """A frame as an escaped HTML table (index included when named); numbers formatted by :func:`_fmt`."""
+    data = frame.reset_index() if frame.index.name else frame
+    cols = [str(c) for c in data.columns]
+    head = "".join(f"<th>{_esc(c)}</th>" for c in cols)
+    rows = []
+    for record in data.itertuples(index=False):
+        cells = []
+        for value in record:
+            is_num = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            cls = ' class="num"' if is_num else ""
+            cells.append(f"<td{cls}>{_esc(_fmt(value))}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    body = "".join(rows)
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _kv_table(pairs: list[tuple[str, object]]) -> str:
+    rows = "".join(
+        f"<tr><td>{_esc(key)}</td><td>{_value_html(value)}</td></tr>" for key, value in pairs
+    )
+    return f'<table class="meta"><tbody>{rows}</tbody></table>'
+
+
+def _value_html(value: object) -> str:
+    if isinstance(value, dict):
+        if not value:
+            return '<span class="muted">none</span>'
+        return "<br>".join(f"{_esc(k)}: {_value_html(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return _esc(", ".join(_fmt(v) for v in value))
+    if isinstance(value, str) and len(value) >= 32 and all(c in "0123456789abcdef" for c in value):
+        return f"<code>{_esc(value)}</code>"  # a fingerprint
+    return _esc(_fmt(value))
+
+
+def _header(result: AuditResult, title: str, created: str) -> str:
+    info = result.info or {}
+    model = info.get("model") or {}
+    pairs: list[tuple[str, object]] = []
+    if isinstance(model, dict) and model:
+        pairs.append(("model", model.get("name", "n/a")))
+        pairs.append(("model kind", model.get("kind", "n/a")))
+        for key, value in model.items():
+            if key not in {"name", "kind"}:
+                pairs.append((f"model {key}", value))
+    elif model:
+        pairs.append(("model", model))
+    else:
+        pairs.append(("model", "not recorded"))
+    pairs.append(("re-ranking", info.get("rerank") or "none"))
+    pairs.append(("data", info.get("data", {})))
+    pairs.append(("data fingerprints (sha256)", info.get("fingerprints", {})))
+    pairs.append(("settings", info.get("settings", {})))
+    pairs.append(("report created", created))
+    pairs.append(("recaudit version", __version__))
+    return (
+        f'<section class="first"><h1>{_esc(title)}</h1>'
+        f'<p class="muted">Recommendation audit. Definitions: recaudit METRICS.md; each metric names its '
+        f"source below.</p>{_kv_table(pairs)}</section>"
+    )
+
+
+def _metrics_section(result: AuditResult) -> str:
+    rows = []
+    for name, value in result.values.items():
+        low, high = result.ci.get(name, (math.nan, math.nan))
+        ci = "" if not (np.isfinite(low) and np.isfinite(high)) else f"[{_fmt(low)}, {_fmt(high)}]"
+        rows.append(
+            f'<tr><td>{_esc(name)}</td><td class="num">{_esc(_fmt(value))}</td>'
+            f'<td class="num">{_esc(ci)}</td><td>{_esc(metric_help(name))}</td>'
+            f"<td>{_esc(metric_source(name))}</td></tr>"
+        )
+    body = "".join(rows) or '<tr><td colspan="5" class="muted">no metric computed</td></tr>'
+    return (
+        "<section><h2>Headline metrics</h2>"
+        '<p class="muted">User-level metrics are plain means over users with a value; the 95% interval is a '
+        "percentile bootstrap over users. n/a = undefined (never a silent 0).</p>"
+        "<table><thead><tr><th>metric</th><th>value</th><th>95% CI</th><th>definition</th><th>source</th>"
+        f"</tr></thead><tbody>{body}</tbody></table>{_skipped(result)}</section>"
+    )
+
+
+def _skipped(result: AuditResult) -> str:
+    if not result.skipped:
+        return ""
+    rows = "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in result.skipped.items())
+    return (
+        "<h3>Skipped metrics</h3><table><thead><tr><th>metric</th><th>reason</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def _by_metric(frame: pd.DataFrame) -> pd.DataFrame:
+    """A user-group table turned so that metrics are rows and groups columns (20 metrics fit a page)."""
+    turned = frame.T.astype(object)
+    turned.columns = [str(c) for c in turned.columns]
+    if "n_users" in turned.index:
+        turned.loc["n_users"] = [int(v) for v in frame["n_users"].to_numpy()]
+    return turned.rename_axis("metric")
+
+
+def _frames_section(
+    heading: str, note: str, frames: dict[str, pd.DataFrame], *, turn: bool = False
+) -> str:
+    if not frames:
+        return ""
+    parts = [f'<section><h2>{_esc(heading)}</h2><p class="muted">{_esc(note)}</p>']
+    for name, frame in frames.items():
+        parts.append(f"<h3>{_esc(name)}</h3>{_table(_by_metric(frame) if turn else frame)}")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _figures_section(figures: dict[str, go.Figure]) -> str:
+    if not figures:
+        return ""
+    parts = ["<section><h2>Figures</h2>"]
+    for i, (name, fig) in enumerate(figures.items()):
+        div = pio.to_html(
+            fig,
+            full_html=False,
+            include_plotlyjs=(i == 0),
+            include_mathjax=False,
+            default_height="480px",
+            config={"displaylogo": False, "responsive": True},
+        )
+        parts.append(f'<div class="figure"><h3>{_esc(name)}</h3>{div}</div>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def render_html(
+    result: AuditResult, *, title: str, figures: dict[str, go.Figure] | None = None
+) -> str:
+    """The audit as one self-contained HTML page (offline; plotly.js embedded once; text escaped).
+
+    Sections: header (title, model name/kind, re-ranking, data and fingerprints, settings, created time,
+    recaudit version), headline metrics (value, 95% CI, one-line definition from the registry, formula
+    source), skipped metrics with reasons, user-group tables, item-group exposure tables, popularity lift,
+    and the figures (``{heading: figure}``, e.g. from :func:`default_figures`).
+    """
+    created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    body = "".join(
+        [
+            _header(result, title, created),
+            _metrics_section(result),
+            _frames_section(
+                "User groups",
+                "Mean of each user-level metric per group (users the metric leaves out are not counted); "
+                "activity = training interactions, popularity = share of head items in the history "
+                "(Abdollahpouri et al. 2020: niche bottom 20%, blockbuster top 20%).",
+                result.user_groups,
+                turn=True,
+            ),
+            _frames_section(
+                "Item-group exposure",
+                "exposure_share = Σ_g x_i / Σ x_i (position-weighted, e(r) = 1/log2(r+1)); catalog_share = "
+                "|g ∩ I| / |I|; merit_share = share of test interactions; exposure_ratio = exposure / merit.",
+                result.item_groups,
+            ),
+            _frames_section(
+                "Popularity lift",
+                "Abdollahpouri et al. 2020: φ′(i) = users(i)/n_users; GAP = group mean of the mean φ′ of the "
+                "history (profile) or list (recommended); ΔGAP = (GAP_L − GAP_H) / GAP_H.",
+                result.popularity_lift,
+            ),
+            _figures_section(figures or {}),
+        ]
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_esc(title)}</title>"
+        f"<style>{CSS}</style></head><body>{body}</body></html>\n"
+    )
+
+
+def _k_values(result: AuditResult) -> list[int]:
+    ks = (result.info or {}).get("settings", {}).get("ks")
+    if ks:
+        return sorted(int(k) for k in ks)
+    found = set()
+    for name in list(result.values) + list(result.per_user.columns):
+        tail = str(name).rsplit("@", 1)
+        if len(tail) == 2 and tail[1].isdigit():
+            found.add(int(tail[1]))
+    return sorted(found)
+
+
+def default_figures(result: AuditResult, inputs: AuditInputs | None = None) -> dict[str, go.Figure]:
+    """The standard figures of a report, keyed by heading.
+
+    With ``inputs`` (per cut-off k): the Lorenz curve of list counts ``c_i`` over the whole catalogue
+    and the long-tail chart (training popularity vs exposure, short head marked). From the result alone:
+    popularity lift per user-group table, exposure vs catalogue vs merit share per item-group table,
+    the per-user miscalibration histogram and ndcg per activity / popularity group when those exist.
+    """
+    figures: dict[str, go.Figure] = {}
+    if inputs is not None:
+        for k in _k_values(result):
+            if k > inputs.lists.k:
+                continue
+            counts = inputs.lists.truncate(k).exposure_counts()
+            gini = result.values.get(f"gini@{k}")
+            figures[f"Lorenz curve of exposure (k={k})"] = lorenz_chart(
+                counts, gini=gini, title=f"Lorenz curve of exposure, top-{k} lists"
+            )
+            figures[f"Long tail (k={k})"] = long_tail_chart(
+                inputs.item_popularity, counts, inputs.head_mask,
+                title=f"Long tail: training popularity vs exposure, top-{k} lists",
+            )
+    for name, lift in result.popularity_lift.items():
+        figures[f"Popularity lift ({name})"] = popularity_lift_chart(lift, title=f"Popularity lift, {name}")
+    for name, table in result.item_groups.items():
+        figures[f"Group exposure ({name})"] = group_exposure_chart(
+            table, title=f"Exposure vs catalogue vs merit share, {name}"
+        )
+    for column in result.per_user.columns:
+        if str(column).startswith("miscalibration@"):
+            figures[f"Miscalibration ({column})"] = miscalibration_hist(
+                result.per_user[column].to_numpy(dtype=np.float64),
+                title=f"Per-user {column} (Steck 2018)",
+            )
+    ndcg = [c for c in result.per_user.columns if str(c).startswith("ndcg@")]
+    for group_name in ("activity", "popularity"):
+        table = result.user_groups.get(group_name)
+        if ndcg and table is not None and ndcg[0] in table.columns:
+            figures[f"{ndcg[0]} by {group_name} group"] = group_metric_chart(
+                table, ndcg[0], title=f"{ndcg[0]} per {group_name} group"
+            )
+    return figures
+
+
+def _jsonable(value: Any) -> Any:
+    """Strict JSON: NaN -> null, ±inf -> "inf"/"-inf", numpy scalars/arrays -> Python, tuples -> lists."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value.tolist()]
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer, int)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        number = float(value)
+        if math.isnan(number):
+            return None
+        if math.isinf(number):
+            return "inf" if number > 0 else "-inf"
+        return number
+    if isinstance(value, (pd.Timestamp, datetime)):
+        return value.isoformat()
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def to_json(result: AuditResult) -> str:
+    """:meth:`AuditResult.to_dict` as strict JSON text (metric names at the top level, no NaN tokens)."""
+    return json_lib.dumps(_jsonable(result.to_dict()), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _atomic_write(path: Path, produce: Callable[[], str]) -> Path:
+    """Write ``produce()`` to ``path`` via a temp file in the same folder and ``os.replace``.
+
+    On any error (producing the text, writing, renaming) the temp file is removed and an existing
+    ``path`` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        tmp.write_text(produce(), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_report(
+    result: AuditResult,
+    *,
+    html: Path | None,
+    json: Path | None,
+    title: str,
+    inputs: AuditInputs | None = None,
+    figures: dict[str, go.Figure] | None = None,
+) -> list[Path]:
+    """Write the HTML report and/or the JSON result atomically; returns the paths written.
+
+    ``figures`` default to :func:`default_figures` (``result`` and ``inputs``).
+    """
+    written: list[Path] = []
+    if json is not None:
+        written.append(_atomic_write(Path(json), lambda: to_json(result)))
+    if html is not None:
+        def page() -> str:
+            figs = figures if figures is not None else default_figures(result, inputs)
+            return render_html(result, title=title, figures=figs)
+
+        written.append(_atomic_write(Path(html), page))
+    return written

@@ -1,0 +1,195 @@
+"""HTML/JSON audit report: self-contained (offline), escaped, complete, and written atomically."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+import recaudit
+from recaudit import report
+from recaudit.metrics import AuditInputs, evaluate
+from recaudit.report import default_figures, metric_source, render_html, to_json, write_report
+
+HOSTILE = '<script>alert("x")</script>&'
+
+
+def _inputs(provider_q: str = "Q") -> AuditInputs:
+    recs = pd.DataFrame(
+        [("a", "i1", 1), ("a", "i2", 2), ("b", "i1", 1), ("b", "i3", 2)],
+        columns=["user_id", "item_id", "rank"],
+    )
+    train = pd.DataFrame({"user_id": ["a", "b", "b", "c"], "item_id": ["i4", "i4", "i1", "i4"]})
+    test = pd.DataFrame({"user_id": ["a", "b", "c"], "item_id": ["i2", "i9", "i1"]})
+    items = pd.DataFrame(
+        {
+            "item_id": ["i1", "i2", "i3", "i4"],
+            "category": ["x", "x|y", "y", "z"],
+            "provider": ["P", "P", provider_q, provider_q],
+        }
+    )
+    return AuditInputs.from_frames(recs, train, test=test, items=items)
+
+
+@pytest.fixture(scope="module")
+def audit() -> tuple:
+    inputs = _inputs()
+    result = evaluate(inputs, ks=(2,), n_boot=50)
+    result.info["model"] = {"name": "alpha", "kind": "mf", "created": "2026-01-01T00:00:00Z"}
+    result.info["rerank"] = "mmr:0.3"
+    return result, inputs
+
+
+def _outside_plotlyjs(page: str) -> str:
+    """The page without the embedded plotly.js bundle (whose source mentions URLs it never loads offline)."""
+    start = page.index("<script>/**\n* plotly.js")
+    end = page.index("</script>", start)
+    return page[:start] + page[end:]
+
+
+def test_html_holds_metrics_sources_and_provenance(audit: tuple) -> None:
+    result, inputs = audit
+    page = render_html(result, title="Audit of alpha", figures=default_figures(result, inputs))
+    assert page.startswith("<!DOCTYPE html>") and "<title>Audit of alpha</title>" in page
+    # every metric name and its value as printed (4 decimals): recall@2 = 1/3, gini@2 = 6/16
+    for name in result.values:
+        assert f"<td>{name}</td>" in page
+    assert "0.3333" in page and "0.3750" in page
+    assert "RecBole GiniIndex" in page and "Steck 2018" in page and "ranx" in page
+    assert "|L∩T| / |T|" in page  # the registry's one-line help
+    # provenance: model, re-ranking, fingerprints, settings, version
+    assert "alpha" in page and "mf" in page and "mmr:0.3" in page
+    assert inputs.fingerprints["recs"] in page and inputs.fingerprints["train"] in page
+    assert f"<td>recaudit version</td><td>{recaudit.__version__}</td>" in page
+    assert "report created" in page
+    # skipped metrics with reasons (no item embeddings)
+    assert "Skipped metrics" in page and "ild@2" in page and "needs item_emb" in page
+    # group tables and popularity lift
+    headings = ("User groups", "Item-group exposure", "Popularity lift", "provider@2", "popularity_lift@2")
+    for heading in headings:
+        assert heading in page
+    # CI column: recall@2 has a bootstrap interval
+    low, high = result.ci["recall@2"]
+    assert f"[{low:.4f}, {high:.4f}]" in page
+
+
+def test_html_is_offline_and_embeds_plotlyjs_once(audit: tuple) -> None:
+    result, inputs = audit
+    figures = default_figures(result, inputs)
+    assert len(figures) >= 4
+    page = render_html(result, title="t", figures=figures)
+    assert page.count("* plotly.js v") == 1  # the library once, not per figure
+    assert page.count('class="plotly-graph-div"') == len(figures)
+    rest = _outside_plotlyjs(page)
+    assert "cdn.plot.ly" not in rest and "http://" not in rest and "https://" not in rest
+    # no element loads anything from anywhere: no src/href attributes, no @import/url() in CSS
+    assert not re.search(r"<(script|link|img|iframe)[^>]*\s(src|href)\s*=", page, flags=re.I)
+    assert "@import" not in page and "url(" not in rest
+    assert "@media print" in page and "page-break" in page
+
+
+def test_html_without_figures_has_no_plotlyjs(audit: tuple) -> None:
+    result, _ = audit
+    page = render_html(result, title="t")
+    assert "plotly.js" not in page and "Figures" not in page
+
+
+def test_hostile_title_group_names_and_reasons_are_escaped() -> None:
+    inputs = _inputs(provider_q=HOSTILE)
+    result = evaluate(inputs, ks=(2,), ci=False)
+    result.skipped[HOSTILE] = HOSTILE
+    result.info["model"] = {"name": HOSTILE, "kind": HOSTILE}
+    figures = {HOSTILE: go.Figure(go.Bar(x=[HOSTILE], y=[1]))}
+    page = render_html(result, title=HOSTILE, figures=figures)
+    assert HOSTILE not in page
+    assert "<script>alert" not in page  # neither in HTML nor in the figure JSON (plotly writes \u003c)
+    escaped = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;"
+    assert f"<title>{escaped}</title>" in page and f"<h1>{escaped}</h1>" in page
+    assert f"<td>{escaped}</td>" in page  # the provider group row and the skipped metric
+
+
+def test_json_round_trips_with_metric_keys_on_top(audit: tuple, tmp_path: Path) -> None:
+    result, inputs = audit
+    paths = write_report(result, html=None, json=tmp_path / "out" / "audit.json", title="t", inputs=inputs)
+    assert paths == [tmp_path / "out" / "audit.json"]
+    data = json.loads(paths[0].read_text(encoding="utf-8"))
+    for name, value in result.values.items():
+        assert name in data
+        if math.isfinite(value):
+            assert data[name] == pytest.approx(value)
+        else:
+            assert data[name] is None or data[name] in ("inf", "-inf")
+    assert data["info"]["model"]["name"] == "alpha"
+    assert data["info"]["fingerprints"]["train"] == inputs.fingerprints["train"]
+    assert "provider@2" in data["groups"]["items"]
+    assert data["ci"]["recall@2"] == pytest.approx(list(result.ci["recall@2"]))
+
+
+def test_json_is_strict_for_nan_and_inf(audit: tuple) -> None:
+    result, _ = audit
+    result = type(result)(values={"gini@2": math.nan, "exposure_disparity[provider]@2": math.inf},
+                          info={"settings": {"x": np.float32(0.5), "ks": (2,), "arr": np.arange(2)}})
+    text = to_json(result)
+    assert "NaN" not in text and "Infinity" not in text
+    data = json.loads(text)
+    assert data["gini@2"] is None and data["exposure_disparity[provider]@2"] == "inf"
+    assert data["info"]["settings"] == {"x": 0.5, "ks": [2], "arr": [0, 1]}
+
+
+def test_write_report_writes_both_files(audit: tuple, tmp_path: Path) -> None:
+    result, inputs = audit
+    paths = write_report(result, html=tmp_path / "r.html", json=tmp_path / "r.json", title="T", inputs=inputs)
+    assert sorted(p.name for p in paths) == ["r.html", "r.json"]
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Lorenz curve of exposure (k=2)" in page and "Long tail (k=2)" in page
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "r.json"]
+
+
+def test_atomic_write_leaves_no_temp_file_on_error(
+    audit: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result, _ = audit
+    target = tmp_path / "r.html"
+    target.write_text("old report")
+
+    def broken_render(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("render failed")
+
+    monkeypatch.setattr(report, "render_html", broken_render)
+    with pytest.raises(RuntimeError, match="render failed"):
+        write_report(result, html=target, json=None, title="t")
+    assert target.read_text() == "old report"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
+
+    monkeypatch.undo()
+
+    def broken_replace(src: object, dst: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(report.os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        write_report(result, html=None, json=tmp_path / "r.json", title="t")
+    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
+
+
+def test_default_figures_without_inputs_uses_the_result_only(audit: tuple) -> None:
+    result, _ = audit
+    figures = default_figures(result)
+    assert not any(name.startswith(("Lorenz", "Long tail")) for name in figures)
+    assert {"Popularity lift (popularity_lift@2)", "Group exposure (provider@2)",
+            "Miscalibration (miscalibration@2)"} <= set(figures)
+    lorenz = default_figures(result, _inputs())["Lorenz curve of exposure (k=2)"]
+    # c = [2, 1, 1, 0] (i1 in both lists): Gini 0.375, as the audit reports
+    assert "Gini = 0.3750" in lorenz.layout.title.text
+
+
+def test_metric_source_names_the_definition() -> None:
+    assert "RecBole GiniIndex" in metric_source("gini@10")
+    assert metric_source("exposure_disparity[provider]@10").startswith("METRICS.md")
+    assert metric_source("unknown@10") == ""
