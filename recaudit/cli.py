@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=_positive_int, default=10, help="cut-off (default 10)")
     p.add_argument("--format", choices=("json", "table"), default="table", help="output format")
     p.add_argument("--no-ci", action="store_true", help="skip the bootstrap confidence intervals")
+    p.add_argument("--users", type=Path, help="users table (user_id + attributes) for group breakdowns")
+    p.add_argument("--by", action="append", default=[], metavar="COLUMN",
+                   help="break user-level metrics down by this users-table column (repeatable)")
 
     p = sub.add_parser("audit", help="full audit of a bundle's held-out data, with report and gates")
     p.add_argument("bundle", type=Path)
@@ -270,15 +273,23 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    from recaudit.data.readers import read_items, read_pairs, read_table
+    from recaudit.data.readers import read_items, read_pairs, read_table, read_users
     from recaudit.metrics import AuditInputs, evaluate
 
     recs = read_table(args.recs)
     train = read_pairs(args.train)
     test = read_pairs(args.test) if args.test is not None else None
     items = read_items(args.items) if args.items is not None else None
-    inputs = AuditInputs.from_frames(recs, train, test=test, items=items, k=args.k, source=str(args.recs))
-    result = evaluate(inputs, ks=(args.k,), ci=not args.no_ci)
+    users = read_users(args.users) if args.users is not None else None
+    if args.by and users is None:
+        raise RecauditInputError("--by", "needs a users table", "pass --users USERS")
+    for column in args.by:
+        if column not in users.columns:  # type: ignore[union-attr]
+            raise RecauditInputError(args.users, f"no column {column!r} (found {list(users.columns)})")  # type: ignore[union-attr]
+    inputs = AuditInputs.from_frames(
+        recs, train, test=test, items=items, users=users, k=args.k, source=str(args.recs)
+    )
+    result = evaluate(inputs, ks=(args.k,), ci=not args.no_ci, user_columns=args.by)
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:

@@ -7,7 +7,7 @@
 - :mod:`.ranking`: ranking accuracy straight from frames (the model card's held-out numbers).
 """
 
-from recaudit.metrics.engine import AuditResult, evaluate
+from recaudit.metrics.engine import AuditResult, compare, evaluate
 from recaudit.metrics.inputs import AuditInputs
 from recaudit.metrics.ranking import RANKING_METRICS, evaluate_lists
 from recaudit.metrics.registry import METRICS, parse_metric
@@ -17,6 +17,7 @@ __all__ = [
     "RANKING_METRICS",
     "AuditInputs",
     "AuditResult",
+    "compare",
     "evaluate",
     "evaluate_lists",
     "parse_metric",

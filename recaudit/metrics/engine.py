@@ -140,6 +140,7 @@ def evaluate(
     seed: int = 0,
     activity_edges: tuple[int, ...] = (5, 20, 100),
     user_columns: Sequence[str] = (),
+    item_columns: Sequence[str] = ITEM_GROUP_COLUMNS,
 ) -> AuditResult:
     """Compute metrics on aligned inputs.
 
@@ -151,6 +152,8 @@ def evaluate(
         ci: add 95% bootstrap CIs over users (``n_boot`` resamples, ``seed``).
         activity_edges: upper bounds of the cold/light/medium buckets of training interactions.
         user_columns: users-table columns to break user-level metrics down by.
+        item_columns: items-table columns to break exposure down by (absent columns are skipped;
+            ``category`` cells are split on ``|``, other columns taken whole).
     """
     skipped: dict[str, str] = {}
     if metrics is None:
@@ -194,13 +197,14 @@ def evaluate(
     per_user_frame = pd.DataFrame(per_user, index=pd.Index(inputs.lists.user_ids, name="user_id"))
     result = AuditResult(values=values, ci=intervals, per_user=per_user_frame, skipped=skipped)
     _user_breakdowns(result, inputs, activity_edges, user_columns)
-    _item_breakdowns(result, inputs, sorted(by_k))
+    _item_breakdowns(result, inputs, sorted(by_k), item_columns)
     result.info = {
         "data": inputs.describe(),
         "fingerprints": dict(inputs.fingerprints),
         "settings": {
             "ks": sorted(by_k), "bootstrap": n_boot if ci else 0, "seed": seed,
             "activity_edges": list(activity_edges), "head_share": 0.8,
+            "user_columns": list(user_columns), "item_columns": list(item_columns),
         },
     }
     return result
@@ -229,10 +233,12 @@ def _user_breakdowns(
         result.user_groups[name] = pd.concat([sizes, *frames], axis=1).rename_axis("group")
 
 
-def _item_breakdowns(result: AuditResult, inputs: AuditInputs, ks: list[int]) -> None:
+def _item_breakdowns(
+    result: AuditResult, inputs: AuditInputs, ks: list[int], columns: Sequence[str]
+) -> None:
     for k in ks:
         lists = inputs.lists.truncate(k)
-        for column in ITEM_GROUP_COLUMNS:
+        for column in columns:
             if column not in inputs.items.columns:
                 continue
             matrix, names = inputs.memberships.get(column) or membership_matrix(
@@ -246,3 +252,26 @@ def _item_breakdowns(result: AuditResult, inputs: AuditInputs, ks: list[int]) ->
         result.popularity_lift[f"popularity_lift@{k}"] = popularity.popularity_lift(
             lists, inputs.train, inputs.item_users, inputs.n_train_users, labels
         )
+
+
+def compare(
+    a: AuditResult, b: AuditResult, metrics: Sequence[str] | None = None, **kwargs: Any
+) -> pd.DataFrame:
+    """Paired comparison of two audits on the users they share, per user-level metric.
+
+    For each metric: the mean difference b − a with its paired-bootstrap 95% interval and a sign-flip
+    permutation p-value (:func:`recaudit.metrics.stats.paired_test`); ``kwargs`` go to it (``n_boot``,
+    ``seed``). Users audited by only one side are left out.
+    """
+    from recaudit.metrics.stats import paired_test
+
+    wanted = metrics or list(a.per_user.columns)
+    names = [m for m in wanted if m in a.per_user.columns and m in b.per_user.columns]
+    shared = a.per_user.index.intersection(b.per_user.index)
+    rows = []
+    for name in names:
+        test = paired_test(  # d_u = b_u - a_u
+            b.per_user.loc[shared, name].to_numpy(), a.per_user.loc[shared, name].to_numpy(), **kwargs
+        )
+        rows.append({"metric": name, "a": a.values.get(name), "b": b.values.get(name), **test})
+    return pd.DataFrame(rows)

@@ -79,3 +79,22 @@ def test_requested_metric_that_cannot_be_computed() -> None:
         evaluate(inputs, ["ndcg@2"])
     result = evaluate(inputs, ks=(2,), ci=False)
     assert "ndcg@2" in result.skipped and "coverage@2" in result.values
+
+
+def test_user_and_item_column_breakdowns_and_paired_compare() -> None:
+    from recaudit.metrics import compare
+
+    f = _frames()
+    users = pd.DataFrame({"user_id": ["a", "b"], "country": ["FR", "DE"]})
+    inputs = AuditInputs.from_frames(f["recs"], f["train"], test=f["test"], items=f["items"], users=users)
+    result = evaluate(inputs, ks=(2,), ci=False, user_columns=["country"], item_columns=["provider"])
+    country = result.user_groups["country"]
+    assert country.loc["FR", "recall@2"] == pytest.approx(1.0)  # a's only test item is at rank 2
+    assert country.loc["unknown", "n_users"] == 1  # c is not in the users table
+    assert set(result.item_groups) == {"provider@2"}
+    # a second "model" that misses a's item: the paired difference in recall is -1/3 on the shared users
+    worse = f["recs"].replace({"item_id": {"i2": "i4"}})
+    worse_inputs = AuditInputs.from_frames(worse, f["train"], test=f["test"], items=f["items"])
+    other = evaluate(worse_inputs, ks=(2,), ci=False)
+    table = compare(result, other, ["recall@2"], n_boot=200).set_index("metric")
+    assert table.loc["recall@2", "mean_diff"] == pytest.approx(-1 / 3)
