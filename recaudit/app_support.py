@@ -62,6 +62,15 @@ PAGES: list[PageSpec] = [
     PageSpec(
         path="pages/user_explorer.py", title="User explorer", icon="🧑", url_path="user-explorer"
     ),
+    PageSpec(
+        path="pages/diversity_popularity.py",
+        title="Diversity & popularity",
+        icon="🌈",
+        url_path="diversity",
+    ),
+    PageSpec(path="pages/rerank_lab.py", title="Re-ranking lab", icon="🎚️", url_path="rerank-lab"),
+    PageSpec(path="pages/fairness.py", title="Fairness", icon="⚖️", url_path="fairness"),
+    PageSpec(path="pages/report.py", title="Report", icon="📄", url_path="report"),
 ]
 """Every page, registered explicitly (``st.navigation`` never auto-discovers ``pages/``). The first page
 is the default one and lives at ``/`` (Streamlit ignores a default page's ``url_path``)."""

@@ -1,0 +1,120 @@
+"""Diversity & popularity: exposure concentration, the long tail, popularity bias and calibration."""
+
+import numpy as np
+import streamlit as st
+
+from recaudit import app_audit as audit
+from recaudit import app_support as support
+from recaudit.metrics.calibration import category_distributions
+from recaudit.viz import audit_charts as charts
+
+bundle = support.require_bundle()
+st.title(f"🌈 Diversity & popularity: {bundle.name}")
+audit.require_test_data(bundle)
+
+k = audit.k_selector()
+result = support.guarded("audit", lambda: audit.get_audit(bundle, k))
+inputs = support.guarded("audit inputs", lambda: audit.get_inputs(bundle, k))
+if result is None or inputs is None:
+    st.stop()
+lists = inputs.lists.truncate(k)
+st.caption(
+    f"{lists.n_users:,} held-out users, top-{k} lists over a catalogue of {lists.n_items:,} items. "
+    "Definitions: METRICS.md; intervals: 95% percentile bootstrap over users."
+)
+
+# ---------------------------------------------------------------------------------------------- cards
+NAMES = ["coverage", "arp", "aplt", "novelty", "ild", "ild_category", "personalization"]
+names = [f"{n}@{k}" for n in NAMES if f"{n}@{k}" in result.values]
+cards = charts.metric_cards_frame(result, names)
+for column, row in zip(st.columns(len(cards)), cards.itertuples(index=False), strict=True):
+    interval = (
+        "" if np.isnan(row.ci_low) else f"95% CI {audit.fmt(row.ci_low, 3)} – {audit.fmt(row.ci_high, 3)}"
+    )
+    column.metric(row.metric, audit.fmt(row.value, 3), help=row.help)
+    if interval:
+        column.caption(interval)
+with st.expander("All numbers"):
+    support.table(cards, "diversity_metrics")
+missing = [f"{n}@{k}" for n in NAMES if f"{n}@{k}" not in result.values]
+if missing:
+    st.caption("Not computed: " + "; ".join(f"{m} ({result.skipped.get(m, 'n/a')})" for m in missing))
+
+# ----------------------------------------------------------------------------------- exposure charts
+counts = lists.exposure_counts()
+left, right = st.columns(2)
+with left:
+    st.subheader("Exposure concentration")
+    st.plotly_chart(
+        charts.lorenz_chart(counts, gini=result.values.get(f"gini@{k}"), title=f"Lorenz curve of c_i @ {k}"),
+        key="lorenz_chart",
+    )
+    st.caption(
+        f"Gini@{k} = {audit.fmt(result.values.get(f'gini@{k}'))} over all {lists.n_items:,} catalogue items "
+        "(RecBole GiniIndex; never-recommended items included): 0 = equal exposure."
+    )
+with right:
+    st.subheader("Long tail")
+    st.plotly_chart(
+        charts.long_tail_chart(inputs.item_popularity, counts, head_mask=inputs.head_mask),
+        key="long_tail_chart",
+    )
+    st.caption(
+        f"Items by training popularity rank; the head ({int(inputs.head_mask.sum()):,} items) holds 80% of "
+        "training interactions."
+    )
+
+# ------------------------------------------------------------------------------------ popularity lift
+st.subheader("Popularity lift per user group")
+lift = result.popularity_lift.get(f"popularity_lift@{k}")
+if lift is None or lift.empty:
+    st.info("No popularity lift for these lists.")
+else:
+    chart, numbers = st.columns([3, 2])
+    with chart:
+        st.plotly_chart(charts.popularity_lift_chart(lift), key="lift_chart")
+    with numbers:
+        support.table(lift, "popularity_lift")
+        st.caption(
+            "ΔGAP = (GAP_recommended − GAP_profile) / GAP_profile, GAP the mean item popularity "
+            "users(i)/n_users (Abdollahpouri et al. 2020). Users grouped by the share of head items in "
+            "their history: top 20% blockbuster, bottom 20% niche."
+        )
+
+# ---------------------------------------------------------------------------------------- calibration
+st.subheader("Calibration")
+column = f"miscalibration@{k}"
+if column not in result.per_user.columns or inputs.categories is None:
+    st.info("Miscalibration needs item categories.")
+else:
+    hist, user_side = st.columns(2)
+    with hist:
+        st.plotly_chart(
+            charts.miscalibration_hist(
+                result.per_user[column].to_numpy(), title=f"Per-user miscalibration @ {k}"
+            ),
+            key="miscalibration_hist",
+        )
+        st.caption(
+            f"mean C_KL = {audit.fmt(result.values.get(column))}: Steck 2018, KL(history ‖ list) of "
+            "category distributions, α = 0.01."
+        )
+    with user_side:
+        users = [str(u) for u in lists.user_ids]
+        user = support.sticky(
+            st.selectbox, "User", key=support.SELECTED_USER, default=users[0], options=users
+        )
+        row = users.index(user)
+        membership, category_names = inputs.categories
+        history_rows = inputs.train[row].indices
+        distributions = category_distributions(
+            history_rows, lists.items[row], membership, category_names
+        )
+        st.plotly_chart(
+            charts.category_bars(distributions, title=f"{user}: history vs top-{k}"),
+            key="category_bars",
+        )
+        st.caption(
+            f"{user}: C_KL = {audit.fmt(result.per_user[column].get(user))} "
+            f"({len(history_rows)} history items)"
+        )

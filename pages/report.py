@@ -1,0 +1,65 @@
+"""Report: the audit `recaudit audit` runs (k, optional re-ranker), with HTML and JSON downloads."""
+
+import streamlit as st
+
+from recaudit import app_audit as audit
+from recaudit import app_support as support
+
+bundle = support.require_bundle()
+st.title(f"📄 Report: {bundle.name}")
+audit.require_test_data(bundle)
+
+names = ["none", *audit.RERANKER_LABELS]
+labels = {"none": "None (base lists)", **audit.RERANKER_LABELS}
+controls = st.columns([1, 2, 2])
+with controls[0]:
+    k = audit.k_selector()
+with controls[1]:
+    name = support.sticky(
+        st.selectbox, "Re-ranker", key="report_rerank", default="none", options=names, format_func=labels.get
+    )
+with controls[2]:
+    lam = support.sticky(
+        st.slider, "λ", key="report_lambda", default=0.3, min_value=0.0, max_value=1.0, step=0.05,
+        disabled=name == "none",
+    )
+spec = audit.rerank_spec(name, lam)
+command = f"recaudit audit {bundle.path} --k {k}" + (f" --rerank {spec}" if spec else "")
+st.caption(f"The same audit as `{command}`: every held-out user known to the model, 95% bootstrap CIs.")
+
+result = support.guarded("audit", lambda: audit.get_audit(bundle, k, rerank=spec))
+if result is None:
+    st.stop()
+
+title = f"recaudit audit: {bundle.name} @ {k}" + (f" ({spec})" if spec else "")
+
+
+stem = f"audit-{bundle.name}-k{k}" + (f"-{spec.replace(':', '-')}" if spec else "")
+left, right = st.columns(2)
+with left:
+    st.download_button(
+        "⬇️ HTML report", data=lambda: audit.report_html(bundle, result, k, rerank=spec, title=title),
+        file_name=f"{stem}.html", mime="text/html", key="download_html", on_click="ignore",
+    )
+with right:
+    st.download_button(
+        "⬇️ JSON", data=lambda: audit.report_json(result), file_name=f"{stem}.json",
+        mime="application/json", key="download_json", on_click="ignore",
+    )
+
+st.subheader("Metrics")
+support.table(result.to_frame(), "report_metrics")
+if result.skipped:
+    st.subheader("Skipped")
+    support.table(
+        [{"metric": metric, "why": why} for metric, why in result.skipped.items()], "report_skipped"
+    )
+with st.expander("Settings, data and model"):
+    st.json(
+        {
+            "model": result.info.get("model"), "rerank": result.info.get("rerank"),
+            "data": result.info.get("data"), "settings": result.info.get("settings"),
+            "fingerprints": result.info.get("fingerprints"),
+        },
+        expanded=True,
+    )

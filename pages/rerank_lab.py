@@ -1,0 +1,97 @@
+"""Re-ranking lab: re-rank a seeded sample of users live and compare with the base lists; λ frontiers."""
+
+import pandas as pd
+import streamlit as st
+
+from recaudit import app_audit as audit
+from recaudit import app_support as support
+from recaudit.viz import audit_charts as charts
+
+bundle = support.require_bundle()
+st.title(f"🎚️ Re-ranking lab: {bundle.name}")
+audit.require_test_data(bundle)
+
+names = list(audit.RERANKER_LABELS)
+controls = st.columns([1, 2, 2, 1])
+with controls[0]:
+    k = audit.k_selector()
+with controls[1]:
+    name = support.sticky(
+        st.selectbox, "Re-ranker", key="rerank_name", default="mmr", options=names,
+        format_func=audit.RERANKER_LABELS.get,
+    )
+with controls[2]:
+    lam = support.sticky(
+        st.slider, "λ (0 = base ranking, 1 = only the re-ranker's objective)", key="rerank_lambda",
+        default=0.3, min_value=0.0, max_value=1.0, step=0.05,
+    )
+with controls[3]:
+    n_sample = support.sticky(
+        st.number_input, "Users in the sample", key="rerank_sample", default=500, min_value=10,
+        max_value=100_000, step=100,
+    )
+
+everyone = audit.audit_users(bundle)
+users = audit.sample_users(everyone, int(n_sample), seed=0)
+spec = audit.rerank_spec(name, lam)
+st.caption(
+    f"`{spec}` on {len(users):,} of {len(everyone):,} held-out users (seeded sample), top-{k} re-ranked from "
+    "each user's candidate pool of the base model."
+)
+
+LAB = [
+    "ndcg", "recall", "coverage", "gini", "ild", "ild_category", "arp", "aplt", "novelty", "miscalibration",
+]
+metrics = [f"{m}@{k}" for m in LAB]
+base = support.guarded(
+    "base audit", lambda: audit.get_audit(bundle, k, users=users, ci=False, metrics=metrics)
+)
+reranked = support.guarded(
+    "re-ranked audit",
+    lambda: audit.get_audit(bundle, k, rerank=spec, users=users, ci=False, metrics=metrics),
+)
+if base is None or reranked is None:
+    st.stop()
+comparison = audit.comparison_table(base, reranked, metrics)
+for row_start in range(0, len(comparison), 5):
+    chunk = comparison.iloc[row_start : row_start + 5]
+    for column, row in zip(st.columns(5), chunk.itertuples(index=False), strict=False):
+        column.metric(
+            row.metric, audit.fmt(row.reranked, 3), delta=audit.fmt(row.change, 3),
+            delta_color="off", help=f"base lists: {audit.fmt(row.base)}",
+        )
+support.table(comparison, "rerank_comparison")
+
+# ---------------------------------------------------------------------------------------------- frontier
+st.subheader("Trade-off frontier")
+left, middle, right = st.columns(3)
+with left:
+    first = support.sticky(
+        st.selectbox, "Re-ranker A", key="frontier_a", default="mmr", options=names,
+        format_func=audit.RERANKER_LABELS.get,
+    )
+with middle:
+    second = support.sticky(
+        st.selectbox, "Re-ranker B", key="frontier_b", default="calibrated", options=names,
+        format_func=audit.RERANKER_LABELS.get,
+    )
+axes = [f"ild_category@{k}", f"coverage@{k}", f"gini@{k}"]
+with right:
+    y = support.sticky(st.selectbox, "Versus", key="frontier_y", default=axes[0], options=axes)
+x = f"ndcg@{k}"
+sweep = [x, *axes]
+frontiers = {}
+for choice in dict.fromkeys([first, second]):
+    frame = support.guarded(
+        f"{choice} frontier",
+        lambda choice=choice: audit.get_frontier(
+            bundle, k, choice, audit.DEFAULT_LAMBDAS, users=users, metrics=sweep
+        ),
+    )
+    if frame is not None:
+        frontiers[audit.RERANKER_LABELS[choice]] = frame
+if frontiers:
+    st.plotly_chart(charts.frontier_chart(frontiers, x=x, y=y), key="frontier_chart")
+    table = [frame.assign(reranker=label) for label, frame in frontiers.items()]
+    support.table(pd.concat(table, ignore_index=True)[["reranker", "lambda", *sweep]], "frontier_table")
+    st.caption(f"λ = {', '.join(f'{v:g}' for v in audit.DEFAULT_LAMBDAS)} on the same user sample.")
