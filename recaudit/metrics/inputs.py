@@ -40,6 +40,8 @@ class AuditInputs:
     item_emb: np.ndarray | None = None
     memberships: dict[str, tuple[sp.csr_matrix, list[str]]] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
+    cache: dict[object, object] = field(default_factory=dict, repr=False)
+    """Work shared by several metrics of one audit (e.g. the relevance matrix per k)."""
 
     @property
     def categories(self) -> tuple[sp.csr_matrix, list[str]] | None:
@@ -85,10 +87,9 @@ class AuditInputs:
                 source, f"{len(item_emb)} item vectors for a catalogue of {len(catalogue)} items"
             )
         item_ids = catalogue[ITEM_ID].to_numpy(dtype=object)
-        audited = set(recs[USER_ID].astype(str))
-        if test is not None:
-            audited |= set(test[USER_ID].astype(str))
-        user_ids = np.array(sorted(audited), dtype=object)
+        id_columns = [recs[USER_ID]] + ([test[USER_ID]] if test is not None else [])
+        audited = pd.unique(pd.concat(id_columns, ignore_index=True).astype(str))
+        user_ids = np.sort(np.asarray(audited, dtype=object))
         lists = RecLists.from_frame(recs, item_ids, k=k, users=user_ids, source=source)
         train_matrix = interaction_matrix(train, user_ids, item_ids)
         all_train = interaction_matrix(train, np.sort(train[USER_ID].astype(str).unique()), item_ids)

@@ -44,7 +44,10 @@ class MetricSpec:
 def _accuracy(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Compute:
     def compute(inputs: AuditInputs, lists: RecLists) -> np.ndarray:
         assert inputs.test is not None and inputs.n_relevant is not None
-        return fn(accuracy.relevance(lists, inputs.test), inputs.n_relevant)
+        key = ("relevance", lists.k)  # the six accuracy metrics of one k share one relevance matrix
+        if key not in inputs.cache or inputs.cache[key][0] is not lists:  # type: ignore[index]
+            inputs.cache[key] = (lists, accuracy.relevance(lists, inputs.test))
+        return fn(inputs.cache[key][1], inputs.n_relevant)  # type: ignore[index]
 
     return compute
 
