@@ -7,7 +7,6 @@ re-ranker, the item or user grouping) changes the displayed numbers exactly as a
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import re
@@ -27,6 +26,7 @@ from recaudit.data.schema import USER_ID
 from recaudit.metrics import AuditResult
 from recaudit.metrics.calibration import category_distributions
 from recaudit.metrics.stats import bootstrap_ci
+from tests.apptest_helpers import decode, frame, plotly_spec
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 DIVERSITY = "pages/diversity_popularity.py"
@@ -42,35 +42,6 @@ def open_page(bundle_dir: Path, page: str, bundle: str = "alpha") -> AppTest:
     at.session_state[support.SELECTED_BUNDLE] = bundle
     at.run()
     return at.switch_page(page).run()
-
-
-def find_block(node: object, key: str) -> object | None:
-    proto = getattr(node, "proto", None)
-    if getattr(proto, "id", "").endswith("-" + key):
-        return node
-    for child in getattr(node, "children", {}).values():
-        found = find_block(child, key)
-        if found is not None:
-            return found
-    return None
-
-
-def frame(at: AppTest, key: str) -> pd.DataFrame:
-    block = find_block(at.main, key)
-    assert block is not None, f"no table with key {key!r}"
-    return block.dataframe[0].value
-
-
-def plotly_spec(at: AppTest, key: str) -> dict:
-    charts = [e for e in at.get("plotly_chart") if key in e.proto.id]
-    assert charts, f"no plotly chart with key {key!r}"
-    return json.loads(charts[0].proto.spec)
-
-
-def decode(values: object) -> np.ndarray:
-    if isinstance(values, dict):
-        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
-    return np.asarray(values)
 
 
 def same(a: float, b: float) -> bool:
