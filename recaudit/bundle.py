@@ -7,6 +7,7 @@ Layout (documented in ``docs/bundle-format.md``)::
     users.parquet            user_id (+ metadata), in row order of ``user``
     items.parquet            item_id, title, category, domain, provider, text, in row order of ``item``
     interactions/train.parquet, interactions/test.parquet   optional, for audits and seen-item exclusion
+    projection/items.parquet  optional: the default 2-D map of the items (item_id, x, y)
 
 Never a pickle. Loading validates the manifest first (schema, version, sha256 of every file, no path leaving
 the bundle), then shapes against the id tables and finiteness of every vector. Saving is atomic: the bundle
@@ -47,6 +48,7 @@ USERS = "users.parquet"
 ITEMS = "items.parquet"
 TRAIN = "interactions/train.parquet"
 TEST = "interactions/test.parquet"
+ITEM_MAP = "projection/items.parquet"
 REQUIRED_FILES = (EMBEDDINGS, USERS, ITEMS)
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
@@ -70,6 +72,9 @@ class Bundle:
     test: pd.DataFrame | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    item_map: pd.DataFrame | None = None
+    """Default 2-D map of the items (``item_id, x, y`` in item row order); its settings are in
+    ``manifest["projection"]``."""
 
     @property
     def user_ids(self) -> np.ndarray:
@@ -226,6 +231,8 @@ def _check_consistent(bundle: Bundle) -> None:
     checks = _shape_problems(
         bundle.user_emb, bundle.item_emb, bundle.item_bias, len(bundle.users), len(bundle.items)
     )
+    if bundle.item_map is not None:
+        checks += _item_map_problems(bundle.item_map, bundle.items)
     if checks:
         raise RecauditInputError(None, "cannot save bundle: " + "; ".join(checks))
 
@@ -279,6 +286,8 @@ def save_bundle(bundle: Bundle, out: str | Path, *, overwrite: bool = False) -> 
             _write_parquet(bundle.train, tmp / TRAIN)
         if bundle.test is not None:
             _write_parquet(bundle.test, tmp / TEST)
+        if bundle.item_map is not None:
+            _write_parquet(bundle.item_map, tmp / ITEM_MAP)
         manifest = dict(bundle.manifest)
         manifest.setdefault("format", FORMAT_NAME)
         manifest["format_version"] = FORMAT_VERSION
@@ -437,6 +446,19 @@ def _shape_problems(
     return problems
 
 
+def _item_map_problems(item_map: pd.DataFrame, items: pd.DataFrame) -> list[str]:
+    """The stored map must hold finite x, y for exactly the catalogue's items, in row order."""
+    if list(item_map.columns[:3]) != [ITEM_ID, "x", "y"]:
+        return [f"item map columns {list(item_map.columns)} != ['item_id', 'x', 'y']"]
+    if len(item_map) != len(items) or not np.array_equal(
+        item_map[ITEM_ID].astype(str).to_numpy(), items[ITEM_ID].astype(str).to_numpy()
+    ):
+        return ["item map ids differ from items.parquet (order or content)"]
+    if not np.isfinite(item_map[["x", "y"]].to_numpy(dtype=np.float64)).all():
+        return ["item map has non-finite coordinates"]
+    return []
+
+
 def check_finite(name: str, values: np.ndarray, ids: np.ndarray | None, source: object) -> None:
     """Refuse NaN/inf vectors, naming how many rows and the first ids."""
     finite = np.isfinite(values)
@@ -502,6 +524,12 @@ def load_bundle(path: str | Path, *, verify: bool = True, with_interactions: boo
     check_finite("item embeddings", item, items[ITEM_ID].to_numpy(), emb_path)
     if bias is not None:
         check_finite("item_bias", bias, items[ITEM_ID].to_numpy(), emb_path)
+    item_map = None
+    if ITEM_MAP in manifest["files"]:
+        item_map = _read_parquet(_inside(root, ITEM_MAP))
+        map_problems = _item_map_problems(item_map, items)
+        if map_problems:
+            raise RecauditInputError(root / ITEM_MAP, "; ".join(map_problems))
     train = test = None
     if with_interactions:
         if TRAIN in manifest["files"]:
@@ -510,7 +538,7 @@ def load_bundle(path: str | Path, *, verify: bool = True, with_interactions: boo
             test = _read_parquet(_inside(root, TEST))
     return Bundle(
         users=users, items=items, user_emb=user, item_emb=item, item_bias=bias,
-        train=train, test=test, manifest=manifest, path=root,
+        train=train, test=test, manifest=manifest, path=root, item_map=item_map,
     )
 
 

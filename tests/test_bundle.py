@@ -186,3 +186,17 @@ def test_shapes_must_match_the_id_tables(saved: Path) -> None:
         load_bundle(saved)
     assert "user dim 4 != item dim 3" in str(info.value)
     assert "user table has 4 rows but users.parquet has 6 ids" in str(info.value)
+
+
+def test_item_map_round_trip_and_validation(tmp_path: Path) -> None:
+    bundle = _bundle()
+    xy = np.arange(18, dtype=np.float32).reshape(9, 2)
+    bundle.item_map = pd.DataFrame({"item_id": bundle.item_ids, "x": xy[:, 0], "y": xy[:, 1]})
+    save_bundle(bundle, tmp_path / "b")
+    loaded = load_bundle(tmp_path / "b")
+    assert "projection/items.parquet" in loaded.manifest["files"]
+    np.testing.assert_array_equal(loaded.item_map[["x", "y"]].to_numpy(), xy)
+    shuffled = _bundle()
+    shuffled.item_map = bundle.item_map.iloc[::-1].reset_index(drop=True)
+    with pytest.raises(RecauditInputError, match="item map ids differ"):
+        save_bundle(shuffled, tmp_path / "c")
