@@ -16,6 +16,7 @@ import pandas as pd
 
 from recaudit.bundle import Bundle
 from recaudit.data.schema import CATEGORY, ITEM_ID, PROVIDER, RANK, SCORE, USER_ID
+from recaudit.embedding_audit import embedding_audit
 from recaudit.errors import RecauditInputError
 from recaudit.metrics.engine import AuditResult, evaluate
 from recaudit.metrics.inputs import AuditInputs
@@ -181,6 +182,7 @@ def audit_bundle(
         "created": manifest.get("created"),
     }
     result.info["rerank"] = rerank
+    result.info["embedding"] = embedding_audit(bundle.item_emb, bundle.item_popularity, seed=seed)
     return result
 
 

@@ -234,6 +234,33 @@ def _frames_section(
     return "".join(parts)
 
 
+def _embedding_section(result: AuditResult) -> str:
+    """Embedding health (``info["embedding"]`` from :func:`recaudit.embedding_audit.embedding_audit`)."""
+    audit = (result.info or {}).get("embedding")
+    if not audit:
+        return ""
+    hubness = audit.get("hubness") or {}
+    help_text = audit.get("help") or {}
+    rows = [
+        ("hubness (skewness of k-occurrence)", hubness.get("skewness"), help_text.get("hubness", "")),
+        ("norm vs popularity (Spearman)", audit.get("norm_popularity_correlation"),
+         help_text.get("norm_popularity_correlation", "")),
+        ("anisotropy (mean cosine)", audit.get("anisotropy"), help_text.get("anisotropy", "")),
+        ("effective dimensionality", audit.get("effective_dimensionality"),
+         help_text.get("effective_dimensionality", "")),
+    ]
+    body = "".join(
+        f"<tr><td>{_esc(name)}</td><td>{_esc(_fmt(value))}</td><td>{_esc(why)}</td></tr>"
+        for name, value, why in rows
+    )
+    return (
+        f'<section><h2>Embedding health</h2><p class="muted">{_esc(audit.get("n_items"))} items, dim '
+        f'{_esc(audit.get("dim"))}; kNN graph k = {_esc(hubness.get("k"))}.</p>'
+        "<table><thead><tr><th>measure</th><th>value</th><th>what a bad value means</th></tr></thead>"
+        f"<tbody>{body}</tbody></table></section>"
+    )
+
+
 def _figures_section(figures: dict[str, go.Figure]) -> str:
     if not figures:
         return ""
@@ -287,6 +314,7 @@ def render_html(
                 "history (profile) or list (recommended); ΔGAP = (GAP_L − GAP_H) / GAP_H.",
                 result.popularity_lift,
             ),
+            _embedding_section(result),
             _figures_section(figures or {}),
         ]
     )

@@ -193,3 +193,16 @@ def test_metric_source_names_the_definition() -> None:
     assert "RecBole GiniIndex" in metric_source("gini@10")
     assert metric_source("exposure_disparity[provider]@10").startswith("METRICS.md")
     assert metric_source("unknown@10") == ""
+
+
+def test_embedding_health_section_is_rendered_and_escaped() -> None:
+    from recaudit.embedding_audit import embedding_audit
+    from recaudit.metrics import AuditResult
+
+    rng = np.random.default_rng(0)
+    result = AuditResult(values={"gini@10": 0.5})
+    result.info["embedding"] = embedding_audit(rng.normal(size=(40, 4)), np.arange(40.0))
+    page = render_html(result, title="t")
+    assert "Embedding health" in page and "effective dimensionality" in page
+    value = result.info["embedding"]["effective_dimensionality"]
+    assert f"{value:.4g}"[:4] in page
