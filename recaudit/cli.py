@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--map", choices=("umap", "pca", "none"), default="umap",
+                   help="default item map stored with the bundle (default umap)")
 
     p = sub.add_parser("import", help="turn external user/item embeddings into a bundle")
     p.add_argument("--user-embeddings", type=Path, required=True, help=".npy, .safetensors, .pt or .parquet")
@@ -96,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interactions", type=Path, help="training interactions (seen items, popularity)")
     p.add_argument("--test", type=Path, help="held-out test interactions")
     p.add_argument("--score", choices=("dot", "cosine"), default="dot", help="score function (default dot)")
+    p.add_argument("--map", choices=("umap", "pca", "none"), default="umap",
+                   help="default item map stored with the bundle (default umap)")
     p.add_argument("--out", type=Path, required=True, help="bundle directory to write")
     p.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
 
@@ -170,7 +174,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     }
     bundle = train_bundle(
         args.interactions, items=args.items, test=args.test, out=args.out, overrides=overrides,
-        overwrite=args.force, progress=None if args.quiet else "tqdm", log=_log,
+        overwrite=args.force, progress=None if args.quiet else "tqdm", log=_log, item_map=args.map,
     )
     evaluation = bundle.manifest.get("evaluation") or {}
     for name in ("model", "popularity"):
@@ -182,14 +186,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from recaudit.bundle import save_bundle
+    from recaudit.bundle import check_output_dir, save_bundle
     from recaudit.importers import import_embeddings
+    from recaudit.training import attach_item_map
 
+    check_output_dir(args.out, overwrite=args.force)
     bundle = import_embeddings(
         args.user_embeddings, args.item_embeddings, user_ids=args.user_ids, item_ids=args.item_ids,
         items=args.items, interactions=args.interactions, test=args.test, score=args.score,
         user_key=args.user_key, item_key=args.item_key,
     )
+    attach_item_map(bundle, args.map, _log)
     save_bundle(bundle, args.out, overwrite=args.force)
     _log(f"imported {len(bundle.users)} users x {len(bundle.items)} items (dim {bundle.dim}) into {args.out}")
     return 0

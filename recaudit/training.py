@@ -75,6 +75,27 @@ def bundle_from_model(
     )
 
 
+MAP_METHODS = ("umap", "pca", "none")
+
+
+def attach_item_map(bundle: Bundle, method: str, log: Log = lambda _msg: None) -> None:
+    """Compute the default 2-D item map (``umap``, ``pca``) and store it in the bundle; ``none`` skips it."""
+    if method == "none":
+        return
+    if method not in MAP_METHODS:
+        raise RecauditInputError("--map", f"unknown map method {method!r}", f"use one of {MAP_METHODS}")
+    from recaudit.projection import ProjectionParams, default_cache_dir, project_items
+
+    log(f"computing the default {method} map of {len(bundle.items):,} items (cached for the app)")
+    item_map = project_items(
+        bundle.item_emb, bundle.item_ids, ProjectionParams(method=method), cache_dir=default_cache_dir()
+    )
+    bundle.item_map = pd.DataFrame(
+        {ITEM_ID: item_map.item_ids, "x": item_map.xy[:, 0], "y": item_map.xy[:, 1]}
+    )
+    bundle.manifest["projection"] = {**item_map.params.to_dict(), "seconds": round(item_map.seconds, 2)}
+
+
 def scorer_for(bundle: Bundle, device: str = "auto") -> ExactScorer:
     """The exact scorer of a bundle, with its training items as the seen set."""
     return ExactScorer(
@@ -93,13 +114,18 @@ def train_bundle(
     overwrite: bool = False,
     progress: Callable[[dict], None] | str | None = None,
     log: Log = lambda _msg: None,
+    item_map: str = "umap",
 ) -> Bundle:
     """Train on an interactions file and save an evaluated bundle at ``out``.
+
+    ``item_map`` is the method of the stored default map (``umap``, ``pca`` or ``none``).
 
     Raises:
         RecauditInputError: any bad file, option or output directory, before training starts.
     """
     check_output_dir(out, overwrite=overwrite)
+    if item_map not in MAP_METHODS:
+        raise RecauditInputError("--map", f"unknown map method {item_map!r}", f"use one of {MAP_METHODS}")
     config = MFConfig.from_dict(overrides or {})
     frame = read_interactions(interactions)
     items_frame = read_items(items) if items is not None else None
@@ -134,5 +160,6 @@ def train_bundle(
     )
     if not test_frame.empty:
         bundle.manifest["evaluation"] = holdout_evaluation(bundle, scorer_for(bundle))
+    attach_item_map(bundle, item_map, log)
     save_bundle(bundle, out, overwrite=overwrite)
     return bundle

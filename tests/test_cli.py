@@ -32,7 +32,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("cli")
     inter, items = _world(tmp)
     code = main(["train", str(inter), "--items", str(items), "--out", str(tmp / "b"), "--dim", "8",
-                 "--epochs", "5", "--seed", "1", "--quiet"])
+                 "--epochs", "5", "--seed", "1", "--quiet", "--map", "pca"])
     assert code == 0
     return tmp / "b"
 
@@ -45,6 +45,8 @@ def test_train_stores_split_evaluation_and_metadata(trained: Path) -> None:
     assert set(bundle.manifest["evaluation"]) >= {"model", "popularity", "n_users"}
     assert bundle.items.set_index("item_id").loc["a3", "title"] == "Title a3"
     assert bundle.domains == ["books", "movies"]
+    assert bundle.manifest["projection"]["method"] == "pca"
+    assert bundle.item_map["item_id"].tolist() == bundle.item_ids.tolist()
 
 
 def test_recommend_one_user_excludes_seen(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -113,7 +115,7 @@ def test_import_then_recommend(tmp_path: Path, capsys: pytest.CaptureFixture[str
     (tmp_path / "items.txt").write_text("x\ny\nz\n")
     assert main(["import", "--user-embeddings", str(tmp_path / "u.npy"), "--item-embeddings",
                  str(tmp_path / "i.npy"), "--item-ids", str(tmp_path / "items.txt"),
-                 "--out", str(tmp_path / "imp")]) == 0
+                 "--out", str(tmp_path / "imp"), "--map", "none"]) == 0
     capsys.readouterr()
     assert main(["recommend", str(tmp_path / "imp"), "--user", "0", "-k", "1"]) == 0
     assert capsys.readouterr().out.splitlines()[1].startswith("0,y,1,1")

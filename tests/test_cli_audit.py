@@ -88,7 +88,7 @@ def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("audit")
     inter, items = _world(tmp)
     assert main(["train", str(inter), "--items", str(items), "--out", str(tmp / "b"), "--dim", "8",
-                 "--epochs", "3", "--quiet"]) == 0
+                 "--epochs", "3", "--quiet", "--map", "none"]) == 0
     return tmp / "b"
 
 

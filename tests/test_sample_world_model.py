@@ -21,7 +21,8 @@ SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 def sample_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
     out = tmp_path_factory.mktemp("sample") / "bundle"
     return train_bundle(
-        SAMPLE / "interactions.parquet", items=SAMPLE / "items.parquet", out=out, progress=None
+        SAMPLE / "interactions.parquet", items=SAMPLE / "items.parquet", out=out, progress=None,
+        item_map="none",
     )
 
 
