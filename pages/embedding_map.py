@@ -1,0 +1,249 @@
+"""Embedding map: the items in 2-D (UMAP or PCA), the selected user's history, top-k and position on it."""
+
+import numpy as np
+import streamlit as st
+
+from recaudit import app_map, explore
+from recaudit import app_support as support
+from recaudit.app_audit import AUDIT_K, fmt
+from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, PROVIDER, TITLE
+from recaudit.projection import ProjectionParams, place_users, popularity_deciles
+from recaudit.viz import map_charts
+
+bundle = support.require_bundle()
+st.title(f"🗺️ Embedding map: {bundle.name}")
+
+# ---- which map -----------------------------------------------------------------------------------
+requested = st.session_state.get(app_map.MAP_PARAMS)
+current = ProjectionParams.from_dict(requested) if requested else None
+with st.expander("Projection settings", expanded=False):
+    a, b, c, d = st.columns([1, 1, 1, 1])
+    base = current or ProjectionParams()
+    method = a.selectbox(
+        "Method", ["umap", "pca"], index=["umap", "pca"].index(base.method), key="map_method"
+    )
+    neighbours = b.slider(
+        "n_neighbors", 2, 200, int(base.n_neighbors), key="map_n_neighbors", disabled=method == "pca"
+    )
+    min_dist = c.slider(
+        "min_dist", 0.0, 0.99, float(base.min_dist), step=0.01, key="map_min_dist", disabled=method == "pca"
+    )
+    d.write("")
+    if d.button("Compute map", key="map_compute"):
+        chosen = ProjectionParams(method=method, n_neighbors=int(neighbours), min_dist=float(min_dist))
+        st.session_state[app_map.MAP_PARAMS] = chosen.to_dict()
+        current = chosen
+    st.caption(
+        "UMAP takes about 15 s for 10k items and 90 s for 100k on 2 CPUs (once: maps are cached on disk)."
+    )
+
+item_map = support.guarded("could not compute the map", app_map.get_item_map, bundle, current)
+if item_map is None:
+    st.stop()
+params = item_map.params
+st.caption(
+    f"{params.method.upper()}"
+    + (
+        f" (n_neighbors={params.n_neighbors}, min_dist={params.min_dist:g}, {params.metric})"
+        if params.method == "umap"
+        else ""
+    )
+    + f" of {len(item_map.xy):,} item vectors"
+    + (
+        " · stored in the bundle or cached"
+        if item_map.from_cache
+        else f" · computed in {item_map.seconds:.1f} s"
+    )
+)
+scorer = support.guarded("could not build the scorer", support.get_scorer, bundle)
+if scorer is None:
+    st.stop()
+
+COLOUR_OPTIONS = {
+    "category": CATEGORY,
+    "domain": DOMAIN,
+    "provider": PROVIDER,
+    "popularity decile": None,
+    "exposure": None,
+}
+
+
+@st.fragment
+def map_section() -> None:
+    """Controls, the chart and the selection table; reruns alone when an overlay or selection changes."""
+    k_exposure = int(st.session_state.get(AUDIT_K, 10))
+    can_expose = app_map.has_exposure(bundle)
+    colours = [
+        name
+        for name, column in COLOUR_OPTIONS.items()
+        if (column is not None and column in bundle.items.columns)
+        or name == "popularity decile"
+        or (name == "exposure" and can_expose)
+    ]
+
+    who, view = st.columns([1, 2])
+    with who:
+        query = st.text_input("Search user id", key="map_user_query", placeholder="part of an id")
+        matches = explore.filter_ids(bundle.user_ids, query, limit=5000)
+        user = None
+        if matches:
+            user = support.sticky(
+                st.selectbox, "User", key=support.SELECTED_USER, default=matches[0], options=matches
+            )
+        else:
+            st.warning(f"No user id contains {query!r}.")
+        k = support.sticky(
+            st.slider, "Recommendations shown (k)", key="map_k", default=10, min_value=1, max_value=50
+        )
+    with view:
+        one, two, three = st.columns(3)
+        domain = one.selectbox("Domain", [support.ALL_DOMAINS, *bundle.domains], key="map_domain")
+        colour_by = two.selectbox("Colour by", colours, key="map_colour")
+        cap = three.number_input(
+            "Point cap",
+            min_value=1_000,
+            max_value=200_000,
+            value=app_map.DEFAULT_CAP,
+            step=5_000,
+            key="map_cap",
+        )
+        size_by = st.toggle(
+            f"Size by exposure (top-{k_exposure} lists of held-out users)",
+            key="map_size",
+            disabled=not can_expose,
+        )
+        found_query = st.text_input("Find an item by title or id", key="map_item_query")
+        found_ids = explore.search_items(bundle, found_query) if found_query else []
+        found = (
+            st.selectbox(
+                "Jump to",
+                found_ids,
+                key="map_item",
+                format_func=explore.item_label(bundle),
+                disabled=not found_ids,
+            )
+            if found_ids
+            else None
+        )
+    domain_filter = None if domain == support.ALL_DOMAINS else domain
+
+    ids = bundle.items[ITEM_ID].astype(str).to_numpy()
+    titles = bundle.items[TITLE].astype(str).to_numpy() if TITLE in bundle.items.columns else ids
+    xy = item_map.xy
+    history = rec_rows = np.zeros(0, dtype=np.int64)
+    user_xy = None
+    if user is not None:
+        row = int(bundle.user_row[user])
+        history = np.sort(bundle.seen[row].indices).astype(np.int64)
+        recs = scorer.recommend([user], k=int(k), candidates=bundle.domain_mask(domain_filter))
+        rec_rows = recs.item_index[0][recs.item_index[0] >= 0].astype(np.int64)
+        user_xy = place_users(item_map, bundle.item_emb, bundle.user_emb[[row]], k=15, score=bundle.score)
+    found_row = int(bundle.item_row[found]) if found else None
+    force = [*history.tolist(), *rec_rows.tolist(), *([found_row] if found_row is not None else [])]
+    shown, total = app_map.get_shown_rows(bundle, int(cap), domain=domain_filter, force=force)
+
+    popularity = bundle.item_popularity
+    # exposure (scores every held-out user once, cached) only when the colour or the size needs it
+    wants = can_expose and (colour_by == "exposure" or size_by)
+    exposure_all = app_map.get_exposure(bundle, k_exposure) if wants else None
+    exposure = None if exposure_all is None else exposure_all[shown]
+    groups = colour_values = None
+    if colour_by == "popularity decile":
+        groups = np.array([f"D{d:02d}" for d in popularity_deciles(popularity)[shown] + 1])
+    elif colour_by == "exposure" and exposure is not None:
+        colour_values = exposure
+    elif COLOUR_OPTIONS.get(colour_by):
+        column = COLOUR_OPTIONS[colour_by]
+        values = bundle.items[column].to_numpy(dtype=object)
+        groups = app_map.primary_categories(bundle.items)[shown] if column == CATEGORY else values[shown]
+
+    def overlay(name: str, rows: np.ndarray, colour: str, symbol: str, size: float) -> map_charts.MapOverlay:
+        return map_charts.MapOverlay(
+            name=name,
+            xy=xy[rows],
+            rows=rows,
+            colour=colour,
+            symbol=symbol,
+            size=size,
+            labels=[f"{titles[r]} ({ids[r]})" for r in rows],
+        )
+
+    overlays = []
+    if user is not None:
+        overlays.append(overlay(f"history of {user}", history, "#111111", "circle-open", 9))
+        overlays.append(overlay(f"top-{k} for {user}", rec_rows, "#e31a1c", "diamond", 11))
+        overlays.append(
+            map_charts.MapOverlay(
+                name=f"user {user}",
+                xy=user_xy,
+                rows=np.array([-1]),
+                colour="#ffd700",
+                symbol="star",
+                size=20,
+                labels=[str(user)],
+            )
+        )
+    if found_row is not None:
+        overlays.append(overlay("found item", np.array([found_row]), "#00bcd4", "cross", 16))
+    fig = map_charts.item_map_figure(
+        xy[shown],
+        shown,
+        popularity=popularity[shown],
+        groups=groups,
+        group_name=colour_by,
+        colour_values=colour_values,
+        colour_label=f"exposure @ {k_exposure}",
+        exposure=exposure,
+        size_by_exposure=bool(size_by and exposure is not None),
+        titles=titles[shown],
+        overlays=overlays,
+        focus=tuple(xy[found_row]) if found_row is not None else None,
+    )
+    event = st.plotly_chart(
+        fig, key="embedding_map", on_select="rerun", selection_mode=("points", "box", "lasso")
+    )
+    st.caption(
+        f"showing {len(shown):,} of {total:,} items"
+        + (
+            " (seeded sample stratified by popularity decile and category; the user's items always shown)"
+            if len(shown) < total
+            else ""
+        )
+        + (
+            f" · user placed at the similarity-weighted mean of its 15 most similar items ({bundle.score})"
+            if user is not None
+            else ""
+        )
+    )
+
+    selected = map_charts.selected_rows(event)
+    st.subheader(f"Selected items ({len(selected)})")
+    if selected.size == 0:
+        st.caption("Select points on the map (box or lasso) to list them with their 5 nearest items.")
+        return
+    limit = 500
+    table = app_map.neighbour_table(bundle, selected[:limit])
+    support.table(table, "map_selection")
+    st.caption(
+        ("" if selected.size <= limit else f"first {limit} of {selected.size:,} selected items; ")
+        + "neighbours: the 5 most cosine-similar item vectors (exact search), the item itself excluded."
+    )
+
+
+map_section()
+
+# ---- embedding health ----------------------------------------------------------------------------
+st.subheader("Embedding health")
+health = support.guarded("embedding audit", app_map.get_embedding_audit, bundle)
+if health is not None:
+    frame = app_map.health_frame(health)
+    for column, row in zip(st.columns(max(len(frame), 1)), frame.itertuples(index=False), strict=False):
+        column.metric(row.measure, fmt(row.value, 3), help=row[2])
+    support.table(frame, "embedding_health")
+    hubs = app_map.top_hubs_frame(health, bundle.items)
+    if not hubs.empty:
+        st.caption(
+            f"Top hubs: items most often among other items' {health['hubness'].get('k', 10)} nearest "
+            "neighbours (Radovanović et al. 2010)."
+        )
+        support.table(hubs, "embedding_hubs")

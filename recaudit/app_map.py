@@ -1,0 +1,285 @@
+"""Cached helpers of the Embedding map page (an app-support module: it may import Streamlit).
+
+Every heavy call is cached per process and keyed by the bundle's resolved path and its manifest's mtime
+(:func:`recaudit.app_support.bundle_key`), so a retrained bundle is picked up and every session shares one
+copy, never mutated:
+
+* :func:`get_item_map`: the bundle's stored map (``bundle.item_map``), else
+  :func:`recaudit.projection.project_items` (on-disk cache under
+  :func:`recaudit.projection.default_cache_dir`) under the spinner "Computing the map… first time only";
+* :func:`get_exposure`: per item, the number of held-out users' top-k lists that contain it;
+* :func:`get_shown_rows`: the seeded, stratified sample of points the chart draws
+  (:func:`recaudit.projection.sample_items`), the selected user's items always kept;
+* :func:`neighbour_table`: the 5 nearest items (cosine, exact faiss ``IndexFlatIP``) of selected items;
+* :func:`get_embedding_audit`: :func:`recaudit.embedding_audit.embedding_audit` of the item vectors.
+
+The pure pieces (:func:`primary_categories`, :func:`nearest_neighbours`, :func:`health_frame`,
+:func:`stored_item_map`) need no Streamlit and are tested directly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import faiss
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from recaudit import app_support as support
+from recaudit.bundle import Bundle
+from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, TITLE, USER_ID, split_categories
+from recaudit.projection import (
+    ItemMap,
+    ProjectionParams,
+    default_cache_dir,
+    embedding_hash,
+    project_items,
+    sample_items,
+)
+
+MAP_PARAMS = "map_params"
+"""Durable session key: the projection settings asked for with "Compute map" (a dict), None = default."""
+DEFAULT_CAP = 50_000
+N_NEIGHBOURS = 5
+HEALTH_KEYS = ("hubness", "norm_popularity_correlation", "anisotropy", "effective_dimensionality")
+
+
+# --------------------------------------------------------------------------------------------------
+# pure helpers
+
+
+def primary_categories(items: pd.DataFrame) -> np.ndarray | None:
+    """Each item's first category (``"a|b"`` -> ``"a"``; None when it has none); None without the column."""
+    if CATEGORY not in items.columns:
+        return None
+    return np.array(
+        [next(iter(split_categories(v)), None) for v in items[CATEGORY].to_numpy(dtype=object)], dtype=object
+    )
+
+
+def stored_item_map(bundle: Bundle) -> ItemMap | None:
+    """The map stored in the bundle (``bundle.item_map``: item_id, x, y in item row order), or None.
+
+    None as well when the stored ids do not match the catalogue's rows (a stale map is never shown).
+    """
+    frame = getattr(bundle, "item_map", None)
+    if frame is None or len(frame) != len(bundle.items):
+        return None
+    ids = frame[ITEM_ID].astype(str).to_numpy()
+    if not np.array_equal(ids, bundle.items[ITEM_ID].astype(str).to_numpy()):
+        return None
+    stored = dict(bundle.manifest.get("projection") or {})
+    seconds = float(stored.pop("seconds", 0.0) or 0.0)
+    params = ProjectionParams.from_dict(stored) if stored else ProjectionParams()
+    xy = np.column_stack([frame["x"].to_numpy(), frame["y"].to_numpy()]).astype(np.float32)
+    return ItemMap(
+        item_ids=ids,
+        xy=xy,
+        params=params,
+        embedding_hash=embedding_hash(bundle.item_emb),
+        seconds=seconds,
+        from_cache=True,
+    )
+
+
+def normalised(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm, float32 (zero rows stay zero)."""
+    v = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return np.ascontiguousarray(v / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+def nearest_neighbours(
+    index: faiss.Index, unit_vectors: np.ndarray, rows: np.ndarray, n: int = N_NEIGHBOURS
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` most cosine-similar other items of each row: ``(rows [m, n], cosines [m, n])``.
+
+    Exact search (``IndexFlatIP`` over unit vectors, so inner product = cosine) for n + 1 items, then the
+    item itself is dropped (or, when a duplicate vector outranks it, the last hit). Fewer than n other
+    items: missing entries are −1 / NaN.
+    """
+    rows = np.asarray(rows, dtype=np.int64).ravel()
+    m = rows.size
+    want = min(n + 1, index.ntotal)
+    if m == 0 or want == 0:
+        return np.full((m, n), -1, dtype=np.int64), np.full((m, n), np.nan)
+    sims, hits = index.search(unit_vectors[rows], want)
+    keep = hits != rows[:, None]
+    no_self = keep.all(axis=1)
+    keep[no_self, -1] = False
+    got = want - 1
+    out_rows = np.full((m, n), -1, dtype=np.int64)
+    out_sims = np.full((m, n), np.nan)
+    out_rows[:, :got] = hits[keep].reshape(m, got)
+    out_sims[:, :got] = sims[keep].reshape(m, got)
+    return out_rows, out_sims
+
+
+def health_frame(result: dict[str, Any]) -> pd.DataFrame:
+    """``measure, value, what a bad value means`` rows of an :func:`embedding_audit` result."""
+    help_ = result.get("help") or {}
+    rows = []
+    for key in HEALTH_KEYS:
+        if key not in result:
+            continue
+        value = result[key]
+        if isinstance(value, dict):
+            value = value.get("skewness", np.nan)
+        rows.append(
+            {
+                "measure": key,
+                "value": float(value) if value is not None else np.nan,
+                "what a bad value means": str(help_.get(key, "")),
+            }
+        )
+    return pd.DataFrame(rows, columns=["measure", "value", "what a bad value means"])
+
+
+def top_hubs_frame(result: dict[str, Any], items: pd.DataFrame) -> pd.DataFrame:
+    """The hubs of :func:`hubness` (catalogue row, N_k) with their ids and titles."""
+    hubs = (result.get("hubness") or {}).get("top_hubs") or []
+    rows = np.array([int(r) for r, _ in hubs], dtype=np.int64)
+    out = pd.DataFrame({ITEM_ID: items[ITEM_ID].astype(str).to_numpy()[rows]})
+    if TITLE in items.columns:
+        out[TITLE] = items[TITLE].astype(str).to_numpy()[rows]
+    out["N_k"] = [int(c) for _, c in hubs]
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# cached calls
+
+
+def _bundle(path: str) -> Bundle:
+    return support.get_bundle(path)
+
+
+def _key(bundle: Bundle) -> tuple[str, int]:
+    if bundle.path is None:
+        raise ValueError("only bundles loaded from disk can be mapped in the app")
+    return support.bundle_key(bundle.path)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _stored_map(path: str, mtime_ns: int) -> ItemMap | None:
+    return stored_item_map(_bundle(path))
+
+
+@st.cache_resource(max_entries=8, show_spinner="Computing the map… first time only")
+def _projection(path: str, mtime_ns: int, params_json: str) -> ItemMap:
+    bundle = _bundle(path)
+    params = ProjectionParams.from_dict(json.loads(params_json))
+    return project_items(
+        bundle.item_emb, bundle.items[ITEM_ID].astype(str).to_numpy(), params, cache_dir=default_cache_dir()
+    )
+
+
+def get_item_map(bundle: Bundle, params: ProjectionParams | None = None) -> ItemMap:
+    """The map of the bundle's items: the stored one when ``params`` is None or equal to its settings,
+    else computed with ``params`` (default :class:`ProjectionParams`) and cached (memory and disk)."""
+    stored = _stored_map(*_key(bundle))
+    if stored is not None and (params is None or params.key() == stored.params.key()):
+        return stored
+    chosen = params or ProjectionParams()
+    return _projection(*_key(bundle), json.dumps(chosen.to_dict(), sort_keys=True))
+
+
+@st.cache_data(max_entries=16, show_spinner="Counting exposure…")
+def _exposure(path: str, mtime_ns: int, k: int) -> np.ndarray:
+    from recaudit import app_audit
+
+    bundle = _bundle(path)
+    recs = app_audit.get_recommendations(bundle, k)
+    pairs = recs[[USER_ID, ITEM_ID]].drop_duplicates()
+    rows = bundle.item_row.reindex(pairs[ITEM_ID].to_numpy()).dropna().to_numpy(dtype=np.int64)
+    return np.bincount(rows, minlength=len(bundle.items)).astype(np.int64)
+
+
+def has_exposure(bundle: Bundle) -> bool:
+    """Whether exposure can be counted: the bundle has held-out users known to the model."""
+    from recaudit import app_audit
+
+    return bool(app_audit.audit_users(bundle))
+
+
+def get_exposure(bundle: Bundle, k: int) -> np.ndarray | None:
+    """``[I]`` number of held-out users' top-k lists (seen items excluded) containing each item; None
+    without test data."""
+    if not has_exposure(bundle):
+        return None
+    return _exposure(*_key(bundle), int(k))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _shown_rows(path: str, mtime_ns: int, cap: int, domain: str | None, force: tuple[int, ...]) -> np.ndarray:
+    bundle = _bundle(path)
+    mask = bundle.domain_mask(domain)
+    candidates = np.arange(len(bundle.items)) if mask is None else np.flatnonzero(mask)
+    ids = bundle.items[ITEM_ID].astype(str).to_numpy()
+    primary = primary_categories(bundle.items)
+    forced = np.asarray(force, dtype=np.int64)
+    forced = forced[np.isin(forced, candidates)]
+    keep = sample_items(
+        ids[candidates],
+        popularity=bundle.item_popularity[candidates],
+        categories=None if primary is None else list(primary[candidates]),
+        cap=int(cap),
+        force=list(ids[forced]),
+        seed=0,
+    )
+    return candidates[np.asarray(keep, dtype=bool)]
+
+
+def get_shown_rows(
+    bundle: Bundle, cap: int, *, domain: str | None = None, force: Sequence[int] = ()
+) -> tuple[np.ndarray, int]:
+    """Catalogue rows to draw (at most ``cap`` plus ``force``, all when the domain has ≤ cap items) and the
+    number of items the domain holds (the N of "showing n of N")."""
+    mask = bundle.domain_mask(domain)
+    total = len(bundle.items) if mask is None else int(mask.sum())
+    force_key = tuple(sorted({int(r) for r in force}))
+    return _shown_rows(*_key(bundle), int(cap), domain, force_key), total
+
+
+@st.cache_resource(max_entries=8, show_spinner="Indexing item vectors…")
+def _neighbour_index(path: str, mtime_ns: int) -> tuple[faiss.Index, np.ndarray]:
+    unit = normalised(_bundle(path).item_emb)
+    index = faiss.IndexFlatIP(unit.shape[1])
+    index.add(unit)
+    return index, unit
+
+
+def neighbour_table(bundle: Bundle, rows: Sequence[int], n: int = N_NEIGHBOURS) -> pd.DataFrame:
+    """One row per selected item: id, title, category, domain, popularity and its ``n`` nearest items
+    (titles and ids joined with "; ", cosine similarities rounded to 3 decimals)."""
+    index, unit = _neighbour_index(*_key(bundle))
+    rows = np.asarray(rows, dtype=np.int64).ravel()
+    hits, sims = nearest_neighbours(index, unit, rows, n)
+    items = bundle.items
+    ids = items[ITEM_ID].astype(str).to_numpy()
+    titles = items[TITLE].astype(str).to_numpy() if TITLE in items.columns else ids
+    out = pd.DataFrame({ITEM_ID: ids[rows], TITLE: titles[rows]})
+    for column in (CATEGORY, DOMAIN):
+        if column in items.columns:
+            out[column] = items[column].to_numpy(dtype=object)[rows]
+    out["popularity"] = bundle.item_popularity[rows]
+    out["neighbours"] = ["; ".join(titles[h] for h in row if h >= 0) for row in hits]
+    out["neighbour_ids"] = ["; ".join(ids[h] for h in row if h >= 0) for row in hits]
+    out["cosines"] = ["; ".join(f"{s:.3f}" for s in row if np.isfinite(s)) for row in sims]
+    return out
+
+
+@st.cache_data(max_entries=8, show_spinner="Auditing the embeddings…")
+def _embedding_audit(path: str, mtime_ns: int) -> dict[str, Any]:
+    from recaudit.embedding_audit import embedding_audit
+
+    bundle = _bundle(path)
+    return embedding_audit(bundle.item_emb, bundle.item_popularity, k=10, seed=0)
+
+
+def get_embedding_audit(bundle: Bundle) -> dict[str, Any]:
+    """:func:`recaudit.embedding_audit.embedding_audit` of the item vectors (k = 10, seed 0; cached)."""
+    return _embedding_audit(*_key(bundle))
