@@ -8,21 +8,27 @@ PORT ?= 8501
 
 .PHONY: run test lint bench sample-bundle clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+# The app needs requirements.txt only; tests and benchmarks add requirements-dev.txt.
+$(VENV)/.runtime: requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11" >&2; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-$(SAMPLE_BUNDLE)/manifest.json: $(VENV)/.installed
+$(VENV)/.installed: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# Order-only: the bundle is built when missing, not rebuilt (and refused) after a reinstall.
+$(SAMPLE_BUNDLE)/manifest.json: | $(VENV)/.runtime
 	$(VENV)/bin/recaudit train sample_data/interactions.parquet --items sample_data/items.parquet \
 		--out $(SAMPLE_BUNDLE)
 
 sample-bundle: $(SAMPLE_BUNDLE)/manifest.json
 
-run: $(VENV)/.installed sample-bundle
+run: $(VENV)/.runtime sample-bundle
 	$(VENV)/bin/recaudit serve --bundles $(BUNDLES) --port $(PORT)
 
 test: $(VENV)/.installed
@@ -34,6 +40,8 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_scoring.py
 	$(PY) benchmarks/bench_quality.py
+	$(PY) benchmarks/bench_metrics.py
+	$(PY) benchmarks/bench_projection.py
 
 clean:
 	rm -rf $(VENV) $(BUNDLES) .pytest_cache .ruff_cache
