@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
@@ -16,25 +15,14 @@ import recaudit
 from recaudit import report
 from recaudit.metrics import AuditInputs, evaluate
 from recaudit.report import default_figures, metric_source, render_html, to_json, write_report
+from tests.audit_fixtures import audit_frames
 
 HOSTILE = '<script>alert("x")</script>&'
 
 
 def _inputs(provider_q: str = "Q") -> AuditInputs:
-    recs = pd.DataFrame(
-        [("a", "i1", 1), ("a", "i2", 2), ("b", "i1", 1), ("b", "i3", 2)],
-        columns=["user_id", "item_id", "rank"],
-    )
-    train = pd.DataFrame({"user_id": ["a", "b", "b", "c"], "item_id": ["i4", "i4", "i1", "i4"]})
-    test = pd.DataFrame({"user_id": ["a", "b", "c"], "item_id": ["i2", "i9", "i1"]})
-    items = pd.DataFrame(
-        {
-            "item_id": ["i1", "i2", "i3", "i4"],
-            "category": ["x", "x|y", "y", "z"],
-            "provider": ["P", "P", provider_q, provider_q],
-        }
-    )
-    return AuditInputs.from_frames(recs, train, test=test, items=items)
+    f = audit_frames(provider_q)
+    return AuditInputs.from_frames(f["recs"], f["train"], test=f["test"], items=f["items"])
 
 
 @pytest.fixture(scope="module")

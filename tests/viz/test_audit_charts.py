@@ -24,6 +24,7 @@ from recaudit.viz.audit_charts import (
     miscalibration_hist,
     popularity_lift_chart,
 )
+from tests.audit_fixtures import audit_frames
 
 
 def traces(fig: go.Figure) -> dict[str, go.BaseTraceType]:
@@ -31,20 +32,7 @@ def traces(fig: go.Figure) -> dict[str, go.BaseTraceType]:
 
 
 def _frames() -> dict[str, pd.DataFrame]:
-    recs = pd.DataFrame(
-        [("a", "i1", 1), ("a", "i2", 2), ("b", "i1", 1), ("b", "i3", 2)],
-        columns=["user_id", "item_id", "rank"],
-    )
-    train = pd.DataFrame({"user_id": ["a", "b", "b", "c"], "item_id": ["i4", "i4", "i1", "i4"]})
-    test = pd.DataFrame({"user_id": ["a", "b", "c"], "item_id": ["i2", "i9", "i1"]})
-    items = pd.DataFrame(
-        {
-            "item_id": ["i1", "i2", "i3", "i4"],
-            "category": ["x", "x|y", "y", "z"],
-            "provider": ["P", "P", "Q", "Q"],
-        }
-    )
-    return {"recs": recs, "train": train, "test": test, "items": items}
+    return audit_frames()
 
 
 # --- Lorenz ---------------------------------------------------------------------------------------------
