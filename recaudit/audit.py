@@ -166,12 +166,19 @@ def audit_bundle(
     n_boot: int = 1000,
     seed: int = 0,
     metrics: Sequence[str] | None = None,
+    inputs_out: list[AuditInputs] | None = None,
 ) -> AuditResult:
-    """The full audit of a bundle at cut-off ``k`` (see the module docstring)."""
+    """The full audit of a bundle at cut-off ``k`` (see the module docstring).
+
+    ``inputs_out``, when given, receives the aligned inputs the audit ran on (for charts that need the
+    lists themselves, without scoring the users a second time).
+    """
     if rerank is not None:
         parse_spec(rerank)  # fail on a bad spec before any work
     recs = bundle_recommendations(bundle, k, rerank=rerank, users=users)
     inputs = audit_inputs(bundle, recs, k=k, users=users)
+    if inputs_out is not None:
+        inputs_out.append(inputs)
     result = evaluate(inputs, metrics, ks=(k,), ci=ci, n_boot=n_boot, seed=seed)
     manifest = bundle.manifest
     result.info["model"] = {

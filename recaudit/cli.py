@@ -317,13 +317,14 @@ def _metrics_table(result: object) -> str:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from recaudit.audit import audit_bundle, audit_inputs, bundle_recommendations
+    from recaudit.audit import audit_bundle
     from recaudit.bundle import load_bundle
     from recaudit.gates import check_gates, parse_gate
 
     gates = [parse_gate(text) for text in args.fail_on]
     bundle = load_bundle(args.bundle)
-    result = audit_bundle(bundle, args.k, rerank=args.rerank, seed=args.seed)
+    used: list = []
+    result = audit_bundle(bundle, args.k, rerank=args.rerank, seed=args.seed, inputs_out=used)
     print(_metrics_table(result))
     if args.json is not None:
         result.save(args.json)
@@ -331,10 +332,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.html is not None:
         from recaudit.report import write_report
 
-        recs = bundle_recommendations(bundle, args.k, rerank=args.rerank)
         title = f"recaudit audit: {bundle.name}" + (f" ({args.rerank})" if args.rerank else "")
-        inputs = audit_inputs(bundle, recs, k=args.k)
-        write_report(result, html=args.html, json=None, title=title, inputs=inputs)
+        write_report(result, html=args.html, json=None, title=title, inputs=used[0])
         _log(f"wrote {args.html}")
     failures = check_gates(result, gates)
     for failure in failures:

@@ -113,3 +113,12 @@ def test_audit_with_reranking_changes_the_lists(bundle_dir: Path, tmp_path: Path
     a, b = json.loads(base.read_text()), json.loads(mmr.read_text())
     assert b["info"]["rerank"] == "mmr:1"
     assert b["ild@5"] > a["ild@5"]
+
+
+def test_audit_html_report_and_embedding_health(bundle_dir: Path, tmp_path: Path) -> None:
+    html, out = tmp_path / "r.html", tmp_path / "r.json"
+    assert main(["audit", str(bundle_dir), "--k", "5", "--html", str(html), "--json", str(out)]) == 0
+    page = html.read_text()
+    assert "ndcg@5" in page and "Embedding health" in page and "Lorenz" in page
+    data = json.loads(out.read_text())
+    assert set(data["info"]["embedding"]) >= {"hubness", "anisotropy", "effective_dimensionality"}
