@@ -233,6 +233,12 @@ def _check_consistent(bundle: Bundle) -> None:
     )
     if bundle.item_map is not None:
         checks += _item_map_problems(bundle.item_map, bundle.items)
+    for frame, column in ((bundle.users, USER_ID), (bundle.items, ITEM_ID)):
+        ids = frame[column].astype(str) if column in frame.columns else None
+        if ids is None:
+            checks.append(f"{column} column is missing")
+        elif ids.duplicated().any():
+            checks.append(f"{column} has duplicate ids (first: {ids[ids.duplicated()].iloc[0]!r})")
     if checks:
         raise RecauditInputError(None, "cannot save bundle: " + "; ".join(checks))
 
@@ -375,7 +381,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise RecauditInputError(manifest_path, f"not a recaudit bundle manifest (format != {FORMAT_NAME!r})")
     version = manifest.get("format_version")
-    if not isinstance(version, int):
+    if isinstance(version, bool) or not isinstance(version, int):
         raise RecauditInputError(manifest_path, "format_version is missing or not an integer")
     if version > FORMAT_VERSION:
         raise RecauditInputError(
@@ -402,11 +408,11 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 def _verify_files(root: Path, manifest: dict[str, Any]) -> None:
     for relative, meta in manifest["files"].items():
+        if any(p.is_symlink() for p in _lexical_chain(root, relative)):
+            raise RecauditInputError(root, f"bundle file {relative} is a symbolic link; refusing it")
         path = _inside(root, relative)
         if not path.is_file():
             raise RecauditInputError(root, f"bundle file {relative} is missing")
-        if path.is_symlink():
-            raise RecauditInputError(root, f"bundle file {relative} is a symbolic link; refusing it")
         if "bytes" in meta and path.stat().st_size != meta["bytes"]:
             raise RecauditInputError(
                 path, f"size {path.stat().st_size} differs from the manifest's {meta['bytes']} (truncated?)"
@@ -415,6 +421,15 @@ def _verify_files(root: Path, manifest: dict[str, Any]) -> None:
             raise RecauditInputError(
                 path, "sha256 does not match the manifest: the file was altered or corrupted"
             )
+
+
+def _lexical_chain(root: Path, relative: str) -> list[Path]:
+    """``root/a``, ``root/a/b``, ... for ``relative = a/b/...``, not resolved (to see links themselves)."""
+    chain, current = [], root
+    for part in Path(relative).parts:
+        current = current / part
+        chain.append(current)
+    return chain
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

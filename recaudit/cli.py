@@ -310,6 +310,16 @@ def _metrics_table(result: object) -> str:
     for row in frame.itertuples(index=False):
         ci = "" if row.ci_low != row.ci_low else f"[{row.ci_low:.4f}, {row.ci_high:.4f}]"
         lines.append(f"{row.metric:<34} {row.value:>10.4f}  {ci}")
+    dropped = result.info.get("data", {}).get("dropped", {})  # type: ignore[attr-defined]
+    notes = {
+        "unknown_items": "recommended items outside the catalogue (dropped)",
+        "duplicate_items": "repeated items in one list (later copies dropped)",
+        "duplicate_ranks": "rows sharing a (user, rank) (kept in file order)",
+        "beyond_k": "rows ranked beyond k (cut)",
+    }
+    for key, label in notes.items():
+        if dropped.get(key):
+            lines.append(f"note: {dropped[key]:,} {label}")
     skipped = result.skipped  # type: ignore[attr-defined]
     for name, why in skipped.items():
         lines.append(f"{name:<34} {'n/a':>10}  ({why})")

@@ -217,6 +217,11 @@ def _fit(table: np.ndarray, params: ProjectionParams, progress: Progress) -> np.
         progress(f"PCA pre-reduction to {params.pca_dims} dims", 0.1)
         x = _pca(x, params.pca_dims)
         metric = "euclidean"  # unit rows (cosine) or raw rows: Euclidean geometry is what PCA preserved
+    # Euclidean UMAP on raw rows of extreme magnitude (1e30) overflows inside umap-learn; distances only
+    # matter up to scale, so bring the table to unit RMS first (cosine rows are already unit length).
+    rms = float(np.sqrt(np.mean(np.square(x.astype(np.float64)))))
+    if metric == "euclidean" and np.isfinite(rms) and rms > 0:
+        x = (x.astype(np.float64) / rms).astype(np.float32)
     progress(f"UMAP of {x.shape[0]:,} points (neighbour graph + layout)", 0.2)
     import umap  # slow import (numba); only when needed
 

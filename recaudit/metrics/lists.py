@@ -111,6 +111,7 @@ class RecLists:
             raise RecauditInputError(source, "catalogue item ids are not unique")
         frame["_row"] = catalogue.get_indexer(frame[ITEM_ID])
         report = {"unknown_items": int((frame["_row"] < 0).sum())}
+        report["duplicate_ranks"] = int(frame.duplicated([USER_ID, RANK]).sum())  # kept in file order
         frame = frame[frame["_row"] >= 0].sort_values([USER_ID, RANK], kind="mergesort")
         before = len(frame)
         frame = frame.drop_duplicates([USER_ID, "_row"], keep="first")

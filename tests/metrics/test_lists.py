@@ -19,7 +19,9 @@ def test_from_frame_orders_by_rank_pads_and_reports() -> None:
     assert lists.user_ids.tolist() == ["a", "b"]
     assert lists.items.tolist() == [[2, -1], [1, 0]]
     assert lists.lengths.tolist() == [1, 2]
-    assert lists.report == {"unknown_items": 1, "duplicate_items": 1, "beyond_k": 1, "unlisted_users": 0}
+    assert lists.report == {
+        "unknown_items": 1, "duplicate_ranks": 0, "duplicate_items": 1, "beyond_k": 1, "unlisted_users": 0
+    }
 
 
 def test_exposure_counts_and_position_weights() -> None:
