@@ -1,4 +1,4 @@
-"""The bad-input matrix of the shared reliability notes (notes/reliability.md) §3, for the cases not tested elsewhere.
+"""The bad-input matrix of the shared reliability notes (section 3), for cases not tested elsewhere.
 
 Already covered (not repeated here): pickle/`__reduce__` .pt, legacy pickles, .pkl/.joblib, truncated and
 empty .pt/.safetensors (tests/test_importers.py); flipped bytes, truncated bundle files, paths leaving the
