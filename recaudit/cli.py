@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_non_negative_int, default=0, help="bootstrap seed")
 
     p = sub.add_parser("serve", help="start the app (Streamlit) on this machine")
-    p.add_argument("--port", type=_positive_int, default=int(os.environ.get("PORT", 8501)),
+    p.add_argument("--port", type=_positive_int, default=os.environ.get("PORT", "8501"),
                    help="port (default: $PORT or 8501)")
     p.add_argument("--address", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--bundles", type=Path, help="bundle folder (default: $RECAUDIT_BUNDLE_DIR or bundles/)")
