@@ -200,3 +200,25 @@ def test_item_map_round_trip_and_validation(tmp_path: Path) -> None:
     shuffled.item_map = bundle.item_map.iloc[::-1].reset_index(drop=True)
     with pytest.raises(RecauditInputError, match="item map ids differ"):
         save_bundle(shuffled, tmp_path / "c")
+
+
+def test_failure_mid_write_keeps_the_old_bundle_and_leaves_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import recaudit.bundle as bundle_module
+
+    save_bundle(_bundle(seed=1), tmp_path / "b")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "b").iterdir() if p.is_file()}
+    real_write = bundle_module._write_parquet
+
+    def fail_on_items(frame: pd.DataFrame, path: Path) -> None:
+        if path.name == "items.parquet":  # embeddings and users are already written by now
+            raise OSError("disk full")
+        real_write(frame, path)
+
+    monkeypatch.setattr(bundle_module, "_write_parquet", fail_on_items)
+    with pytest.raises(OSError, match="disk full"):
+        save_bundle(_bundle(seed=2), tmp_path / "b", overwrite=True)
+    after = {p.name: p.read_bytes() for p in (tmp_path / "b").iterdir() if p.is_file()}
+    assert after == before
+    assert [p.name for p in tmp_path.iterdir()] == ["b"]

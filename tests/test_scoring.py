@@ -386,19 +386,20 @@ def test_concurrent_recommend_matches_serial(world, cls, kw, monkeypatch):
             int(rng.integers(1, 15)),
             None if j % 2 else np.flatnonzero(rng.random(N_ITEMS) < 0.6),
         )
-        for j in range(12)
+        for j in range(24)
     ]
     serial = [scorer.recommend(u, k=k, candidates=c) for u, k, c in jobs]
     results: list[Recommendations | None] = [None] * len(jobs)
-    barrier = threading.Barrier(4)
+    n_threads = 8
+    barrier = threading.Barrier(n_threads)
 
     def worker(t: int) -> None:
         barrier.wait()
-        for j in range(t, len(jobs), 4):
+        for j in range(t, len(jobs), n_threads):
             u, k, c = jobs[j]
             results[j] = scorer.recommend(u, k=k, candidates=c)
 
-    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(n_threads)]
     for th in threads:
         th.start()
     for th in threads:

@@ -1,0 +1,196 @@
+"""Real-browser fixtures: the app served by ``recaudit serve`` on a free loopback port, and Chromium.
+
+Recipes (launch flags, waiting, selectors) follow /work/shared/notes/streamlit.md section 3. The browser is
+Debian's Chromium (``$CHROMIUM_PATH`` overrides ``/usr/bin/chromium``); Playwright's own browsers are never
+installed. Without Chromium the tests skip, unless ``RECAUDIT_REQUIRE_BROWSER=1`` (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+VIEWPORT = {"width": 1600, "height": 3000}
+STARTUP_TIMEOUT_S = 60.0
+TIMEOUT_MS = 30_000
+LOCAL_SCHEMES = ("data:", "blob:")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the server's process group, then SIGKILL it if it does not exit within 10 s."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    except ProcessLookupError:
+        pass
+
+
+@dataclass
+class Server:
+    """A running ``recaudit serve``: its base URL, bundle folder and log file."""
+
+    url: str
+    bundle_dir: Path
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """The Chromium executable, or skip (fail under ``RECAUDIT_REQUIRE_BROWSER=1``) when it is missing."""
+    if not Path(CHROMIUM_PATH).is_file():
+        message = f"chromium not found at {CHROMIUM_PATH}; install Debian's chromium"
+        if os.environ.get("RECAUDIT_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM_PATH
+
+
+@pytest.fixture(scope="session")
+def app_server(
+    chromium_path: str, tiny_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """``recaudit serve`` over the tiny bundles, healthy, on 127.0.0.1:<free port>."""
+    work = tmp_path_factory.mktemp("browser_server")
+    port = _free_port()
+    log = work / "server.log"
+    cache = work / "cache"
+    cache.mkdir()
+    with log.open("wb") as logfile:
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "recaudit.cli", "serve",
+                "--port", str(port), "--bundles", str(tiny_bundle_dir),
+            ],
+            start_new_session=True,
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, RECAUDIT_CACHE_DIR=str(cache)),
+        )
+    server = Server(url=f"http://127.0.0.1:{port}", bundle_dir=tiny_bundle_dir, log=log)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"recaudit serve exited with {proc.returncode}:\n{server.log_text()}")
+            try:
+                with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as response:
+                    if response.read().decode().strip() == "ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"recaudit serve unhealthy after {STARTUP_TIMEOUT_S:.0f} s:\n{server.log_text()}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def browser_context(chromium_path: str) -> Iterator[object]:
+    """A persistent Chromium context on a fresh profile (session scope; pages are per test)."""
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="recaudit-chromium-") as profile, sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            user_data_dir=profile,
+            executable_path=chromium_path,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport=VIEWPORT,
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture(scope="session")
+def artefact_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go (printed so a failing run can be inspected)."""
+    path = tmp_path_factory.mktemp("browser_artefacts")
+    print(f"\nbrowser screenshots: {path}")
+    return path
+
+
+@dataclass
+class RequestLog:
+    """URLs a page requested; ``foreign()`` lists those that left 127.0.0.1."""
+
+    urls: list[str] = field(default_factory=list)
+
+    def foreign(self) -> list[str]:
+        return [
+            u
+            for u in self.urls
+            if not u.startswith(LOCAL_SCHEMES)
+            and not u.startswith(("http://127.0.0.1:", "ws://127.0.0.1:"))
+        ]
+
+
+def open_page(context: object, log: RequestLog | None = None) -> object:
+    """A new tab in ``context`` recording every request and websocket URL into ``log``."""
+    page = context.new_page()
+    if log is not None:
+        page.on("request", lambda request: log.urls.append(request.url))
+        page.on("websocket", lambda ws: log.urls.append(ws.url))
+    return page
+
+
+def wait_idle(page: object, timeout_ms: int = TIMEOUT_MS) -> None:
+    """Wait until Streamlit's status widget no longer shows "Running" (script idle)."""
+    page.wait_for_function(
+        """() => {
+            const w = document.querySelector('[data-testid="stStatusWidget"]');
+            return !w || !w.innerText.includes('Running');
+        }""",
+        timeout=timeout_ms,
+    )
+
+
+def wait_charts(page: object, timeout_ms: int = TIMEOUT_MS) -> None:
+    """Wait until every plotly chart on the page has drawn its SVG."""
+    page.wait_for_function(
+        """() => {
+            const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
+            return Array.from(charts).every(c => c.querySelector('.main-svg'));
+        }""",
+        timeout=timeout_ms,
+    )
