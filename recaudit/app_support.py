@@ -131,16 +131,7 @@ def _cached_bundle(path: str, mtime_ns: int) -> Bundle:
 @st.cache_resource(max_entries=8, show_spinner="Preparing the scorer…")
 def _cached_scorer(path: str, mtime_ns: int) -> ExactScorer:
     bundle = _cached_bundle(path, mtime_ns)
-    return ExactScorer(
-        bundle.user_emb,
-        bundle.item_emb,
-        bundle.user_ids,
-        bundle.item_ids,
-        item_bias=bundle.item_bias,
-        score=bundle.score,
-        seen=bundle.seen,
-        device="auto",
-    )
+    return bundle.exact_scorer("auto")
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)

@@ -22,16 +22,8 @@ from recaudit.metrics.engine import AuditResult, evaluate
 from recaudit.metrics.inputs import AuditInputs
 from recaudit.metrics.lists import RecLists, membership_matrix
 from recaudit.rerank import history_distribution, parse_spec, rerank, tail_preference
-from recaudit.scoring import ExactScorer
 
 DEFAULT_POOL = 100
-
-
-def _scorer(bundle: Bundle) -> ExactScorer:
-    return ExactScorer(
-        bundle.user_emb, bundle.item_emb, bundle.user_ids, bundle.item_ids, item_bias=bundle.item_bias,
-        score=bundle.score, seen=bundle.seen,
-    )
 
 
 def audit_users(bundle: Bundle) -> np.ndarray:
@@ -91,7 +83,7 @@ def bundle_recommendations(
     to k; the ``score`` column then holds the base model's score of each chosen item.
     """
     users_arr = audit_users(bundle) if users is None else np.asarray(list(users), dtype=object)
-    scorer = _scorer(bundle)
+    scorer = bundle.exact_scorer()
     if rerank is None or parse_spec(rerank)[0] == "none":
         frames = [
             scorer.recommend(list(users_arr[s : s + 4096]), k=k).to_frame()

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,9 @@ TEST = "interactions/test.parquet"
 ITEM_MAP = "projection/items.parquet"
 REQUIRED_FILES = (EMBEDDINGS, USERS, ITEMS)
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+
+if TYPE_CHECKING:
+    from recaudit.scoring import ExactScorer
 
 ScoreFn = Literal["dot", "cosine"]
 
@@ -145,6 +148,15 @@ class Bundle:
         if domain is None or DOMAIN not in self.items.columns:
             return None
         return (self.items[DOMAIN].astype(str) == domain).to_numpy()
+
+    def exact_scorer(self, device: str = "auto") -> ExactScorer:
+        """The exact scorer of this bundle: its vectors, bias and score function, training items as seen."""
+        from recaudit.scoring import ExactScorer  # torch is imported only when scoring is needed
+
+        return ExactScorer(
+            self.user_emb, self.item_emb, self.user_ids, self.item_ids, item_bias=self.item_bias,
+            score=self.score, seen=self.seen, device=device,
+        )
 
     def history(self, user_id: str) -> pd.DataFrame:
         """A user's training interactions joined with item metadata, newest first."""

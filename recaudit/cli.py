@@ -204,13 +204,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     from recaudit.bundle import load_bundle
-    from recaudit.scoring import ExactScorer
-
     bundle = load_bundle(args.bundle)
-    scorer = ExactScorer(
-        bundle.user_emb, bundle.item_emb, bundle.user_ids, bundle.item_ids, item_bias=bundle.item_bias,
-        score=bundle.score, seen=bundle.seen, device=args.device,
-    )
+    scorer = bundle.exact_scorer(args.device)
     candidates = None
     if args.domain is not None:
         if args.domain not in bundle.domains:

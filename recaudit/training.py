@@ -22,7 +22,6 @@ from recaudit.data.validation import check_known_items
 from recaudit.errors import RecauditInputError
 from recaudit.evaluation import holdout_evaluation
 from recaudit.models import MFConfig, TrainedMF, train_mf
-from recaudit.scoring import ExactScorer
 
 Log = Callable[[str], None]
 
@@ -96,14 +95,6 @@ def attach_item_map(bundle: Bundle, method: str, log: Log = lambda _msg: None) -
     bundle.manifest["projection"] = {**item_map.params.to_dict(), "seconds": round(item_map.seconds, 2)}
 
 
-def scorer_for(bundle: Bundle, device: str = "auto") -> ExactScorer:
-    """The exact scorer of a bundle, with its training items as the seen set."""
-    return ExactScorer(
-        bundle.user_emb, bundle.item_emb, bundle.user_ids, bundle.item_ids, item_bias=bundle.item_bias,
-        score=bundle.score, seen=bundle.seen, device=device,
-    )
-
-
 def train_bundle(
     interactions: str | Path,
     *,
@@ -159,7 +150,7 @@ def train_bundle(
         model, train=train_frame, test=test_frame, items=items_frame, sources=sources, seconds=seconds
     )
     if not test_frame.empty:
-        bundle.manifest["evaluation"] = holdout_evaluation(bundle, scorer_for(bundle))
+        bundle.manifest["evaluation"] = holdout_evaluation(bundle, bundle.exact_scorer())
     attach_item_map(bundle, item_map, log)
     save_bundle(bundle, out, overwrite=overwrite)
     return bundle

@@ -12,7 +12,7 @@ import pytest
 from recaudit.bundle import Bundle
 from recaudit.data.schema import split_categories
 from recaudit.evaluation import recommend_users
-from recaudit.training import scorer_for, train_bundle
+from recaudit.training import train_bundle
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 
@@ -35,7 +35,7 @@ def test_recall_at_20_is_at_least_twice_popularity(sample_bundle: Bundle) -> Non
 
 def _in_category_share(bundle: Bundle, users: pd.DataFrame, column: str) -> tuple[float, float]:
     """Share of the users' top-10 items in the category named by ``column``, and its catalogue base rate."""
-    recs = recommend_users(scorer_for(bundle, "cpu"), users["user_id"].to_numpy(), k=10)
+    recs = recommend_users(bundle.exact_scorer("cpu"), users["user_id"].to_numpy(), k=10)
     categories = bundle.items.set_index("item_id")["category"].map(split_categories)
     wanted = dict(zip(users["user_id"], users[column], strict=True))
     hits = [wanted[u] in categories[i] for u, i in zip(recs["user_id"], recs["item_id"], strict=True)]
