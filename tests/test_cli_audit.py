@@ -122,3 +122,38 @@ def test_audit_html_report_and_embedding_health(bundle_dir: Path, tmp_path: Path
     assert "ndcg@5" in page and "Embedding health" in page and "Lorenz" in page
     data = json.loads(out.read_text())
     assert set(data["info"]["embedding"]) >= {"hubness", "anisotropy", "effective_dimensionality"}
+
+
+def test_metrics_json_popularity_groups_on_ml_latest_small_match_pandas(
+    shared_datasets: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On the real audit log 144 of 610 users share a head share of 1.0: every group still holds its
+    round(0.2·n) users, ranked by (head share, user id as a string), as an independent pandas run says."""
+    d = shared_datasets / "ml-latest-small-audit"
+    code = main(["metrics", "--recs", str(d / "recs.csv"), "--train", str(d / "train.csv"),
+                 "--test", str(d / "test.csv"), "--items", str(d / "items.csv"), "--format", "json",
+                 "--no-ci"])
+    assert code == 0
+    lift = pd.DataFrame(json.loads(capsys.readouterr().out)["groups"]["popularity_lift"]["popularity_lift@10"])
+    # independently: head = most popular items (ties by id) holding >= 80% of training interactions
+    train = pd.read_csv(d / "train.csv", dtype={"user_id": str, "item_id": str})
+    items = pd.read_csv(d / "items.csv", dtype={"item_id": str})
+    phi = train.groupby("item_id").size().reindex(items["item_id"], fill_value=0)
+    ranked = phi.reset_index(name="n").sort_values(["n", "item_id"], ascending=[False, True])
+    head_size = int((ranked["n"].cumsum() < 0.8 * phi.sum()).sum()) + 1
+    head = set(ranked["item_id"].iloc[:head_size])
+    seen = train[["user_id", "item_id"]].drop_duplicates()
+    share = seen["item_id"].isin(head).groupby(seen["user_id"]).mean()
+    assert (share == 1.0).sum() > 0.2 * len(share)  # the tie the rule must split
+    order = share.reset_index(name="share").sort_values(["share", "user_id"])["user_id"].tolist()
+    cut = round(0.2 * len(order))
+    group = {u: "niche" for u in order[:cut]} | {u: "blockbuster" for u in order[-cut:]}
+    group = {u: group.get(u, "diverse") for u in order}
+    users_i = seen.groupby("item_id")["user_id"].nunique() / seen["user_id"].nunique()
+    profile = seen.assign(p=seen["item_id"].map(users_i)).groupby("user_id")["p"].mean()
+    expected = profile.groupby(pd.Series(group)).agg(["size", "mean"])
+    got = lift.set_index("group")
+    for name in ("niche", "diverse", "blockbuster"):
+        assert got.loc[name, "n_users"] == expected.loc[name, "size"]
+        assert got.loc[name, "gap_profile"] == pytest.approx(expected.loc[name, "mean"])
+    assert got.loc["niche", "n_users"] == got.loc["blockbuster", "n_users"] == cut == 122

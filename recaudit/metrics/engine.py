@@ -215,15 +215,7 @@ def _user_breakdowns(
 ) -> None:
     if result.per_user.empty:
         return
-    history = np.asarray(inputs.train.sum(axis=1)).ravel()
-    labels = {
-        "activity": groups.activity_buckets(history, edges=edges),
-        "popularity": popularity.popularity_groups(inputs.train, inputs.head_mask),
-    }
-    for column in columns:
-        if inputs.users is None:
-            raise ValueError(f"cannot group by users column {column!r}: no users table")
-        labels[column] = groups.users_column_groups(inputs.lists.user_ids, inputs.users, column)
+    labels = groups.user_group_labels(inputs, edges=edges, users=inputs.users, columns=list(columns))
     for name, label in labels.items():
         frames = []
         for metric in result.per_user.columns:
@@ -248,7 +240,7 @@ def _item_breakdowns(
             result.item_groups[f"{column}@{k}"] = table
             if inputs.test is not None:
                 result.values[f"exposure_disparity[{column}]@{k}"] = fairness.exposure_disparity(table)
-        labels = popularity.popularity_groups(inputs.train, inputs.head_mask)
+        labels = popularity.popularity_groups(inputs.train, inputs.head_mask, inputs.lists.user_ids)
         result.popularity_lift[f"popularity_lift@{k}"] = popularity.popularity_lift(
             lists, inputs.train, inputs.item_users, inputs.n_train_users, labels
         )

@@ -7,14 +7,22 @@ user-level metric (``[U]`` float, NaN = user left out) into one row per group.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from recaudit.data.schema import USER_ID
 from recaudit.errors import RecauditInputError
+from recaudit.metrics.popularity import popularity_groups
+
+if TYPE_CHECKING:
+    from recaudit.metrics.inputs import AuditInputs
 
 ACTIVITY_LABELS = ("cold", "light", "medium", "heavy")
+ACTIVITY_EDGES: tuple[int, ...] = (5, 20, 100)
+MAX_GROUPS = 20
+"""A users-table column with more distinct values than this is no grouping (an id or a number)."""
 UNKNOWN = "unknown"
 
 
@@ -99,4 +107,47 @@ def users_column_groups(
     labels = np.full(len(wanted), UNKNOWN, dtype=object)
     found = position >= 0
     labels[found] = mapping.to_numpy()[position[found]]
+    return labels
+
+
+def user_group_labels(
+    inputs: AuditInputs,
+    *,
+    edges: Sequence[int] = ACTIVITY_EDGES,
+    users: pd.DataFrame | None = None,
+    columns: Sequence[str] | None = None,
+    max_groups: int = MAX_GROUPS,
+) -> dict[str, np.ndarray]:
+    """Every user grouping of an audit: ``{name: [U] labels}`` aligned with ``inputs.lists.user_ids``.
+
+    The one place the engine, the CLI's JSON and the app's pages get their user groups from, so a user
+    is in the same group everywhere:
+
+    * ``activity``: :func:`activity_buckets` of the user's training interactions (``edges``);
+    * ``popularity``: niche / diverse / blockbuster by head share, ties split by user id
+      (:func:`recaudit.metrics.popularity.popularity_groups`, METRICS.md "popularity_lift");
+    * one entry per column of ``users``: the given ``columns`` (each must exist), or, when ``columns``
+      is None, every column of ``users`` other than ``user_id`` with at most ``max_groups`` distinct
+      values.
+
+    Raises:
+        RecauditInputError: a requested column is missing, or no users table was given for it.
+    """
+    history = np.asarray(inputs.train.sum(axis=1)).ravel()
+    user_ids = inputs.lists.user_ids
+    labels = {
+        "activity": activity_buckets(history, edges=tuple(edges)),
+        "popularity": popularity_groups(inputs.train, inputs.head_mask, user_ids),
+    }
+    frame = users
+    if columns is None:
+        if frame is None or USER_ID not in frame.columns:
+            return labels
+        columns = [
+            str(c) for c in frame.columns if c != USER_ID and frame[c].nunique(dropna=False) <= max_groups
+        ]
+    elif columns and frame is None:
+        raise RecauditInputError(None, f"cannot group by users column(s) {list(columns)}: no users table")
+    for column in columns:
+        labels[column] = users_column_groups(user_ids, frame, column)  # type: ignore[arg-type]
     return labels

@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.stats import rankdata
 
 from recaudit.metrics.lists import RecLists
 
@@ -115,36 +114,43 @@ def _binary(matrix: sp.spmatrix) -> sp.csr_matrix:
     return out
 
 
-def popularity_groups(train: sp.spmatrix, head_mask: np.ndarray, *, fraction: float = 0.2) -> np.ndarray:
+def popularity_groups(
+    train: sp.spmatrix, head_mask: np.ndarray, user_ids: np.ndarray, *, fraction: float = 0.2
+) -> np.ndarray:
     """User groups by the share of head items in ``H_u`` (Abdollahpouri et al. 2020): ``[U]`` labels.
 
-    ``share_u = |H_u ∩ head| / |H_u|`` with ``H_u`` the distinct items of the user's training row.
-    Among the ``n`` users with a history, ``blockbuster`` are the top ``fraction`` (20%) by share,
-    ``niche`` the bottom 20%, the rest ``diverse``. Ties are never split: a user is ``blockbuster``
-    when the users with a share ``>=`` theirs (themselves included) number at most
-    ``floor(fraction · n)``, ``niche`` when those with a share ``<=`` theirs do; so a tied block that
-    straddles the 20% boundary goes to ``diverse`` and each extreme group holds at most 20% of users
-    (with all shares equal, everyone is ``diverse``). Users with an empty history are ``no_history``.
+    ``share_u = |H_u ∩ head| / |H_u|`` with ``H_u`` the distinct items of the user's training row
+    (``train`` rows are the users of ``user_ids``). METRICS.md: the ``n`` users with a history are ranked
+    by ``(share_u, user id compared as a string)``; the lowest ``round(fraction · n)`` are ``niche``, the
+    highest ``round(fraction · n)`` ``blockbuster``, the rest ``diverse``. Ties at a boundary are split by
+    id, never dropped, so each extreme group holds its 20% even when many users share the maximum share
+    (on ml-latest-small 144 of 610 users have share 1.0). ``round`` is half up (for 0.2 · n with integer
+    n no half occurs). Users with an empty history are ``no_history``.
+
+    Shares are exact ratios of integers computed by one IEEE division each, so equal ratios (1/2, 2/4)
+    compare equal and the ranking never depends on summation order.
     """
     if not 0.0 < fraction < 0.5:
         raise ValueError(f"fraction must be in (0, 0.5), got {fraction}")
     binary = _binary(train)
+    ids = np.asarray(user_ids, dtype=object).astype(str)
+    if ids.shape != (binary.shape[0],):
+        raise ValueError(f"need one user id per train row: {ids.shape[0]} ids for {binary.shape[0]} rows")
     head = np.asarray(head_mask, dtype=np.float64)
     size = np.asarray(binary.sum(axis=1)).ravel()
     in_head = binary @ head
     labels = np.full(binary.shape[0], NO_HISTORY, dtype=object)
-    has = size > 0
-    n = int(has.sum())
+    has = np.flatnonzero(size > 0)
+    n = int(has.size)
     if n == 0:
         return labels
     share = in_head[has] / size[has]
-    limit = int(np.floor(fraction * n + 1e-9))
-    at_least = n - rankdata(share, method="min") + 1  # users with share >= mine
-    at_most = rankdata(share, method="max")  # users with share <= mine
-    group = np.full(n, DIVERSE, dtype=object)
-    group[at_least <= limit] = BLOCKBUSTER
-    group[at_most <= limit] = NICHE
-    labels[has] = group
+    size_each = int(np.floor(fraction * n + 0.5))
+    order = has[np.lexsort((ids[has], share))]  # ascending by share, then by id as a string
+    labels[has] = DIVERSE
+    if size_each:
+        labels[order[:size_each]] = NICHE
+        labels[order[n - size_each :]] = BLOCKBUSTER
     return labels
 
 

@@ -73,36 +73,72 @@ def test_head_ties_are_broken_by_item_id() -> None:
         head_items(pop, 0.0)
 
 
-def test_popularity_groups_by_hand_and_ties() -> None:
+def _ids(n: int) -> np.ndarray:
+    return np.array([f"u{u}" for u in range(n)], dtype=object)
+
+
+def test_popularity_groups_split_ties_by_user_id() -> None:
     head = np.array([True, False, False, False, False])
-    # 10 users, histories of two items (one user none); item 0 is the only head item
+    # 10 users, histories of two items (user 9 none); item 0 is the only head item
     rows = [[0, 1], [0, 2], [1, 2], [1, 3], [2, 3], [0, 3], [1, 4], [2, 4], [3, 4], []]
     dense = np.zeros((10, 5))
     for u, items in enumerate(rows):
         dense[u, items] = 1
     dense[0, 0] = 3  # repeated interactions count once in H_u
-    labels = popularity_groups(sp.csr_matrix(dense), head)
-    # shares among the 9 users with history: 0.5 x3 (users 0, 1, 5), 0 x6; floor(0.2·9) = 1.
-    # top block (3 tied users at 0.5) > 1 -> diverse; bottom block (6 at 0) > 1 -> diverse
-    assert labels.tolist() == ["diverse"] * 9 + ["no_history"]
-    # distinct shares: user u has u+1 items, one of them head for even u -> shares 1, 0, 1/3, 0, 1/5
-    dense = np.zeros((5, 6))
-    for u in range(5):
-        dense[u, 1 : u + 2] = 1
-        if u % 2 == 0:
-            dense[u, 0], dense[u, u + 1] = 1, 0
-    labels = popularity_groups(sp.csr_matrix(dense), np.array([True] + [False] * 5))
-    # shares [1, 0, 1/3, 0, 1/5]; floor(0.2·5) = 1: blockbuster = user 0; niche would be 0 but two
-    # users tie at 0 -> both diverse
-    assert labels.tolist() == ["blockbuster", "diverse", "diverse", "diverse", "diverse"]
+    ids = np.array(["b", "a", "c", "d", "e", "z", "f", "g", "h", "x"], dtype=object)
+    labels = popularity_groups(sp.csr_matrix(dense), head, ids)
+    # shares among the 9 users with history: 0.5 for rows 0, 1, 5 (ids b, a, z), 0 for the other six;
+    # round(0.2·9) = 2. Ranked by (share, id): the two lowest are c, d (share 0); the two highest z, b.
+    assert labels.tolist() == [
+        "blockbuster", "diverse", "niche", "niche", "diverse", "blockbuster",
+        "diverse", "diverse", "diverse", "no_history",
+    ]
     # 5 users with 4-item histories holding h = 0..4 head items (items 0-3 head, 4-7 tail):
-    # shares h/4 all distinct, floor(0.2·5) = 1 -> one niche (h = 0), one blockbuster (h = 4)
+    # shares h/4 all distinct, round(0.2·5) = 1 -> one niche (h = 0), one blockbuster (h = 4)
     dense = np.zeros((5, 8))
     for h in range(5):
         dense[h, :h] = 1
         dense[h, 4 : 4 + 4 - h] = 1
-    labels = popularity_groups(sp.csr_matrix(dense), np.arange(8) < 4)
+    labels = popularity_groups(sp.csr_matrix(dense), np.arange(8) < 4, _ids(5))
     assert labels.tolist() == ["niche", "diverse", "diverse", "diverse", "blockbuster"]
+
+
+def test_popularity_groups_hold_their_share_when_over_20_percent_tie_at_both_ends() -> None:
+    # 12 users: 5 with share 1 (only head items), 4 with share 0, 3 in between; ids compare as
+    # strings, so "10" < "11" < "2" < "3".
+    head = np.array([True, True, False, False])
+    shares = {"0": 1, "1": 1, "2": 1, "10": 1, "11": 1, "3": 0, "4": 0, "30": 0, "5": 0,
+              "6": 0.5, "7": 0.5, "8": 0.5}
+    ids = np.array(list(shares), dtype=object)
+    dense = np.zeros((len(ids), 4))
+    for u, share in enumerate(shares.values()):
+        if share == 1:
+            dense[u, [0, 1]] = 1
+        elif share == 0:
+            dense[u, [2, 3]] = 1
+        else:
+            dense[u, [0, 2]] = 1
+    labels = dict(zip(ids, popularity_groups(sp.csr_matrix(dense), head, ids), strict=True))
+    # round(0.2·12) = 2 each. Lowest by (share, id): share 0 ids sorted "3" < "30" < "4" < "5";
+    # highest: share 1 ids sorted "0" < "1" < "10" < "11" < "2" -> the top two are "11" and "2".
+    assert sorted(u for u, g in labels.items() if g == "niche") == ["3", "30"]
+    assert sorted(u for u, g in labels.items() if g == "blockbuster") == ["11", "2"]
+    assert sum(g == "diverse" for g in labels.values()) == 8
+    # all shares equal: still 20% at each end, decided by id alone
+    labels = popularity_groups(sp.csr_matrix(np.ones((10, 2))), np.array([True, False]), _ids(10))
+    ranked = sorted(_ids(10), key=str)
+    got = dict(zip(_ids(10), labels, strict=True))
+    assert [got[u] for u in ranked] == ["niche"] * 2 + ["diverse"] * 6 + ["blockbuster"] * 2
+    # the ids decide, not the row order
+    order = np.random.default_rng(0).permutation(10)
+    shuffled = popularity_groups(sp.csr_matrix(np.ones((10, 2)))[order], np.array([True, False]),
+                                 _ids(10)[order])
+    assert shuffled.tolist() == labels[order].tolist()
+
+
+def test_popularity_groups_need_one_id_per_row() -> None:
+    with pytest.raises(ValueError, match="one user id per train row"):
+        popularity_groups(sp.csr_matrix(np.ones((3, 2))), np.array([True, False]), _ids(2))
 
 
 def test_popularity_lift_by_hand() -> None:
@@ -153,7 +189,7 @@ def test_matches_loop_reference(seed: int) -> None:
                 np.mean([-math.log2(max(item_users[i], 1) / n_users) for i in items]))
         assert got == pytest.approx(want)
     # popularity lift per group, by loops
-    groups = popularity_groups(train, head)
+    groups = popularity_groups(train, head, lists.user_ids)
     table = popularity_lift(lists, train, item_users, n_users, groups).set_index("group")
     for g in set(groups):
         members = [u for u in range(lists.n_users) if groups[u] == g]
@@ -187,15 +223,22 @@ def test_properties(seed: int, n_users: int, n_items: int, share: float) -> None
     item_users = (dense > 0).sum(axis=0)
     nov = novelty(lists, item_users, n_users)
     assert np.all(nov[~np.isnan(nov)] >= 0)
-    # groups: at most 20% each extreme, tied users share a label, permutation invariant
-    labels = popularity_groups(train, head)
+    # groups: exactly round(0.2·n) at each extreme whatever the ties, ordered by (share, id),
+    # invariant under row permutation
+    labels = popularity_groups(train, head, lists.user_ids)
     has = dense.sum(axis=1) > 0
     n = int(has.sum())
-    assert (labels == "blockbuster").sum() <= math.floor(0.2 * n + 1e-9)
-    assert (labels == "niche").sum() <= math.floor(0.2 * n + 1e-9)
+    assert (labels == "blockbuster").sum() == round(0.2 * n)
+    assert (labels == "niche").sum() == round(0.2 * n)
     assert np.array_equal(labels == "no_history", ~has)
+    seen = (dense > 0).astype(float)
+    share = np.where(has, seen @ head.astype(float) / np.maximum(seen.sum(axis=1), 1), np.nan)
+    rank = {"niche": 0, "diverse": 1, "blockbuster": 2}
+    keyed = sorted((share[u], str(lists.user_ids[u]), rank[labels[u]]) for u in np.flatnonzero(has))
+    assert [g for *_, g in keyed] == sorted(g for *_, g in keyed)
     order = np.random.default_rng(seed).permutation(n_users)
-    assert popularity_groups(train[order], head).tolist() == labels[order].tolist()
+    permuted = popularity_groups(train[order], head, lists.user_ids[order])
+    assert permuted.tolist() == labels[order].tolist()
     shuffled = RecLists(lists.user_ids[order], lists.items[order], lists.item_ids)
     np.testing.assert_allclose(arp(shuffled, pop), arp(lists, pop)[order])
     lift = popularity_lift(lists, train, item_users, n_users, labels).set_index("group")
