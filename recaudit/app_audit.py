@@ -29,7 +29,6 @@ from recaudit.bundle import Bundle
 from recaudit.data.schema import USER_ID
 from recaudit.metrics import AuditInputs, AuditResult
 from recaudit.metrics import groups as metric_groups
-from recaudit.metrics import popularity as metric_popularity
 from recaudit.metrics.stats import bootstrap_ci
 from recaudit.report import default_figures, render_html, to_json
 
@@ -44,7 +43,7 @@ RERANKER_LABELS: dict[str, str] = {
 DEFAULT_LAMBDAS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
 """The λ sweep of the trade-off frontier: 0, 0.1, …, 1."""
 
-ACTIVITY_EDGES: tuple[int, ...] = (5, 20, 100)
+ACTIVITY_EDGES = metric_groups.ACTIVITY_EDGES
 """Activity bucket edges, the same as :func:`recaudit.metrics.evaluate`'s default."""
 
 AUDIT_K = "audit_k"
@@ -90,23 +89,11 @@ def user_group_labels(
 ) -> dict[str, np.ndarray]:
     """``[U]`` group labels of the audited users (rows of ``inputs.lists``), as :func:`evaluate` makes them.
 
-    ``activity``: buckets of training interactions (cold/light/medium/heavy, ``edges`` inclusive upper
-    bounds); ``popularity``: niche/diverse/blockbuster by the share of head items in H_u (Abdollahpouri et
-    al. 2020); plus one entry per column of ``users_frame`` other than ``user_id`` with at most
-    ``max_groups`` distinct values (an id-like or continuous column is no grouping).
+    The engine's own grouping (:func:`recaudit.metrics.groups.user_group_labels`), so a page and the CLI
+    put every user in the same group; every ``users_frame`` column with at most ``max_groups`` distinct
+    values is a grouping.
     """
-    history = np.asarray(inputs.train.sum(axis=1)).ravel()
-    labels = {
-        "activity": metric_groups.activity_buckets(history, edges=tuple(edges)),
-        "popularity": metric_popularity.popularity_groups(inputs.train, inputs.head_mask),
-    }
-    if users_frame is not None and USER_ID in users_frame.columns:
-        for column in users_frame.columns:
-            if column != USER_ID and users_frame[column].nunique(dropna=False) <= max_groups:
-                labels[str(column)] = metric_groups.users_column_groups(
-                    inputs.lists.user_ids, users_frame, column
-                )
-    return labels
+    return metric_groups.user_group_labels(inputs, edges=edges, users=users_frame, max_groups=max_groups)
 
 
 def group_ci_table(
