@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -379,9 +380,32 @@ WORLD_JSON = "world.json"
 # ----------------------------------------------------------------------------------------------
 
 
+# The world must be the same bytes on every machine (the committed sample_data is checked against it).
+# numpy picks its float64 log/pow kernels and OpenBLAS its dot-product kernels by CPU, and they differ in
+# the last bit, which moves Gumbel top-k draws. So the generator uses only correctly rounded element-wise
+# arithmetic (+ - * / sqrt) and libm (math.log, math.pow) for everything that decides a draw.
+
+
+def _libm(fn: Any, values: np.ndarray) -> np.ndarray:
+    """``fn`` (a ``math`` function) element by element: the same bits on every CPU, unlike numpy's
+    CPU-dispatched SIMD kernels."""
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    return np.fromiter((fn(float(v)) for v in flat), dtype=np.float64, count=flat.size).reshape(
+        np.shape(values)
+    )
+
+
+def _row_dots(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """``matrix @ vector`` summed column by column in a fixed order (no BLAS kernel choice)."""
+    out = matrix[:, 0] * vector[0]
+    for d in range(1, matrix.shape[1]):
+        out = out + matrix[:, d] * vector[d]
+    return out
+
+
 def _zipf_weights(n: int, exponent: float) -> np.ndarray:
     """Normalised Zipf weights ``w_r = r^-exponent / sum_k k^-exponent`` for ranks 1..n."""
-    w = np.arange(1, n + 1, dtype=np.float64) ** -exponent
+    w = _libm(lambda r: math.pow(r, -exponent), np.arange(1, n + 1, dtype=np.float64))
     return w / w.sum()
 
 
@@ -530,7 +554,7 @@ class _UserSimulator:
     def __init__(self, cfg: WorldConfig, cat: _Catalogue, rng: np.random.Generator) -> None:
         self.cfg, self.cat, self.rng = cfg, cat, rng
         self.dom_items = [np.flatnonzero(cat.domain == d) for d in range(len(DOMAINS))]
-        self.dom_logpop = [np.log(cat.popularity[ix]) for ix in self.dom_items]
+        self.dom_logpop = [_libm(math.log, cat.popularity[ix]) for ix in self.dom_items]
 
     def _top_k(self, d: int, log_w: np.ndarray, n: int, used: np.ndarray) -> np.ndarray:
         """``n`` distinct unused items of domain ``d`` drawn with weights ``exp(log_w)`` without
@@ -670,7 +694,7 @@ def generate_world(config: WorldConfig | None = None) -> SampleWorld:
         rng.choice(cfg.n_users, size=int(round(cfg.cold_user_share * cfg.n_users)), replace=False)
     ] = True
 
-    mu = np.log(cfg.mean_interactions) - cfg.interactions_sigma**2 / 2
+    mu = math.log(cfg.mean_interactions) - cfg.interactions_sigma**2 / 2
     n_inter = np.clip(
         np.round(rng.lognormal(mu, cfg.interactions_sigma, cfg.n_users)),
         cfg.min_interactions,
@@ -683,9 +707,10 @@ def generate_world(config: WorldConfig | None = None) -> SampleWorld:
     # Item tastes on the sphere of radius sqrt(taste_dim): then E_u[exp(affinity)] is the same for every
     # item, so the latent tastes personalise choices without changing items' expected popularity.
     item_taste = rng.normal(size=(cfg.n_items, cfg.taste_dim))
-    item_taste *= np.sqrt(cfg.taste_dim) / np.linalg.norm(item_taste, axis=1, keepdims=True)
+    norms = np.sqrt(_row_dots(item_taste * item_taste, np.ones(cfg.taste_dim)))
+    item_taste *= math.sqrt(cfg.taste_dim) / norms[:, None]
     user_taste = rng.normal(size=(cfg.n_users, cfg.taste_dim))
-    taste_scale = cfg.taste_strength / np.sqrt(max(cfg.taste_dim, 1))
+    taste_scale = cfg.taste_strength / math.sqrt(max(cfg.taste_dim, 1))
 
     sim = _UserSimulator(cfg, cat, rng)
     uid_width = max(5, len(str(cfg.n_users)))
@@ -701,7 +726,7 @@ def generate_world(config: WorldConfig | None = None) -> SampleWorld:
         if drifts[u]:
             others = np.setdiff1d(np.arange(cfg.n_categories), favs)
             drift_cat = int(rng.choice(others, p=cat_prior[others] / cat_prior[others].sum()))
-        affinity = taste_scale * (item_taste @ user_taste[u])
+        affinity = taste_scale * _row_dots(item_taste, user_taste[u])
         sessions, post, _ = sim.simulate(
             int(n_inter[u]), favs, drift_cat, drift_q[u], movies_share[u], affinity
         )
