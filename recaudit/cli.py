@@ -57,26 +57,61 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
 _positive_int = _int_at_least(1)
 _non_negative_int = _int_at_least(0)
 
+FILE_KINDS: dict[str, str] = {
+    "interactions": "interactions table read by recaudit.data.readers.read_interactions",
+    "pairs": "user_id,item_id log (timestamp optional) read by read_pairs",
+    "items": "items table read by read_items",
+    "users": "users table read by read_users",
+    "recs": "recommendation log read by read_recs",
+    "embeddings": "embedding table read by recaudit.importers.load_embeddings",
+    "ids": "id list read by recaudit.importers.load_ids",
+    "bundle": "bundle directory read by recaudit.bundle.load_bundle",
+    "bundle_root": "folder of bundles the app lists",
+    "out_file": "file the command writes (checked before any work)",
+    "out_bundle": "bundle directory the command writes (checked before any work)",
+    "out_dir": "directory the command writes files into (checked before any work)",
+}
+"""Every path argument of every command declares one of these kinds (:func:`_path_arg`); the bad-input
+tests enumerate them from the parser, so no file argument can skip the input layer."""
+INPUT_KINDS = ("interactions", "pairs", "items", "users", "recs", "embeddings", "ids")
+
+
+def _path_arg(parser: argparse.ArgumentParser, *flags: str, kind: str, **kwargs: object) -> argparse.Action:
+    """Add a path argument of ``kind`` (a key of :data:`FILE_KINDS`), recorded on the action."""
+    if kind not in FILE_KINDS:
+        raise ValueError(f"unknown file kind {kind!r}")
+    action = parser.add_argument(*flags, type=Path, **kwargs)  # type: ignore[arg-type]
+    action.file_kind = kind  # type: ignore[attr-defined]
+    return action
+
+
+def file_arguments(parser: argparse.ArgumentParser) -> dict[str, list[argparse.Action]]:
+    """``{command: [its path arguments]}``, read from the parser (for preflight checks and tests)."""
+    found: dict[str, list[argparse.Action]] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found[name] = [a for a in sub._actions if getattr(a, "file_kind", None) or a.type is Path]
+    return found
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="recaudit", description="Audit what a recommender does to people and catalogues.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("sample", help="regenerate the synthetic sample world")
-    p.add_argument(
-        "--out", type=Path, default=Path("sample_data"), help="output directory (default: sample_data)"
-    )
+    _path_arg(p, "--out", kind="out_dir", default=Path("sample_data"),
+              help="output directory (default: sample_data)")
     p.add_argument(
         "--seed", type=_non_negative_int, default=None, help="generator seed (default: the committed one)"
     )
 
     p = sub.add_parser("train", help="train the embedding model and write a bundle")
-    p.add_argument(
-        "interactions", type=Path, help="interactions CSV or parquet (user_id,item_id,timestamp)"
-    )
-    p.add_argument("--items", type=Path, help="items CSV or parquet (item_id,title,category,domain,...)")
-    p.add_argument("--test", type=Path, help="held-out test interactions (default: temporal split)")
-    p.add_argument("--out", type=Path, required=True, help="bundle directory to write")
+    _path_arg(p, "interactions", kind="interactions",
+              help="interactions CSV or parquet (user_id,item_id,timestamp)")
+    _path_arg(p, "--items", kind="items", help="items CSV or parquet (item_id,title,category,domain,...)")
+    _path_arg(p, "--test", kind="interactions", help="held-out test interactions (default: temporal split)")
+    _path_arg(p, "--out", kind="out_bundle", required=True, help="bundle directory to write")
     p.add_argument("--dim", type=_positive_int, help="embedding dimension")
     p.add_argument("--epochs", type=_positive_int, help="maximum training epochs")
     p.add_argument("--seed", type=_non_negative_int, help="random seed")
@@ -88,50 +123,52 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default item map stored with the bundle (default umap)")
 
     p = sub.add_parser("import", help="turn external user/item embeddings into a bundle")
-    p.add_argument("--user-embeddings", type=Path, required=True, help=".npy, .safetensors, .pt or .parquet")
-    p.add_argument("--item-embeddings", type=Path, required=True, help=".npy, .safetensors, .pt or .parquet")
-    p.add_argument("--user-ids", type=Path, help="user ids in row order (text, CSV, parquet or .npy)")
-    p.add_argument("--item-ids", type=Path, help="item ids in row order (text, CSV, parquet or .npy)")
+    _path_arg(p, "--user-embeddings", kind="embeddings", required=True,
+              help=".npy, .safetensors, .pt or .parquet")
+    _path_arg(p, "--item-embeddings", kind="embeddings", required=True,
+              help=".npy, .safetensors, .pt or .parquet")
+    _path_arg(p, "--user-ids", kind="ids", help="user ids in row order (text, CSV, parquet or .npy)")
+    _path_arg(p, "--item-ids", kind="ids", help="item ids in row order (text, CSV, parquet or .npy)")
     p.add_argument("--user-key", help="tensor name of the user table in a .safetensors/.pt file")
     p.add_argument("--item-key", help="tensor name of the item table in a .safetensors/.pt file")
-    p.add_argument("--items", type=Path, help="items metadata (item_id,title,category,domain,...)")
-    p.add_argument("--interactions", type=Path, help="training interactions (seen items, popularity)")
-    p.add_argument("--test", type=Path, help="held-out test interactions")
+    _path_arg(p, "--items", kind="items", help="items metadata (item_id,title,category,domain,...)")
+    _path_arg(p, "--interactions", kind="interactions", help="training interactions (seen items, popularity)")
+    _path_arg(p, "--test", kind="interactions", help="held-out test interactions")
     p.add_argument("--score", choices=("dot", "cosine"), default="dot", help="score function (default dot)")
     p.add_argument("--map", choices=("umap", "pca", "none"), default="umap",
                    help="default item map stored with the bundle (default umap)")
-    p.add_argument("--out", type=Path, required=True, help="bundle directory to write")
+    _path_arg(p, "--out", kind="out_bundle", required=True, help="bundle directory to write")
     p.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
 
     p = sub.add_parser("recommend", help="top-k recommendations as user_id,item_id,rank,score")
-    p.add_argument("bundle", type=Path)
+    _path_arg(p, "bundle", kind="bundle", help="bundle directory")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", action="append", help="user id (repeatable)")
     who.add_argument("--all-users", action="store_true", help="every user of the bundle")
     p.add_argument("-k", type=_positive_int, default=10, help="list length (default 10)")
-    p.add_argument("--out", type=Path, help="CSV file to write (default: standard output)")
+    _path_arg(p, "--out", kind="out_file", help="CSV file to write (default: standard output)")
     p.add_argument("--include-seen", action="store_true", help="do not exclude each user's training items")
     p.add_argument("--domain", help="recommend only items of this domain")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
 
     p = sub.add_parser("metrics", help="every METRICS.md metric of any recommendation log (no bundle needed)")
-    p.add_argument("--recs", type=Path, required=True, help="user_id,item_id,rank[,score] (CSV or parquet)")
-    p.add_argument("--train", type=Path, required=True, help="training interactions user_id,item_id")
-    p.add_argument("--test", type=Path, help="held-out interactions user_id,item_id (for accuracy)")
-    p.add_argument("--items", type=Path, help="catalogue item_id[,category,provider] (default: train items)")
+    _path_arg(p, "--recs", kind="recs", required=True, help="user_id,item_id,rank[,score] (CSV or parquet)")
+    _path_arg(p, "--train", kind="pairs", required=True, help="training interactions user_id,item_id")
+    _path_arg(p, "--test", kind="pairs", help="held-out interactions user_id,item_id (for accuracy)")
+    _path_arg(p, "--items", kind="items", help="catalogue item_id[,category,provider] (default: train items)")
     p.add_argument("--k", type=_positive_int, default=10, help="cut-off (default 10)")
     p.add_argument("--format", choices=("json", "table"), default="table", help="output format")
     p.add_argument("--no-ci", action="store_true", help="skip the bootstrap confidence intervals")
-    p.add_argument("--users", type=Path, help="users table (user_id + attributes) for group breakdowns")
+    _path_arg(p, "--users", kind="users", help="users table (user_id + attributes) for group breakdowns")
     p.add_argument("--by", action="append", default=[], metavar="COLUMN",
                    help="break user-level metrics down by this users-table column (repeatable)")
 
     p = sub.add_parser("audit", help="full audit of a bundle's held-out data, with report and gates")
-    p.add_argument("bundle", type=Path)
+    _path_arg(p, "bundle", kind="bundle", help="bundle directory")
     p.add_argument("--k", type=_positive_int, default=10, help="cut-off (default 10)")
     p.add_argument("--rerank", help="re-rank before auditing, e.g. mmr:0.3, calibrated:0.5")
-    p.add_argument("--html", type=Path, help="write a self-contained HTML report here")
-    p.add_argument("--json", type=Path, help="write the audit as JSON here")
+    _path_arg(p, "--html", kind="out_file", help="write a self-contained HTML report here")
+    _path_arg(p, "--json", kind="out_file", help="write the audit as JSON here")
     p.add_argument("--fail-on", action="append", default=[], metavar="GATE",
                    help='fail (exit 1) when this holds, e.g. "gini@10>0.9"; repeatable')
     p.add_argument("--seed", type=_non_negative_int, default=0, help="bootstrap seed")
@@ -140,10 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_positive_int, default=os.environ.get("PORT", "8501"),
                    help="port (default: $PORT or 8501)")
     p.add_argument("--address", default="127.0.0.1", help="address to bind (default: loopback only)")
-    p.add_argument("--bundles", type=Path, help="bundle folder (default: $RECAUDIT_BUNDLE_DIR or bundles/)")
+    _path_arg(p, "--bundles", kind="bundle_root",
+              help="bundle folder (default: $RECAUDIT_BUNDLE_DIR or bundles/)")
 
     p = sub.add_parser("info", help="print the model card of a bundle")
-    p.add_argument("bundle", type=Path)
+    _path_arg(p, "bundle", kind="bundle", help="bundle directory")
     p.add_argument("--json", action="store_true", help="print the raw manifest")
     return parser
 
@@ -275,10 +313,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    from recaudit.data.readers import read_items, read_pairs, read_table, read_users
+    from recaudit.data.readers import read_items, read_pairs, read_recs, read_users
     from recaudit.metrics import AuditInputs, evaluate
 
-    recs = read_table(args.recs)
+    recs = read_recs(args.recs)
     train = read_pairs(args.train)
     test = read_pairs(args.test) if args.test is not None else None
     items = read_items(args.items) if args.items is not None else None
@@ -324,10 +362,14 @@ def _metrics_table(result: object) -> str:
 def cmd_audit(args: argparse.Namespace) -> int:
     from recaudit.audit import audit_bundle
     from recaudit.bundle import load_bundle
-    from recaudit.gates import check_gates, parse_gate
+    from recaudit.gates import check_gate_names, check_gates, parse_gate
+    from recaudit.metrics.engine import ITEM_GROUP_COLUMNS
 
     gates = [parse_gate(text) for text in args.fail_on]
+    check_gate_names(gates, k=args.k)  # a typo is a usage error before the bundle is even read
     bundle = load_bundle(args.bundle)
+    columns = [c for c in ITEM_GROUP_COLUMNS if c in bundle.items.columns]
+    check_gate_names(gates, k=args.k, item_columns=columns)
     used: list = []
     result = audit_bundle(bundle, args.k, rerank=args.rerank, seed=args.seed, inputs_out=used)
     print(_metrics_table(result))
@@ -369,6 +411,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_file_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """First checks of every path argument of ``args.command``, before any work.
+
+    Input files must exist, be regular files and not be empty (the readers then check their content);
+    a bundle must be a directory; outputs must be writable without destroying anything (an existing
+    bundle only with ``--force``). Each failure is one :class:`RecauditInputError` naming the path.
+    """
+    from recaudit.bundle import check_output_dir, read_manifest
+    from recaudit.data.readers import check_input_file, check_output_file
+
+    for action in file_arguments(parser).get(args.command, []):
+        value = getattr(args, action.dest, None)
+        if value is None:
+            continue
+        kind = action.file_kind  # type: ignore[attr-defined]
+        path = Path(value)
+        if kind in INPUT_KINDS:
+            check_input_file(path, f"a file ({FILE_KINDS[kind].split(' read by')[0]})")
+        elif kind == "bundle":
+            read_manifest(path)  # a directory holding a readable manifest of a known format version
+        elif kind == "bundle_root" and not path.is_dir():
+            what = "not found" if not path.exists() else "is not a directory"
+            raise RecauditInputError(path, f"{what} (expected a folder of bundles)")
+        elif kind == "out_file":
+            check_output_file(path)
+        elif kind == "out_bundle":
+            check_output_dir(path, overwrite=bool(getattr(args, "force", False)))
+        elif kind == "out_dir" and path.exists() and not path.is_dir():
+            raise RecauditInputError(path, "exists and is not a directory", "choose another --out")
+
+
 def _log(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -393,6 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # usage errors (code 2) and --help (code 0) return instead of raising
         return int(exc.code or 0)
     try:
+        check_file_arguments(parser, args)
         return COMMANDS[args.command](args)
     except RecauditInputError as exc:
         print(f"recaudit {args.command}: error: {exc.one_line()}", file=sys.stderr)

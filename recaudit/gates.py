@@ -2,11 +2,14 @@
 
 A gate names a metric, a comparison and a threshold; it *fails* when the comparison holds (the gate
 describes the bad case). A metric that is missing or undefined (NaN) fails its gate too: a pipeline must
-not pass because a number could not be computed.
+not pass because a number could not be computed. A gate naming a metric that does not exist (a typo, an
+item column the data lacks, a cut-off the audit does not run at) is a usage error, decided by
+:func:`check_gate_names` before any work, with the closest names suggested.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import operator
 import re
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 
 from recaudit.errors import RecauditInputError
 from recaudit.metrics.engine import AuditResult
+from recaudit.metrics.registry import METRICS
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -24,6 +28,9 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 }
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _GATE = re.compile(rf"^\s*([A-Za-z_]+(?:\[[^\]]+\])?@\d+)\s*(>=|<=|>|<)\s*({_NUMBER})\s*$")
+_METRIC = re.compile(r"^([A-Za-z_]+)(?:\[([^\]]+)\])?@(\d+)$")
+ITEM_GROUP_METRICS = ("exposure_disparity",)
+"""Metrics computed per item column, written ``name[column]@k``."""
 
 
 @dataclass(frozen=True)
@@ -65,3 +72,63 @@ def check_gates(result: AuditResult, gates: Sequence[Gate]) -> list[str]:
         elif OPERATORS[gate.op](value, gate.threshold):
             failures.append(f"{gate}: {gate.metric} = {value:.4g}")
     return failures
+
+
+def known_metric_names() -> list[str]:
+    """Every metric name a gate may use (without ``@k``): the registry's and the item-group ones."""
+    return sorted(METRICS) + list(ITEM_GROUP_METRICS)
+
+
+def _closest(name: str, known: Sequence[str], n: int = 3) -> list[str]:
+    """Known names most like ``name``: difflib's ratio, with names that contain it or that it contains
+    (``gini_index`` -> ``gini``) counted as close whatever their ratio."""
+    def score(candidate: str) -> float:
+        ratio = difflib.SequenceMatcher(None, name, candidate).ratio()
+        return ratio + (0.5 if candidate in name or name in candidate else 0.0)
+
+    ranked = sorted(known, key=lambda c: (-score(c), c))
+    return [c for c in ranked[:n] if score(c) >= 0.6]
+
+
+def check_gate_names(
+    gates: Sequence[Gate], *, k: int | None = None, item_columns: Sequence[str] | None = None
+) -> None:
+    """Refuse gates that can never be evaluated, before any work.
+
+    Args:
+        gates: parsed gates.
+        k: the audit's cut-off; a gate at another k is refused (None: not checked).
+        item_columns: the catalogue's columns, for ``exposure_disparity[column]`` (None: not checked).
+
+    Raises:
+        RecauditInputError: an unknown metric name (with the closest known names), an item-group
+            metric without a column or a plain metric with one, an unknown item column, or a k the
+            audit does not compute.
+    """
+    known = known_metric_names()
+    for gate in gates:
+        match = _METRIC.match(gate.metric)
+        assert match, gate.metric  # parse_gate accepted it
+        name, column, gate_k = match.group(1), match.group(2), int(match.group(3))
+        if name not in known:
+            close = _closest(name, known)
+            hint = f"did you mean {', '.join(close)}?" if close else f"known metrics: {', '.join(known)}"
+            raise RecauditInputError("--fail-on", f"unknown metric {name!r} in gate {gate}", hint)
+        if name in ITEM_GROUP_METRICS and column is None:
+            raise RecauditInputError(
+                "--fail-on", f"{name} needs an item column in gate {gate}", f"e.g. {name}[category]@{gate_k}"
+            )
+        if name not in ITEM_GROUP_METRICS and column is not None:
+            raise RecauditInputError(
+                "--fail-on", f"{name} takes no [column] in gate {gate}", f"use {name}@{gate_k}"
+            )
+        if column is not None and item_columns is not None and column not in item_columns:
+            raise RecauditInputError(
+                "--fail-on", f"no item column {column!r} for gate {gate}",
+                f"item columns: {', '.join(map(str, item_columns))}",
+            )
+        if k is not None and gate_k != k:
+            raise RecauditInputError(
+                "--fail-on", f"gate {gate} is at k={gate_k} but the audit runs at k={k}",
+                f"pass --k {gate_k} or write the gate at @{k}",
+            )

@@ -26,8 +26,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recaudit.bundle import Bundle, ScoreFn, check_finite, make_manifest
-from recaudit.data.readers import read_interactions, read_items, read_table
+from recaudit.data.readers import check_input_file, read_interactions, read_items, read_table
 from recaudit.data.schema import ITEM_ID, USER_ID
+from recaudit.data.validation import require_ids, require_rows
 from recaudit.errors import RecauditInputError
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".dill")
@@ -138,12 +139,8 @@ def load_embeddings(path: str | Path, side: str, key: str | None = None) -> Embe
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
-    path = Path(path)
-    if not path.is_file():
-        raise RecauditInputError(path, "file not found")
+    path = check_input_file(path, "an embedding file (.npy, .safetensors, .pt or .parquet)")
     size = path.stat().st_size
-    if size == 0:
-        raise RecauditInputError(path, "file is empty")
     if size > MAX_EMBEDDING_BYTES:
         raise RecauditInputError(path, f"file is {size / 1024**3:.1f} GiB, over the 8 GiB limit")
     _refuse_pickle(path)
@@ -182,29 +179,33 @@ def load_embeddings(path: str | Path, side: str, key: str | None = None) -> Embe
 
 def load_ids(path: str | Path, side: str) -> np.ndarray:
     """Read an id list: text (one per line), CSV/parquet with an id column, or a ``.npy`` of ids."""
-    path = Path(path)
-    if not path.is_file():
-        raise RecauditInputError(path, "file not found")
+    path = check_input_file(path, "an id list (text, CSV, parquet or .npy)")
     suffix = path.suffix.lower()
     if suffix == ".npy":
         try:
             ids = np.load(path, allow_pickle=False)
-        except ValueError as exc:
+        except (ValueError, OSError, EOFError) as exc:
             raise RecauditInputError(path, f"not a plain .npy array of ids: {exc}") from exc
-        return np.asarray([str(v) for v in ids.ravel()], dtype=object)
-    if suffix in (".csv", ".tsv", ".parquet", ".pq"):
+        values = np.asarray([str(v) for v in ids.ravel()], dtype=object)
+    elif suffix in (".csv", ".tsv", ".parquet", ".pq"):
         frame = read_table(path)
         column = next((c for c in (f"{side}_id", "id") if c in frame.columns), None)
         if column is None:
             if len(frame.columns) != 1:
                 raise RecauditInputError(path, f"no {side}_id or id column; found {list(frame.columns)}")
-            column = frame.columns[0]
-        return frame[column].astype(str).to_numpy(dtype=object)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise RecauditInputError(path, "id list is not UTF-8 text") from exc
-    return np.asarray([line.strip() for line in lines if line.strip()], dtype=object)
+            column = str(frame.columns[0])
+        require_rows(frame, path, f"{side} id")
+        require_ids(frame, column, path)
+        values = frame[column].astype(str).to_numpy(dtype=object)
+    else:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            raise RecauditInputError(path, "id list is not UTF-8 text", "save it as UTF-8") from exc
+        values = np.asarray([line.strip() for line in lines if line.strip()], dtype=object)
+    if len(values) == 0:
+        raise RecauditInputError(path, f"holds no {side} ids")
+    return values
 
 
 def _resolve_ids(table: EmbeddingTable, ids_path: str | Path | None, side: str, source: Path) -> np.ndarray:

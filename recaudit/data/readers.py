@@ -8,6 +8,7 @@ int64 seconds since the epoch (integers, or any date/time text pandas can parse)
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +26,51 @@ from recaudit.data.schema import (
     TIMESTAMP,
     TITLE,
 )
-from recaudit.data.validation import validate_interactions, validate_items, validate_pairs, validate_users
+from recaudit.data.validation import (
+    validate_interactions,
+    validate_items,
+    validate_pairs,
+    validate_recs,
+    validate_users,
+)
 from recaudit.errors import RecauditInputError
 
 TEXT_COLUMNS = (ITEM_ID, TITLE, CATEGORY, DOMAIN, PROVIDER, TEXT, *ID_COLUMNS)
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
+
+
+def check_input_file(path: str | Path, expected: str = "a file") -> Path:
+    """The first check of every file argument: it exists, is a regular file and is not empty.
+
+    Raises:
+        RecauditInputError: ``file not found``, ``is a directory, expected ...`` or ``file is empty``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise RecauditInputError(path, "file not found")
+    if path.is_dir():
+        raise RecauditInputError(path, f"is a directory, expected {expected}")
+    if not path.is_file():
+        raise RecauditInputError(path, f"is not a regular file, expected {expected}")
+    if path.stat().st_size == 0:
+        raise RecauditInputError(path, "file is empty")
+    return path
+
+
+def check_output_file(path: str | Path) -> Path:
+    """A file the command will write: not an existing directory, and no ancestor is a file.
+
+    Checked before any work, so a long audit never ends in an unwritable path.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise RecauditInputError(path, "is a directory; expected a file path to write")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise RecauditInputError(path, f"cannot be written: {parent} is a file, not a directory")
+            break
+    return path
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -38,18 +79,12 @@ def read_table(path: str | Path) -> pd.DataFrame:
     Raises:
         RecauditInputError: missing, empty, unreadable or malformed file.
     """
-    path = Path(path)
-    if not path.exists():
-        raise RecauditInputError(path, "file not found")
-    if path.is_dir():
-        raise RecauditInputError(path, "is a directory, expected a CSV or parquet file")
+    path = check_input_file(path, "a CSV or parquet file")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise RecauditInputError(
             path, f"unsupported file type {suffix or '(none)'}", "use .csv, .tsv or .parquet"
         )
-    if path.stat().st_size == 0:
-        raise RecauditInputError(path, "file is empty")
     if suffix in (".parquet", ".pq"):
         frame = _read_parquet(path)
     else:
@@ -77,13 +112,26 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 
 def _read_csv(path: Path, sep: str) -> pd.DataFrame:
-    _check_csv_header(path, sep)
+    n_columns = _check_csv_header(path, sep)
     dtype = dict.fromkeys(TEXT_COLUMNS, "string")
     try:
-        frame = pd.read_csv(path, sep=sep, dtype=dtype, keep_default_na=True, na_values=[""])
+        # index_col=False: pandas would otherwise take a first data row with one field too many as
+        # "the first column is the index" and shift every column one place (a silent wrong table).
+        # That case is a ParserWarning, other long rows a ParserError: both are refused by row.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                path, sep=sep, dtype=dtype, keep_default_na=True, na_values=[""], index_col=False
+            )
     except pd.errors.EmptyDataError as exc:
         raise RecauditInputError(path, "file is empty (no header row)") from exc
-    except pd.errors.ParserError as exc:
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+        count, first = _long_rows(path, sep, n_columns)
+        if count:
+            raise RecauditInputError(
+                path, f"{count} row(s) have more fields than the header's {n_columns} ({', '.join(first)})",
+                "quote fields that contain the separator, or add the missing column names",
+            ) from exc
         raise RecauditInputError(path, f"malformed CSV: {exc}".strip()) from exc
     except UnicodeDecodeError as exc:
         raise RecauditInputError(path, f"not UTF-8 text ({exc.reason})", "save it as UTF-8") from exc
@@ -93,8 +141,26 @@ def _read_csv(path: Path, sep: str) -> pd.DataFrame:
     return frame
 
 
-def _check_csv_header(path: Path, sep: str) -> None:
-    """pandas silently renames duplicate headers to ``name.1``; refuse them instead."""
+def _long_rows(path: Path, sep: str, n_columns: int, limit: int = 3) -> tuple[int, list[str]]:
+    """Rows (1-based file records, header = row 1) with more fields than the header: count, first few.
+
+    Only run once pandas has refused the file, so its cost never touches a good file.
+    """
+    count, first = 0, []
+    with path.open(encoding="utf-8", newline="") as handle:
+        for number, record in enumerate(csv.reader(handle, delimiter=sep), start=1):
+            if number > 1 and len(record) > n_columns:
+                count += 1
+                if len(first) < limit:
+                    first.append(f"row {number}: {len(record)} fields")
+    return count, first
+
+
+def _check_csv_header(path: Path, sep: str) -> int:
+    """pandas silently renames duplicate headers to ``name.1``; refuse them instead.
+
+    Returns the number of header fields.
+    """
     try:
         with path.open(encoding="utf-8", newline="") as handle:
             header = next(csv.reader(handle, delimiter=sep), [])
@@ -104,6 +170,7 @@ def _check_csv_header(path: Path, sep: str) -> None:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise RecauditInputError(path, f"duplicate column names {dupes}")
+    return len(names)
 
 
 def _as_text(column: pd.Series) -> pd.Series:
@@ -145,4 +212,12 @@ def read_users(path: str | Path) -> pd.DataFrame:
     return validate_users(read_table(path), source=path)
 
 
-__all__ = ["read_table", "read_interactions", "read_items", "read_pairs", "read_users"]
+def read_recs(path: str | Path) -> pd.DataFrame:
+    """Read and validate a recommendation log (``user_id, item_id, rank``; score and extras optional)."""
+    return validate_recs(read_table(path), source=path)
+
+
+__all__ = [
+    "check_input_file",
+    "check_output_file",
+    "read_table", "read_interactions", "read_items", "read_pairs", "read_recs", "read_users"]

@@ -16,6 +16,7 @@ import pandas as pd
 from recaudit.data.schema import (
     INTERACTION_REQUIRED,
     ITEM_ID,
+    RANK,
     RATING,
     SESSION_ID,
     TIMESTAMP,
@@ -31,8 +32,17 @@ def _rows(index: Iterable[object], values: Iterable[object] | None = None, limit
     idx = list(index)[:limit]
     if values is None:
         return ", ".join(f"row {int(i) + 2}" for i in idx)  # type: ignore[call-overload]
-    vals = list(values)[:limit]
-    return ", ".join(f"row {int(i) + 2}: {v!r}" for i, v in zip(idx, vals, strict=False))  # type: ignore[call-overload]
+    vals = [_shown(v) for v in list(values)[:limit]]
+    return ", ".join(f"row {int(i) + 2}: {v}" for i, v in zip(idx, vals, strict=False))  # type: ignore[call-overload]
+
+
+def _shown(value: object) -> str:
+    """A cell as a message shows it: Python's repr of the plain value, ``missing`` for an empty cell."""
+    if hasattr(value, "item"):
+        value = value.item()  # numpy scalar -> Python scalar, so 2.5 shows as 2.5, not np.float64(2.5)
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return "missing"
+    return repr(value)
 
 
 def require_columns(frame: pd.DataFrame, required: Iterable[str], source: Source, kind: str) -> None:
@@ -146,6 +156,31 @@ def validate_interactions(frame: pd.DataFrame, source: Source = None) -> pd.Data
             frame[column] = numeric_column(frame, column, source)
     if SESSION_ID in frame.columns:
         frame[SESSION_ID] = frame[SESSION_ID].astype(str).where(frame[SESSION_ID].notna(), None)
+    return frame
+
+
+def validate_recs(frame: pd.DataFrame, source: Source = None) -> pd.DataFrame:
+    """Check and normalise a recommendation log from any tool: ``user_id, item_id, rank`` (+ extras).
+
+    Ids must be present; ``rank`` must be an integer >= 1 in every row (1 = top of the list). A log
+    without rows is an error, not an empty report. Other columns (``score``, ``timestamp``, ...) pass
+    through untouched: the metrics read only the lists' order. Returns a copy with string ids and
+    int64 ranks.
+    """
+    require_columns(frame, (USER_ID, ITEM_ID, RANK), source, "recommendations")
+    require_rows(frame, source, "recommendations")
+    frame = frame.reset_index(drop=True).copy()
+    for column in (USER_ID, ITEM_ID):
+        require_ids(frame, column, source)
+        frame[column] = frame[column].astype(str)
+    ranks = pd.to_numeric(frame[RANK], errors="coerce")
+    as_float = ranks.to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(as_float) | (as_float < 1) | (np.mod(as_float, 1) != 0)
+    if bad.any():
+        raise _bad(source, RANK, frame[RANK][bad], "ranks that are not integers >= 1",
+                   "rank 1 is the top of each user's list")
+    frame[RANK] = ranks.astype("int64")
     return frame
 
 

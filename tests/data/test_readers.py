@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recaudit.data import check_known_items, read_interactions, read_items
+from recaudit.data import check_known_items, read_interactions, read_items, read_recs
 from recaudit.errors import RecauditInputError
 
 
@@ -44,7 +44,11 @@ def test_parquet_round_trip(tmp_path: Path) -> None:
         ("header_only.csv", "user_id,item_id,timestamp\n", "has no rows"),
         ("bad_ts.csv", "user_id,item_id,timestamp\n1,2,3\n1,3,yesterday\n", "row 3: 'yesterday'"),
         ("nan_id.csv", "user_id,item_id,timestamp\n1,2,3\n,3,4\n", "'user_id' has 1 missing ids (row 3)"),
-        ("ragged.csv", "user_id,item_id,timestamp\n1,2,3\n1,2,3,4,5\n", "malformed CSV"),
+        ("ragged.csv", "user_id,item_id,timestamp\n1,2,3\n1,2,3,4,5\n",
+         "1 row(s) have more fields than the header's 3 (row 3: 5 fields)"),
+        # one field too many in the first row: pandas alone would shift every column into the index
+        ("shifted.csv", "user_id,item_id,timestamp\n1,2,3,4\n1,2,3\n5,6,7,8\n",
+         "2 row(s) have more fields than the header's 3 (row 2: 4 fields, row 4: 4 fields)"),
         ("bad_rating.csv", "user_id,item_id,timestamp,rating\n1,2,3,abc\n", "column 'rating'"),
         ("dupes.csv", "user_id,user_id,item_id,timestamp\n1,1,2,3\n", "duplicate column names ['user_id']"),
     ],
@@ -97,3 +101,33 @@ def test_interactions_with_unknown_items(tmp_path: Path) -> None:
     items = read_items(_write(tmp_path, "items.csv", "item_id\na\n"))
     with pytest.raises(RecauditInputError, match=r"1 interactions refer to items missing.*row 3: 'zz'"):
         check_known_items(inter, items, source="i.csv")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("user_id,item_id,rank,score\na,i,1,0.5,EXTRA\na,j,2,0.4\n",
+         "1 row(s) have more fields than the header's 4 (row 2: 5 fields)"),
+        ("user,item,rank\na,i,1\n",
+         "recommendations table is missing column(s) ['user_id', 'item_id']; found ['user', 'item', 'rank']"),
+        ("user_id,item_id,rank\n", "recommendations table has no rows"),
+        ("user_id,item_id,rank\na,i,1\na,j,0\nb,k,1.5\n",
+         "column 'rank' has 2 ranks that are not integers >= 1 (row 3: 0.0, row 4: 1.5)"),
+        ("user_id,item_id,rank\na,i,1\na,j\n", "column 'rank' has 1 ranks that are not integers >= 1 "
+         "(row 3: missing)"),
+        ("user_id,item_id,rank\na,,1\n", "column 'item_id' has 1 missing ids (row 2)"),
+    ],
+)
+def test_bad_recommendation_logs_name_file_column_and_rows(tmp_path: Path, text: str, expected: str) -> None:
+    path = _write(tmp_path, "recs.csv", text)
+    with pytest.raises(RecauditInputError) as info:
+        read_recs(path)
+    assert info.value.one_line().startswith(f"{path}: {expected}")
+
+
+def test_recommendation_log_keeps_extra_columns_and_types_ranks(tmp_path: Path) -> None:
+    path = _write(tmp_path, "recs.csv", "user_id,item_id,rank,score,model\n007,i,1,0.5,x\n007,j,2.0,,x\n")
+    frame = read_recs(path)
+    assert frame["user_id"].tolist() == ["007", "007"]
+    assert frame["rank"].dtype == "int64" and frame["rank"].tolist() == [1, 2]
+    assert frame["model"].tolist() == ["x", "x"]
