@@ -237,7 +237,8 @@ def test_bad_file_argument_exits_2_with_one_line_and_writes_nothing(
         ("gini_index@10>0.9",
          "unknown metric 'gini_index' in gate gini_index@10>0.9 (did you mean gini"),
         ("exposure_disparity@10>2", "exposure_disparity needs an item column"),
-        ("exposure_disparity[colour]@10>2", "no item column 'colour' for gate exposure_disparity[colour]@10>2"),
+        ("exposure_disparity[colour]@10>2",
+         "no item column 'colour' for gate exposure_disparity[colour]@10>2"),
         ("gini@20>0.9", "gate gini@20>0.9 is at k=20 but the audit runs at k=10 (pass --k 20"),
     ],
 )
