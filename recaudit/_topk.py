@@ -28,10 +28,30 @@ stable sort.
 Excluded entries score ``-inf`` and come back as padding (score ``-inf``, row ``-1``). That is why
 scores must be finite; the callers validate this. The same code runs on CPU and CUDA: all tensors
 live on the device of ``items``.
+
+Small batches (at most ``SMALL_BATCH`` queries, e.g. the app's one query per page) take a
+GEMV-shaped path instead, :func:`topk_small_batch`. There the table read is the whole cost: at one
+query the blocked kernel's ``[1, nb]`` GEMM is a matrix-vector product, and a ``topk`` over a
+1M-wide row costs a quarter of the read again. The small path makes one pass over the table into a
+per-call score buffer: ``items @ q`` (a GEMV; for B > 1 a skinny GEMM) through numpy's BLAS on CPU,
+which reads the table at close to the memory bandwidth where torch's MKL ``mv`` on the development
+box ran at half of it (``benchmarks/bench_scoring.py``), and ``torch.mv`` / ``torch.mm`` on CUDA.
+Selection then needs no sort of the full row: the buffer is cut into groups of ``_GROUP``
+columns and the k-th largest group maximum ``t0`` is taken. k groups hold an entry >= t0, so the
+k-th best score is >= t0, and every item that can make the list (ties included) lies in a group
+whose maximum is >= t0. Usually that is k groups, so only about ``k * _GROUP`` scores are sorted.
+Ties follow the same rule as the blocked kernel (score descending, then lower row), so both paths
+give the same list for the same scores. The scores themselves come from a different BLAS routine,
+so they can differ from the blocked kernel's in the last bit, as the blocked kernel's own
+``[1, nb]`` and ``[1024, nb]`` products already do (MKL picks different kernels by shape); with
+exactly representable products (e.g. small integers) both paths agree bit for bit.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
+import numpy as np
 import torch
 
 NEG_INF = float("-inf")
@@ -44,6 +64,21 @@ _MAX_QUERY_CHUNK = {"cpu": 1024, "cuda": 8192}
 _MIN_BLOCK = 1024
 # Columns per segment when looking for entries above the running threshold (see _entries_above).
 _SEGMENT = 128
+# Batches of at most this many queries take the GEMV-shaped path (topk_small_batch).
+SMALL_BATCH = 8
+# ... as long as the per-call score buffer [B, N] stays below this many scores (256 MiB of fp32).
+_SMALL_BATCH_MAX_SCORES = 2**26
+# Columns per group in the small path's group-maximum selection.
+_GROUP = 128
+
+Method = Literal["auto", "blocked", "small"]
+
+
+def choose_method(n_queries: int, n_items: int) -> Literal["blocked", "small"]:
+    """The path ``method="auto"`` takes: ``"small"`` for batches of at most ``SMALL_BATCH``
+    queries (one GEMV-shaped pass over the table), ``"blocked"`` otherwise."""
+    small = 1 <= n_queries <= SMALL_BATCH and n_queries * n_items <= _SMALL_BATCH_MAX_SCORES
+    return "small" if small else "blocked"
 
 
 def auto_block_items(n_queries: int, n_items: int, device: torch.device) -> int:
@@ -62,6 +97,7 @@ def topk_inner_product(
     exclude_cols: torch.Tensor | None = None,
     blocked: torch.Tensor | None = None,
     block_items: int | None = None,
+    method: Method = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact top-k of ``queries @ items.T`` per query, with exclusions.
 
@@ -72,15 +108,25 @@ def topk_inner_product(
         exclude_rows, exclude_cols: int64 [E] pairs (query row, item row) that must not appear.
             Duplicates are allowed.
         blocked: bool [N]. True means the item never appears for any query.
-        block_items: items per block. None picks :func:`auto_block_items`.
+        block_items: items per block of the blocked kernel. None picks :func:`auto_block_items`.
+        method: ``"blocked"`` (the blocked kernel), ``"small"`` (:func:`topk_small_batch`) or
+            ``"auto"``: :func:`choose_method`. Both give the same lists for the same scores.
 
     Returns:
         ``(scores, rows)``: float32 [B, k] sorted descending with ``-inf`` padding, and int64 [B, k]
         with ``-1`` padding. Both are on the device of ``items``. Among equal scores the lower item
         row comes first.
     """
-    device = items.device
     n_q, n_items = queries.shape[0], items.shape[0]
+    if method == "auto":
+        method = choose_method(n_q, n_items)
+    if method == "small":
+        return topk_small_batch(
+            queries, items, k, exclude_rows=exclude_rows, exclude_cols=exclude_cols, blocked=blocked
+        )
+    if method != "blocked":
+        raise ValueError(f"unknown method {method!r}: use 'auto', 'blocked' or 'small'")
+    device = items.device
     out_vals = torch.full((n_q, k), NEG_INF, dtype=torch.float32, device=device)
     out_rows = torch.full((n_q, k), -1, dtype=torch.int64, device=device)
     if n_q == 0 or n_items == 0:
@@ -99,6 +145,170 @@ def topk_inner_product(
         out_rows[q0:q1] = rows
     # Excluded entries can fill a list that has fewer than k eligible items: turn them into padding.
     out_rows.masked_fill_(out_vals == NEG_INF, -1)
+    return out_vals, out_rows
+
+
+def topk_small_batch(
+    queries: torch.Tensor,
+    items: torch.Tensor,
+    k: int,
+    *,
+    exclude_rows: torch.Tensor | None = None,
+    exclude_cols: torch.Tensor | None = None,
+    blocked: torch.Tensor | None = None,
+    backend: Literal["auto", "numpy", "torch"] = "auto",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The GEMV-shaped path of :func:`topk_inner_product`: same arguments, same result contract.
+
+    One pass over the table writes every score into a per-call buffer ``[B, N]``. Excluded pairs
+    and blocked items are set to ``-inf`` in that buffer, never in the table. Then the group-maximum
+    selection described in the module docstring. Memory: the buffer, ``4 * B * N`` bytes (4 MiB per
+    query at 1M items). Each call allocates its own, so concurrent calls share nothing mutable.
+
+    ``backend``: ``"numpy"`` (CPU only: numpy's BLAS and numpy selection, whose per-operation cost
+    is a few microseconds against torch's tens, which matters at 100k items where the whole read
+    takes about a millisecond) or ``"torch"`` (any device: ``torch.mv`` / ``torch.mm`` and torch
+    selection; what CUDA runs). ``"auto"`` takes numpy on CPU and torch elsewhere. Both backends
+    select identically from the same scores.
+    """
+    device = items.device
+    if backend == "auto":
+        backend = "numpy" if device.type == "cpu" else "torch"
+    n_q, n_items = queries.shape[0], items.shape[0]
+    if n_q == 0 or n_items == 0:
+        return (
+            torch.full((n_q, k), NEG_INF, dtype=torch.float32, device=device),
+            torch.full((n_q, k), -1, dtype=torch.int64, device=device),
+        )
+    ex = None
+    if exclude_rows is not None and exclude_cols is not None and exclude_rows.numel() > 0:
+        ex = (exclude_rows, exclude_cols)
+    if backend == "numpy":
+        if device.type != "cpu":
+            raise ValueError("the numpy backend needs the items on the CPU")
+        vals, rows = _small_numpy(
+            queries.detach().cpu().numpy(),
+            items.detach().numpy(),
+            k,
+            None if ex is None else (ex[0].cpu().numpy(), ex[1].cpu().numpy()),
+            None if blocked is None else blocked.cpu().numpy(),
+        )
+        return torch.from_numpy(vals), torch.from_numpy(rows)
+    if backend != "torch":
+        raise ValueError(f"unknown backend {backend!r}: use 'auto', 'numpy' or 'torch'")
+    return _small_torch(
+        queries.to(device),
+        items,
+        k,
+        None if ex is None else tuple(t.to(device=device, dtype=torch.int64) for t in ex),
+        None if blocked is None else blocked.to(device),
+    )
+
+
+def _n_groups(n_items: int) -> tuple[int, int]:
+    """(full groups, all groups): the last group is shorter when N is not a multiple of G."""
+    full = n_items // _GROUP
+    return full, full + (1 if n_items % _GROUP else 0)
+
+
+def _small_numpy(
+    q: np.ndarray,
+    v: np.ndarray,
+    k: int,
+    ex: tuple[np.ndarray, np.ndarray] | None,
+    blocked: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The small path on CPU arrays; see :func:`topk_small_batch`."""
+    n_q, n = q.shape[0], v.shape[0]
+    buf = np.empty((n_q, n), dtype=np.float32)
+    if n_q == 1:
+        np.matmul(v, q[0], out=buf[0])  # a GEMV: reads the table once
+    else:
+        np.matmul(q, v.T, out=buf)  # a skinny GEMM, still one read of the table
+    if blocked is not None:
+        np.copyto(buf, NEG_INF, where=blocked[None, :])
+    if ex is not None:
+        buf[ex] = NEG_INF
+    full, n_groups = _n_groups(n)
+    gmax = np.empty((n_q, n_groups), dtype=np.float32)
+    if full:
+        # In this thread, not through torch's thread pool: waking torch's OpenMP workers right
+        # after the BLAS call, whose own workers still spin, cost milliseconds on a busy box.
+        buf[:, : full * _GROUP].reshape(n_q, full, _GROUP).max(axis=2, out=gmax[:, :full])
+    if n_groups > full:
+        gmax[:, full] = buf[:, full * _GROUP :].max(axis=1)
+    live = gmax > NEG_INF
+    if k < n_groups:
+        t0 = np.partition(gmax, n_groups - k, axis=1)[:, n_groups - k]  # k-th largest maximum
+        live &= gmax >= t0[:, None]
+    r, g = np.nonzero(live)  # sorted by (query, group)
+    out_vals = np.full((n_q, k), NEG_INF, dtype=np.float32)
+    out_rows = np.full((n_q, k), -1, dtype=np.int64)
+    if r.size == 0:
+        return out_vals, out_rows
+    cols = (g[:, None] * _GROUP + np.arange(_GROUP)).ravel()
+    qry = np.repeat(r, _GROUP)
+    inside = cols < n  # the short last group
+    cols, qry = cols[inside], qry[inside]
+    vals = buf[qry, cols]
+    order = np.lexsort((cols, -vals, qry))  # query, then score descending, then lower row
+    vals, cols, qry = vals[order], cols[order], qry[order]
+    starts = np.searchsorted(qry, np.arange(n_q))
+    pos = np.arange(qry.size) - starts[qry]
+    keep = (pos < k) & (vals > NEG_INF)
+    out_vals[qry[keep], pos[keep]] = vals[keep]
+    out_rows[qry[keep], pos[keep]] = cols[keep]
+    return out_vals, out_rows
+
+
+def _small_torch(
+    q: torch.Tensor,
+    v: torch.Tensor,
+    k: int,
+    ex: tuple[torch.Tensor, ...] | None,
+    blocked: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The small path in torch on the items' device; see :func:`topk_small_batch`."""
+    device = v.device
+    n_q, n = q.shape[0], v.shape[0]
+    buf = torch.empty((n_q, n), dtype=torch.float32, device=device)
+    if n_q == 1:
+        torch.mv(v, q[0], out=buf[0])
+    else:
+        torch.mm(q, v.T, out=buf)
+    if blocked is not None:
+        buf.masked_fill_(blocked.unsqueeze(0), NEG_INF)
+    if ex is not None:
+        buf.index_put_(ex, _neg_inf_scalar(device))
+    full, n_groups = _n_groups(n)
+    gmax = torch.empty((n_q, n_groups), dtype=torch.float32, device=device)
+    if full:
+        gmax[:, :full] = buf[:, : full * _GROUP].unflatten(1, (full, _GROUP)).amax(dim=2)
+    if n_groups > full:
+        gmax[:, full] = buf[:, full * _GROUP :].amax(dim=1)
+    live = gmax > NEG_INF
+    if k < n_groups:
+        t0 = torch.topk(gmax, k, dim=1, sorted=False).values.amin(dim=1)  # k-th largest maximum
+        live &= gmax >= t0.unsqueeze(1)
+    r, g = torch.nonzero(live, as_tuple=True)  # sorted by (query, group)
+    out_vals = torch.full((n_q, k), NEG_INF, dtype=torch.float32, device=device)
+    out_rows = torch.full((n_q, k), -1, dtype=torch.int64, device=device)
+    if r.numel() == 0:
+        return out_vals, out_rows
+    cols = (g.unsqueeze(1) * _GROUP + torch.arange(_GROUP, device=device)).reshape(-1)
+    qry = r.repeat_interleave(_GROUP)
+    inside = cols < n  # the short last group
+    cols, qry = cols[inside], qry[inside]
+    vals = buf[qry, cols]  # in (query, row) order
+    # Order by (query, score descending, row ascending): two stable sorts of a row-ordered list.
+    order = torch.sort(vals, descending=True, stable=True).indices
+    order = order[torch.sort(qry[order], stable=True).indices]
+    vals, cols, qry = vals[order], cols[order], qry[order]
+    starts = torch.searchsorted(qry, torch.arange(n_q, device=device))
+    pos = torch.arange(qry.numel(), device=device) - starts[qry]
+    keep = (pos < k) & (vals > NEG_INF)
+    out_vals[qry[keep], pos[keep]] = vals[keep]
+    out_rows[qry[keep], pos[keep]] = cols[keep]
     return out_vals, out_rows
 
 

@@ -17,8 +17,13 @@ so both give the same answer on the same inputs:
   re-sorts what the index returns; which of several items tied at the k-th place an ANN index
   returns is its own choice.
 
-Thread safety: a scorer is built once and shared (``st.cache_resource``). After ``__init__`` nothing
-is written to it: every call works on local tensors and on FAISS search parameters made per call.
+Thread safety: a scorer is built once and shared (``st.cache_resource``) by the app's sessions,
+which call it from several threads at once. After ``__init__`` nothing is written to it: every call
+works on local tensors and on FAISS search parameters made per call. That includes the exact
+path's score tile (blocked kernel) and score buffer (small-batch path), which each call allocates
+for itself, so concurrent calls never share a mutable buffer. The item table is only read. The BLAS
+libraries underneath (MKL in torch, OpenBLAS in numpy, FAISS) are safe to call from several
+threads at once.
 """
 
 from __future__ import annotations
@@ -528,7 +533,10 @@ def _exact_topk(
 class ExactScorer(_ScorerBase):
     """Exact top-k by blocked matmul + running top-k (:mod:`recaudit._topk`) on CPU or CUDA.
 
-    This is the reference answer; :class:`FaissScorer` is checked against it.
+    This is the reference answer; :class:`FaissScorer` is checked against it. Batches of at most
+    ``recaudit._topk.SMALL_BATCH`` queries (a page of the app asks for one) take the kernel's
+    GEMV-shaped path, one pass over the item table at about the memory read rate; larger batches
+    take the blocked GEMM. Both paths rank the same scores the same way (ties: lower row first).
 
     Args:
         user_emb, item_emb: [U, d] and [I, d] embeddings (cast to float32).
@@ -537,7 +545,8 @@ class ExactScorer(_ScorerBase):
         score: ``"dot"`` or ``"cosine"`` (see the module docstring).
         seen: [U, I] sparse matrix of users' training items (nonzero = seen), excluded by default.
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"`` or a ``torch.device``.
-        block_items: items per scan block; None picks a tile of about 2M scores on CPU.
+        block_items: items per scan block of the blocked GEMM path; None picks a tile of about
+            2M scores on CPU. The small-batch path has no blocks and ignores it.
     """
 
     def __init__(

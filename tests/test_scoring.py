@@ -13,6 +13,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+import recaudit._topk as topk_mod
 import recaudit.scoring as scoring
 from recaudit._topk import topk_inner_product
 from recaudit.errors import RecauditInputError
@@ -98,11 +99,15 @@ def test_exact_matches_float64_brute_force(world, score, bias, block_items):
     assert recs.item_ids[3, 0] == world["item_ids"][ref_rows[3, 0]]
 
 
-def test_kernel_ties_exclusions_and_blocks_match_brute_force():
+@pytest.mark.parametrize("method", ["blocked", "small", "small-torch"])
+def test_kernel_ties_exclusions_and_blocks_match_brute_force(method):
     """Small integer vectors give many exact ties; the lower item row must win every one.
 
     Block sizes cover the whole-row path (odd sizes, last blocks) and the 128-column segment path
-    (multiples of 128), with and without exclusions and blocked items.
+    (multiples of 128), with and without exclusions and blocked items. The small-batch path runs on
+    the same inputs (its block size is unused), with its numpy backend and with its torch backend
+    (the one CUDA runs), over 1 to 19 queries, 1 to 900 items (one short group up to several
+    128-column groups) and k past the number of eligible items.
     """
     rng = np.random.default_rng(11)
     for trial in range(40):
@@ -118,15 +123,19 @@ def test_kernel_ties_exclusions_and_blocks_match_brute_force():
         n_ex = int(rng.integers(0, b * n // 2 + 1))
         er, ec = rng.integers(0, b, n_ex), rng.integers(0, n, n_ex)
         blocked = rng.random(n) < 0.2
-        vals, rows = topk_inner_product(
-            torch.from_numpy(q),
-            torch.from_numpy(v),
-            k,
+        args = dict(
             exclude_rows=torch.from_numpy(er),
             exclude_cols=torch.from_numpy(ec),
             blocked=torch.from_numpy(blocked),
-            block_items=block,
         )
+        if method == "small-torch":
+            vals, rows = topk_mod.topk_small_batch(
+                torch.from_numpy(q), torch.from_numpy(v), k, backend="torch", **args
+            )
+        else:
+            vals, rows = topk_inner_product(
+                torch.from_numpy(q), torch.from_numpy(v), k, block_items=block, method=method, **args
+            )
         s = q.astype(np.float64) @ v.astype(np.float64).T
         s[er, ec] = -np.inf
         s[:, blocked] = -np.inf
@@ -235,6 +244,125 @@ def test_iter_recommend_all_covers_every_user_with_progress(world):
     np.testing.assert_array_equal(
         np.concatenate([p.item_index for p in parts]), expected(world, 5)[1]
     )
+
+
+# ---- small-batch (GEMV-shaped) path ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def exact_world(world):
+    """A world whose scores are exact in float32 whatever the summation order, with many ties.
+
+    Every user and item row holds exactly four entries of +-1 (the rest 0): cosine scales them to
+    +-0.5 exactly, so every dot or cosine score is a small multiple of 0.25, and the bias is one
+    too. Any BLAS routine then computes the same bits, and the two paths can be compared bit for
+    bit: ids, ranks, scores and the order of ties.
+    """
+    rng = np.random.default_rng(21)
+
+    def rows(n: int) -> np.ndarray:
+        x = np.zeros((n, DIM), np.float32)
+        cols = np.argsort(rng.random((n, DIM)), axis=1)[:, :4]
+        np.put_along_axis(x, cols, rng.choice([-1.0, 1.0], (n, 4)).astype(np.float32), axis=1)
+        return x
+
+    return {
+        **world,
+        "users": rows(N_USERS),
+        "items": rows(N_ITEMS),
+        "bias": (rng.integers(-4, 5, N_ITEMS) / 4).astype(np.float32),
+    }
+
+
+def _blocked_only(monkeypatch) -> None:
+    monkeypatch.setattr(topk_mod, "SMALL_BATCH", 0)
+
+
+def test_small_batch_path_is_chosen_for_single_queries(world, monkeypatch):
+    assert topk_mod.choose_method(1, 1_000_000) == "small"
+    assert topk_mod.choose_method(topk_mod.SMALL_BATCH, N_ITEMS) == "small"
+    assert topk_mod.choose_method(topk_mod.SMALL_BATCH + 1, N_ITEMS) == "blocked"
+    assert topk_mod.choose_method(1024, N_ITEMS) == "blocked"
+    calls: list[int] = []
+    real = topk_mod.topk_small_batch
+
+    def spy(queries, *args, **kw):
+        calls.append(int(queries.shape[0]))
+        return real(queries, *args, **kw)
+
+    monkeypatch.setattr(topk_mod, "topk_small_batch", spy)
+    scorer = make(world)
+    scorer.recommend_vectors(world["users"][:1], k=10)
+    scorer.recommend(["u3"], k=5)
+    assert calls == [1, 1]
+    scorer.recommend(world["user_ids"], k=5, batch_size=50)
+    assert calls == [1, 1]
+
+
+@pytest.mark.parametrize("score,bias", [("dot", False), ("dot", True), ("cosine", True)])
+@pytest.mark.parametrize("cand", [None, "gather", "mask"])
+@pytest.mark.parametrize("k", [10, 40])
+def test_small_path_equals_blocked_path_bit_for_bit(exact_world, monkeypatch, score, bias, cand, k):
+    """One user at a time and three at a time, through the small path and the blocked path alone:
+    the same ids, ranks, scores and tie order, with seen items excluded, candidates as a gathered
+    subset (2% of items, about 30) or as a blocked mask (90%), bias and cosine. k = 40 with the
+    gathered subset leaves the lists short, so padding is compared too."""
+    w = exact_world
+    rng = np.random.default_rng(5)
+    candidates = {
+        None: None,
+        "gather": np.flatnonzero(rng.random(N_ITEMS) < 0.02),
+        "mask": rng.random(N_ITEMS) < 0.9,
+    }[cand]
+    scorer = make(w, score=score, item_bias=w["bias"] if bias else None)
+    groups = [[u] for u in w["user_ids"][:40]] + [w["user_ids"][i : i + 3] for i in (40, 90)]
+    small = [scorer.recommend(u, k=k, candidates=candidates) for u in groups]
+    vec = scorer.recommend_vectors(w["users"][:1], k=k, exclude=[w["seen"][0].indices])
+    with monkeypatch.context() as m:
+        _blocked_only(m)
+        blocked = [scorer.recommend(u, k=k, candidates=candidates) for u in groups]
+        vec_blocked = scorer.recommend_vectors(
+            w["users"][:1], k=k, exclude=[w["seen"][0].indices]
+        )
+    for a, b in [*zip(small, blocked, strict=True), (vec, vec_blocked)]:
+        np.testing.assert_array_equal(a.item_index, b.item_index)
+        assert a.scores.tobytes() == b.scores.tobytes()  # bit for bit, -inf padding included
+        np.testing.assert_array_equal(a.item_ids, b.item_ids)
+    got = np.concatenate([r.item_index for r in small[:40]])
+    rows = np.flatnonzero(candidates) if cand == "mask" else candidates
+    _, ref_rows = expected(w, k, score=score, bias=bias, candidates=rows)
+    np.testing.assert_array_equal(got, ref_rows[:40])
+    if cand == "gather" and k == 40:
+        assert (got == -1).any()  # some lists are padded
+
+
+@pytest.mark.parametrize("score,bias", [("dot", False), ("cosine", True)])
+def test_small_path_matches_blocked_path_on_random_floats(world, monkeypatch, score, bias):
+    """With random floats the two BLAS routines may round the last bit differently, as the blocked
+    kernel's own [1, nb] and [1024, nb] products do: same ids, scores within float32 rounding."""
+    scorer = make(world, score=score, item_bias=world["bias"] if bias else None)
+    small = [scorer.recommend([u], k=10) for u in world["user_ids"]]
+    with monkeypatch.context() as m:
+        _blocked_only(m)
+        blocked = [scorer.recommend([u], k=10) for u in world["user_ids"]]
+    for a, b in zip(small, blocked, strict=True):
+        np.testing.assert_array_equal(a.item_index, b.item_index)
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6, atol=1e-6)
+    _, ref_rows = expected(world, 10, score=score, bias=bias)
+    np.testing.assert_array_equal(np.concatenate([r.item_index for r in small]), ref_rows)
+
+
+def test_small_path_numpy_and_torch_backends_agree(world):
+    """The CPU backend (numpy) and the one CUDA runs (torch) select the same lists."""
+    q = torch.from_numpy(world["users"][:3])
+    v = torch.from_numpy(world["items"])
+    er, ec = torch.tensor([0, 0, 2]), torch.tensor([5, 9, 700])
+    blocked = torch.from_numpy(np.arange(N_ITEMS) % 7 == 0)
+    kw = dict(exclude_rows=er, exclude_cols=ec, blocked=blocked)
+    a = topk_mod.topk_small_batch(q, v, 12, backend="numpy", **kw)
+    b = topk_mod.topk_small_batch(q, v, 12, backend="torch", **kw)
+    np.testing.assert_array_equal(a[1].numpy(), b[1].numpy())
+    np.testing.assert_allclose(a[0].numpy(), b[0].numpy(), rtol=1e-6, atol=1e-6)
+    assert not np.isin(a[1][0].numpy(), [5, 9]).any() and 700 not in a[1][2].numpy()
+    assert not blocked.numpy()[a[1].numpy()].any()
 
 
 # ---- FAISS ---------------------------------------------------------------------------------------
@@ -367,22 +495,32 @@ def test_device_choice():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu(world):
-    cpu = make(world, device="cpu").recommend(world["user_ids"], k=10)
-    gpu = make(world, device="cuda").recommend(world["user_ids"], k=10)
-    np.testing.assert_array_equal(cpu.item_index, gpu.item_index)
+    cpu, gpu = make(world, device="cpu"), make(world, device="cuda")
+    a, b = cpu.recommend(world["user_ids"], k=10), gpu.recommend(world["user_ids"], k=10)
+    np.testing.assert_array_equal(a.item_index, b.item_index)
+    for u in world["user_ids"][:10]:  # the small-batch path, torch backend on the GPU
+        a, b = cpu.recommend([u], k=10), gpu.recommend([u], k=10)
+        np.testing.assert_array_equal(a.item_index, b.item_index)
 
 
 # ---- thread safety -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "cls,kw", [(ExactScorer, {}), (FaissScorer, {"index": "hnsw"}), (FaissScorer, {"index": "ivf"})]
+    "cls,kw,n_users",
+    [
+        (ExactScorer, {}, 30),
+        (ExactScorer, {}, 1),  # the small-batch path, as the app's pages call it
+        (ExactScorer, {}, 3),
+        (FaissScorer, {"index": "hnsw"}, 30),
+        (FaissScorer, {"index": "ivf"}, 30),
+    ],
 )
-def test_concurrent_recommend_matches_serial(world, cls, kw, monkeypatch):
+def test_concurrent_recommend_matches_serial(world, cls, kw, n_users, monkeypatch):
     monkeypatch.setattr(scoring, "_SMALL_CANDIDATES", 100)  # candidate sets go through FAISS
     scorer = make(world, cls=cls, **kw)
     rng = np.random.default_rng(0)
     jobs = [
         (
-            list(rng.choice(world["user_ids"], 30)),
+            list(rng.choice(world["user_ids"], n_users)),
             int(rng.integers(1, 15)),
             None if j % 2 else np.flatnonzero(rng.random(N_ITEMS) < 0.6),
         )
