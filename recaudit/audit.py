@@ -8,7 +8,7 @@ CIs. ``rerank_frontier`` sweeps λ for one re-ranker and returns the metrics per
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -92,13 +92,27 @@ def bundle_recommendations(
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
             columns=[USER_ID, ITEM_ID, RANK, SCORE]
         )
-    pool = pool or max(DEFAULT_POOL, 5 * k)
+    pools = _candidate_pools(bundle, users_arr, pool or max(DEFAULT_POOL, 5 * k))
+    return _reranked_frame(bundle, pools, rerank, k)
+
+
+CandidatePools = list[tuple[np.ndarray, Any, dict[str, Any]]]
+"""Per chunk of users: the users, their base top-``pool`` (a scorer batch) and the re-rankers' inputs."""
+
+
+def _candidate_pools(bundle: Bundle, users: np.ndarray, pool: int, chunk: int = 4096) -> CandidatePools:
+    scorer = bundle.exact_scorer()
+    return [
+        (part, scorer.recommend(list(part), k=pool), rerank_inputs(bundle, part))
+        for part in (users[start : start + chunk] for start in range(0, len(users), chunk))
+    ]
+
+
+def _reranked_frame(bundle: Bundle, pools: CandidatePools, spec: str, k: int) -> pd.DataFrame:
+    """The re-ranked top-k of every chunk's candidate pool, as ``user_id, item_id, rank, score``."""
     out = []
-    for start in range(0, len(users_arr), 4096):
-        chunk = users_arr[start : start + 4096]
-        base = scorer.recommend(list(chunk), k=pool)
-        inputs = rerank_inputs(bundle, chunk)
-        lists = _rerank_call(rerank, base.item_index, base.scores, k, inputs, chunk, bundle.item_ids)
+    for chunk, base, inputs in pools:
+        lists = _rerank_call(spec, base.item_index, base.scores, k, inputs, chunk, bundle.item_ids)
         out.append(_frame(lists, _pool_scores(base.item_index, base.scores, lists.items), bundle.item_ids))
     return pd.concat(out, ignore_index=True)
 
@@ -159,16 +173,20 @@ def audit_bundle(
     seed: int = 0,
     metrics: Sequence[str] | None = None,
     inputs_out: list[AuditInputs] | None = None,
+    inputs: AuditInputs | None = None,
 ) -> AuditResult:
     """The full audit of a bundle at cut-off ``k`` (see the module docstring).
 
     ``inputs_out``, when given, receives the aligned inputs the audit ran on (for charts that need the
-    lists themselves, without scoring the users a second time).
+    lists themselves, without scoring the users a second time). ``inputs``, when given, are lists
+    already aligned by :func:`audit_inputs` for the same ``k``, ``rerank`` and ``users`` (the app has
+    them cached): the users are then not scored again.
     """
     if rerank is not None:
         parse_spec(rerank)  # fail on a bad spec before any work
-    recs = bundle_recommendations(bundle, k, rerank=rerank, users=users)
-    inputs = audit_inputs(bundle, recs, k=k, users=users)
+    if inputs is None:
+        recs = bundle_recommendations(bundle, k, rerank=rerank, users=users)
+        inputs = audit_inputs(bundle, recs, k=k, users=users)
     if inputs_out is not None:
         inputs_out.append(inputs)
     result = evaluate(inputs, metrics, ks=(k,), ci=ci, n_boot=n_boot, seed=seed)
@@ -193,12 +211,44 @@ def rerank_frontier(
     *,
     users: Sequence[str] | None = None,
     metrics: Sequence[str] = ("ndcg@10", "ild_category@10", "coverage@10", "gini@10"),
+    progress: Callable[[str, float], None] | None = None,
 ) -> pd.DataFrame:
-    """Metrics of ``spec_name`` re-ranking at each λ (one row per λ), on the same users."""
+    """Metrics of ``spec_name`` re-ranking at each λ (one row per λ), on the same users.
+
+    The users' candidate pools are scored once and re-ranked at every λ (the lists are the same as
+    :func:`bundle_recommendations` with ``rerank=f"{spec_name}:{λ}"``). ``progress(step, fraction)``
+    is told which λ is being evaluated.
+    """
+    report = progress or (lambda _step, _fraction: None)
+    report("scoring the candidate pools", 0.0)
+    pools = frontier_pools(bundle, k, users=users)
     rows = []
-    for value in lambdas:
-        spec = f"{spec_name}:{value:g}"
-        recs = bundle_recommendations(bundle, k, rerank=spec, users=users)
-        result = evaluate(audit_inputs(bundle, recs, k=k, users=users), list(metrics), ci=False)
-        rows.append({"lambda": float(value), **{m: result.values.get(m, np.nan) for m in metrics}})
+    for step, value in enumerate(lambdas):
+        report(f"{spec_name}:{value:g} ({step + 1} of {len(lambdas)})", step / max(len(lambdas), 1))
+        rows.append(frontier_point(bundle, pools, k, spec_name, value, users=users, metrics=metrics))
+    report("frontier ready", 1.0)
     return pd.DataFrame(rows)
+
+
+def frontier_pools(bundle: Bundle, k: int, *, users: Sequence[str] | None = None) -> CandidatePools:
+    """The candidate pools a λ sweep re-ranks (scored once; read-only, shared by every λ)."""
+    users_arr = audit_users(bundle) if users is None else np.asarray(list(users), dtype=object)
+    return _candidate_pools(bundle, users_arr, max(DEFAULT_POOL, 5 * k))
+
+
+def frontier_point(
+    bundle: Bundle,
+    pools: CandidatePools,
+    k: int,
+    spec_name: str,
+    value: float,
+    *,
+    users: Sequence[str] | None = None,
+    metrics: Sequence[str] = ("ndcg@10",),
+) -> dict[str, float]:
+    """One row of :func:`rerank_frontier`: ``{"lambda": value, metric: number, ...}``."""
+    spec = f"{spec_name}:{value:g}"
+    parse_spec(spec)
+    recs = _reranked_frame(bundle, pools, spec, k)
+    result = evaluate(audit_inputs(bundle, recs, k=k, users=users), list(metrics), ci=False)
+    return {"lambda": float(value), **{m: result.values.get(m, np.nan) for m in metrics}}

@@ -222,8 +222,10 @@ def _fit(table: np.ndarray, params: ProjectionParams, progress: Progress) -> np.
     rms = float(np.sqrt(np.mean(np.square(x.astype(np.float64)))))
     if metric == "euclidean" and np.isfinite(rms) and rms > 0:
         x = (x.astype(np.float64) / rms).astype(np.float32)
-    progress(f"UMAP of {x.shape[0]:,} points (neighbour graph + layout)", 0.2)
+    progress("loading UMAP (numba compiles its kernels on a machine's first map)", 0.15)
     import umap  # slow import (numba); only when needed
+
+    progress(f"UMAP of {x.shape[0]:,} points: neighbour graph, then layout", 0.3)
 
     reducer = umap.UMAP(
         n_components=2, n_neighbors=int(params.n_neighbors), min_dist=float(params.min_dist), metric=metric,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -523,3 +524,24 @@ def test_bad_inputs_raise_input_errors() -> None:
         exposure_fair(CAND, SCORES, world["labels"], np.array([0.5, 0.3, 1.2]), 2, 0.5)
     with pytest.raises(RecauditInputError, match="membership has 2 groups"):
         exposure_fair(CAND, SCORES, sp.csr_matrix(np.ones((N_ITEMS, 2))), np.array([0.5, 0.3, 0.2]), 2, 0.5)
+
+
+def test_frontier_scores_once_and_matches_one_audit_per_lambda(tiny_bundle_dir: Path) -> None:
+    """rerank_frontier re-ranks one set of candidate pools at every λ: each row must equal the audit of
+    bundle_recommendations with that λ's spec, and progress names every λ."""
+    from recaudit.audit import audit_inputs, bundle_recommendations, rerank_frontier
+    from recaudit.bundle import load_bundle
+    from recaudit.metrics import evaluate
+
+    bundle = load_bundle(tiny_bundle_dir / "alpha")
+    users = [f"u{u:02d}" for u in range(0, 30, 2)]
+    metrics = ["ndcg@5", "ild_category@5", "coverage@5"]
+    heard: list[str] = []
+    frame = rerank_frontier(bundle, 5, "mmr", [0.0, 0.5, 1.0], users=users, metrics=metrics,
+                            progress=lambda step, _fraction: heard.append(step))
+    for row in frame.itertuples(index=False):
+        recs = bundle_recommendations(bundle, 5, rerank=f"mmr:{row[0]:g}", users=users)
+        expected = evaluate(audit_inputs(bundle, recs, k=5, users=users), metrics, ci=False).values
+        assert list(row[1:]) == pytest.approx([expected[m] for m in metrics])
+    steps = [h for h in heard if h.startswith("mmr:")]
+    assert steps == ["mmr:0 (1 of 3)", "mmr:0.5 (2 of 3)", "mmr:1 (3 of 3)"]
