@@ -4,7 +4,8 @@ Every builder is pure: it reads plain arrays or the tidy frames of an :class:`~r
 (``values``, ``per_user``, ``user_groups``, ``item_groups``, ``popularity_lift``), never mutates them, and
 returns a ``plotly.graph_objects.Figure`` whose traces carry the data, so tests assert on ``fig.data``.
 Large inputs are thinned before they reach a trace (a curve over a million items keeps a few thousand
-points; per-user values are binned), so figures stay small enough for a page and an HTML report.
+points; per-user values are binned), so figures stay small enough for a page and an HTML report. Every builder
+ends with :func:`recaudit.viz.layout.finish_layout` (legend strip, readable log ticks, shortened categories).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from recaudit.metrics.exposure import gini as gini_index
 from recaudit.metrics.exposure import lorenz_curve
 from recaudit.metrics.registry import METRICS
 from recaudit.viz.charts import CUT_COLOUR, HEAD_COLOUR
+from recaudit.viz.layout import finish_layout
 
 __all__ = [
     "category_bars",
@@ -123,10 +125,8 @@ def lorenz_chart(
             "title": {"text": "share of items (least exposed first)"}, "range": [0, 1], "tickformat": ".0%"
         },
         yaxis={"title": {"text": "share of exposure"}, "range": [0, 1], "tickformat": ".0%"},
-        legend={"orientation": "h"},
-        margin={"t": 70},
     )
-    return fig
+    return finish_layout(fig)
 
 
 def long_tail_chart(
@@ -218,10 +218,8 @@ def long_tail_chart(
         xaxis={"type": "log", "title": {"text": f"popularity rank (zeros not drawn: {', '.join(hidden)})"}},
         yaxis={"type": "log", "title": {"text": "training interactions φ(i)"}},
         yaxis2={"type": "log", "title": {"text": "exposure"}, "overlaying": "y", "side": "right"},
-        legend={"orientation": "h"},
-        margin={"t": 70},
     )
-    return fig
+    return finish_layout(fig)
 
 
 def metric_help(name: str) -> str:
@@ -291,10 +289,8 @@ def popularity_lift_chart(lift: pd.DataFrame, *, title: str = "Popularity lift p
         barmode="group",
         xaxis={"title": {"text": "user group (share of head items in the history)"}},
         yaxis={"title": {"text": "GAP: mean users(i) / n_users"}, "rangemode": "tozero"},
-        legend={"orientation": "h"},
-        margin={"t": 70},
     )
-    return fig
+    return finish_layout(fig)
 
 
 def miscalibration_hist(
@@ -343,9 +339,8 @@ def miscalibration_hist(
         yaxis={"title": {"text": "users"}},
         bargap=0.02,
         showlegend=False,
-        margin={"t": 70},
     )
-    return fig
+    return finish_layout(fig)
 
 
 def category_bars(
@@ -390,9 +385,8 @@ def category_bars(
         barmode="group",
         xaxis={"title": {"text": "category"}},
         yaxis={"title": {"text": "share"}, "tickformat": ".0%", "rangemode": "tozero"},
-        legend={"orientation": "h"},
     )
-    return fig
+    return finish_layout(fig)
 
 
 def group_exposure_chart(
@@ -446,10 +440,8 @@ def group_exposure_chart(
         barmode="group",
         xaxis={"title": {"text": "group"}},
         yaxis={"title": {"text": "share"}, "tickformat": ".0%", "rangemode": "tozero"},
-        legend={"orientation": "h"},
-        margin={"t": 70},
     )
-    return fig
+    return finish_layout(fig)
 
 
 def _ci_bounds(ci: pd.DataFrame, groups: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -503,7 +495,7 @@ def group_metric_chart(
         yaxis={"title": {"text": metric}, "rangemode": "tozero"},
         showlegend=False,
     )
-    return fig
+    return finish_layout(fig)
 
 
 def frontier_chart(
@@ -538,9 +530,8 @@ def frontier_chart(
         title={"text": title or f"Re-ranking trade-off: {y} vs {x}"},
         xaxis={"title": {"text": x}},
         yaxis={"title": {"text": y}},
-        legend={"orientation": "h"},
     )
-    return fig
+    return finish_layout(fig)
 
 
 def _fmt(value: float | None) -> str:

@@ -1,7 +1,9 @@
 """Pure chart builders: data in, plotly ``Figure`` out (no Streamlit, no CDN, no LaTeX).
 
 Each builder takes plain arrays or a tidy DataFrame, never mutates it, and returns a
-``plotly.graph_objects.Figure`` whose traces carry the data (so tests assert on ``fig.data``).
+``plotly.graph_objects.Figure`` whose traces carry the data (so tests assert on ``fig.data``). Every builder
+ends with :func:`recaudit.viz.layout.finish_layout`, the one layout that keeps legends, titles and tick labels
+apart.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from recaudit.data.schema import DOMAIN
+from recaudit.viz.layout import finish_layout
 
 HEAD_COLOUR = "#0b6e4f"
 TAIL_COLOUR = "#9aa5b1"
@@ -117,10 +120,8 @@ def popularity_curve(
         title={"text": f"{title}<br><sup>{subtitle}</sup>"},
         xaxis={"type": "log", "title": {"text": x_title}},
         yaxis={"type": "log", "title": {"text": "training interactions"}},
-        legend={"orientation": "h"},
-        margin={"t": 70},
     )
-    return fig
+    return finish_layout(fig)
 
 
 def domain_counts_bar(
@@ -159,9 +160,8 @@ def domain_counts_bar(
         barmode="group",
         yaxis={"type": "log", "title": {"text": "count (log)"}},
         xaxis={"title": {"text": DOMAIN}},
-        legend={"orientation": "h"},
     )
-    return fig
+    return finish_layout(fig)
 
 
 def metric_comparison_bar(frame: pd.DataFrame, *, title: str = "Held-out accuracy") -> go.Figure:
@@ -187,7 +187,7 @@ def metric_comparison_bar(frame: pd.DataFrame, *, title: str = "Held-out accurac
         barmode="group",
         yaxis={"title": {"text": "value"}, "rangemode": "tozero"},
     )
-    return fig
+    return finish_layout(fig)
 
 
 def training_curve(history: list[dict], best_epoch: int | None = None) -> go.Figure:
@@ -202,7 +202,7 @@ def training_curve(history: list[dict], best_epoch: int | None = None) -> go.Fig
     fig = go.Figure()
     if frame.empty or "epoch" not in frame.columns:
         fig.update_layout(title={"text": "Training curve (no history)"})
-        return fig
+        return finish_layout(fig)
     if "phase" not in frame.columns:
         frame["phase"] = "fit"
     for phase, part in frame.groupby("phase", sort=False):
@@ -233,6 +233,5 @@ def training_curve(history: list[dict], best_epoch: int | None = None) -> go.Fig
         xaxis={"title": {"text": "epoch"}, "dtick": 1},
         yaxis={"title": {"text": "loss"}},
         yaxis2={"title": {"text": "validation recall"}, "overlaying": "y", "side": "right"},
-        legend={"orientation": "h"},
     )
-    return fig
+    return finish_layout(fig)

@@ -12,7 +12,8 @@ tens of thousands of points (notes/streamlit.md §5):
   for any size.
 
 A selection on the chart is mapped back to catalogue rows with :func:`selected_rows`, which reads the
-``customdata`` of each selected point (never its position in a trace).
+``customdata`` of each selected point (never its position in a trace). The legend sits right of the map and a
+colour bar below it (:func:`recaudit.viz.layout.finish_layout`), so the two never overlap.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+
+from recaudit.viz.layout import finish_layout
 
 __all__ = [
     "MAX_HOVER_TITLES",
@@ -299,7 +302,7 @@ def item_map_figure(
         xr, yr = focus_range(points if n else np.asarray([focus]), focus)
         fig.update_xaxes(range=xr)
         fig.update_yaxes(range=yr)
-    return fig
+    return finish_layout(fig, legend="right")
 
 
 def selected_rows(event: Mapping[str, Any] | None) -> np.ndarray:
