@@ -4,6 +4,7 @@ import streamlit as st
 
 from recaudit import app_audit as audit
 from recaudit import app_support as support
+from recaudit.metrics.fairness import explain_disparity
 from recaudit.metrics.groups import ACTIVITY_LABELS
 from recaudit.metrics.popularity import POPULARITY_GROUPS
 from recaudit.viz import audit_charts as charts
@@ -34,6 +35,8 @@ else:
         help="max_g exposure_ratio / min_g exposure_ratio over groups with merit; 1 = every group gets "
         "exposure in proportion to its share of test interactions (merit).",
     )
+    if disparity is not None and (why := explain_disparity(table, column)):
+        st.text(why)  # why the card shows ∞ or —; it names groups (data values): plain text, not markdown
     chart, numbers = st.columns([3, 2])
     with chart:
         st.plotly_chart(

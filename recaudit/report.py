@@ -27,6 +27,7 @@ import plotly.io as pio
 
 from recaudit import __version__
 from recaudit.metrics.engine import AuditResult
+from recaudit.metrics.fairness import explain_disparity
 from recaudit.metrics.inputs import AuditInputs
 from recaudit.viz.audit_charts import (
     group_exposure_chart,
@@ -183,14 +184,26 @@ def _header(result: AuditResult, title: str, created: str) -> str:
     )
 
 
+def _disparity_why(result: AuditResult, name: str) -> str:
+    """Why a headline ``exposure_disparity[column]@k`` is ∞ or undefined (the group and its shares, from
+    :func:`recaudit.metrics.fairness.explain_disparity`, as on the Fairness page); ``""`` otherwise."""
+    if not name.startswith("exposure_disparity[") or "]@" not in name:
+        return ""
+    column, k = name[len("exposure_disparity[") :].rsplit("]@", 1)
+    table = result.item_groups.get(f"{column}@{k}")
+    return (explain_disparity(table, column) or "") if table is not None else ""
+
+
 def _metrics_section(result: AuditResult) -> str:
     rows = []
     for name, value in result.values.items():
         low, high = result.ci.get(name, (math.nan, math.nan))
         ci = "" if not (np.isfinite(low) and np.isfinite(high)) else f"[{_fmt(low)}, {_fmt(high)}]"
+        why = _disparity_why(result, name)
+        note = f"<br><strong>{_esc(why)}</strong>" if why else ""
         rows.append(
             f'<tr><td>{_esc(name)}</td><td class="num">{_esc(_fmt(value))}</td>'
-            f'<td class="num">{_esc(ci)}</td><td>{_esc(metric_help(name))}</td>'
+            f'<td class="num">{_esc(ci)}</td><td>{_esc(metric_help(name))}{note}</td>'
             f"<td>{_esc(metric_source(name))}</td></tr>"
         )
     body = "".join(rows) or '<tr><td colspan="5" class="muted">no metric computed</td></tr>'

@@ -95,3 +95,68 @@ def exposure_disparity(table: pd.DataFrame) -> float:
     if low <= 0:
         return float("inf") if high > 0 else float("nan")
     return high / low
+
+
+MAX_NAMED_GROUPS = 3
+""":func:`explain_disparity` names at most this many groups, then says how many more there are."""
+
+
+def _share_text(share: float) -> str:
+    """A share for a sentence: ``0`` exactly, ``0.04%`` / ``0.4%`` below 1% (two digits), else ``12.3%``."""
+    if share == 0:
+        return "0"
+    if share < 0.01:
+        return f"{share * 100:.2g}%"
+    return f"{share:.1%}"
+
+
+def explain_disparity(table: pd.DataFrame, group_by: str = "group") -> str | None:
+    """Why :func:`exposure_disparity` of ``table`` is infinite or undefined, in one plain-text sentence.
+
+    A bare ``∞`` or ``—`` on a card hides the finding: which group the model never shows although the
+    test data say users want it. Reads the same columns and applies the same rules as
+    :func:`exposure_disparity` (groups with ``merit_share > 0`` and a finite ``exposure_ratio``):
+
+    * ``∞``: the groups with merit and exposure share 0, largest merit first, with both shares, e.g.
+      ``"∞: category 'Film-Noir' has merit share 0.4% but exposure share 0"``;
+    * undefined: no group has merit (no test interactions in the catalogue), no exposure was logged, or
+      no group with merit gets any exposure (0 / 0).
+
+    Returns ``None`` when the disparity is finite (nothing to explain). The text holds data values (group
+    names) as they are: show it as plain text (``st.text``, escaped HTML), never as markdown.
+
+    Args:
+        table: a :func:`group_exposure` table.
+        group_by: what the groups are (``"category"``, ``"provider"``), to name a group in the sentence.
+    """
+    value = exposure_disparity(table)
+    if np.isfinite(value):
+        return None
+    merit = table["merit_share"].to_numpy(dtype=np.float64)
+    exposure = table["exposure_share"].to_numpy(dtype=np.float64)
+    ratio = table["exposure_ratio"].to_numpy(dtype=np.float64)
+    has_merit = merit > 0
+    if not has_merit.any():
+        return (
+            f"undefined: no {group_by} group has test interactions (merit share), so exposure cannot be "
+            "compared with merit"
+        )
+    if not np.isfinite(exposure).any():
+        return "undefined: the recommendation lists expose no item, so no group has an exposure share"
+    if np.isnan(value):
+        return f"undefined: no {group_by} group with test interactions (merit share > 0) gets any exposure"
+    starved = table[has_merit & np.isfinite(ratio) & (ratio <= 0)]
+    starved = starved.sort_values("merit_share", ascending=False, kind="stable")
+    rows = list(starved.itertuples(index=False))
+    if len(rows) == 1:
+        row = rows[0]
+        return (
+            f"∞: {group_by} '{row.group}' has merit share {_share_text(float(row.merit_share))} but "
+            f"exposure share {_share_text(float(row.exposure_share))}"
+        )
+    named = ", ".join(
+        f"'{row.group}' (merit share {_share_text(float(row.merit_share))})"
+        for row in rows[:MAX_NAMED_GROUPS]
+    )
+    more = f" and {len(rows) - MAX_NAMED_GROUPS} more" if len(rows) > MAX_NAMED_GROUPS else ""
+    return f"∞: {len(rows)} {group_by} groups have test interactions but exposure share 0: {named}{more}"
