@@ -134,7 +134,8 @@ def test_metrics_json_popularity_groups_on_ml_latest_small_match_pandas(
                  "--test", str(d / "test.csv"), "--items", str(d / "items.csv"), "--format", "json",
                  "--no-ci"])
     assert code == 0
-    lift = pd.DataFrame(json.loads(capsys.readouterr().out)["groups"]["popularity_lift"]["popularity_lift@10"])
+    groups = json.loads(capsys.readouterr().out)["groups"]
+    lift = pd.DataFrame(groups["popularity_lift"]["popularity_lift@10"])
     # independently: head = most popular items (ties by id) holding >= 80% of training interactions
     train = pd.read_csv(d / "train.csv", dtype={"user_id": str, "item_id": str})
     items = pd.read_csv(d / "items.csv", dtype={"item_id": str})
