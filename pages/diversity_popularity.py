@@ -6,10 +6,11 @@ import streamlit as st
 from recaudit import app_audit as audit
 from recaudit import app_support as support
 from recaudit.metrics.calibration import category_distributions
+from recaudit.textsafe import md_text, plot_text
 from recaudit.viz import audit_charts as charts
 
 bundle = support.require_bundle()
-st.title(f"🌈 Diversity & popularity: {bundle.name}")
+st.title(f"🌈 Diversity & popularity: {md_text(bundle.name)}")
 audit.require_test_data(bundle)
 
 k = audit.k_selector()
@@ -31,14 +32,15 @@ for column, row in zip(st.columns(len(cards)), cards.itertuples(index=False), st
     interval = (
         "" if np.isnan(row.ci_low) else f"95% CI {audit.fmt(row.ci_low, 3)} – {audit.fmt(row.ci_high, 3)}"
     )
-    column.metric(row.metric, audit.fmt(row.value, 3), help=row.help)
+    column.metric(row.metric, audit.fmt(row.value, 3), help=md_text(row.help))
     if interval:
         column.caption(interval)
 with st.expander("All numbers"):
     support.table(cards, "diversity_metrics")
 missing = [f"{n}@{k}" for n in NAMES if f"{n}@{k}" not in result.values]
 if missing:
-    st.caption("Not computed: " + "; ".join(f"{m} ({result.skipped.get(m, 'n/a')})" for m in missing))
+    reasons = (md_text(f"{m} ({result.skipped.get(m, 'n/a')})") for m in missing)  # reasons may quote data
+    st.caption("Not computed: " + "; ".join(reasons))
 
 # ----------------------------------------------------------------------------------- exposure charts
 counts = lists.exposure_counts()
@@ -111,10 +113,12 @@ else:
             history_rows, lists.items[row], membership, category_names
         )
         st.plotly_chart(
-            charts.category_bars(distributions, title=f"{user}: history vs top-{k}"),
+            charts.category_bars(  # category names and the user id are data: plotly text, escaped
+                distributions.rename(index=plot_text), title=f"{plot_text(user)}: history vs top-{k}"
+            ),
             key="category_bars",
         )
         st.caption(
-            f"{user}: C_KL = {audit.fmt(result.per_user[column].get(user))} "
+            f"{md_text(user)}: C_KL = {audit.fmt(result.per_user[column].get(user))} "
             f"({len(history_rows)} history items)"
         )

@@ -8,10 +8,11 @@ from recaudit import app_support as support
 from recaudit.app_audit import AUDIT_K, fmt
 from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, PROVIDER, TITLE
 from recaudit.projection import ProjectionParams, place_users, popularity_deciles
+from recaudit.textsafe import md_text, plot_text, plot_texts
 from recaudit.viz import map_charts
 
 bundle = support.require_bundle()
-st.title(f"🗺️ Embedding map: {bundle.name}")
+st.title(f"🗺️ Embedding map: {md_text(bundle.name)}")
 
 # ---- which map -----------------------------------------------------------------------------------
 requested = st.session_state.get(app_map.MAP_PARAMS)
@@ -91,7 +92,7 @@ def map_section() -> None:
                 st.selectbox, "User", key=support.SELECTED_USER, default=matches[0], options=matches
             )
         else:
-            st.warning(f"No user id contains {query!r}.")
+            st.warning(md_text(f"No user id contains {query!r}."))
         k = support.sticky(
             st.slider, "Recommendations shown (k)", key="map_k", default=10, min_value=1, max_value=50
         )
@@ -156,6 +157,10 @@ def map_section() -> None:
         column = COLOUR_OPTIONS[colour_by]
         values = bundle.items[column].to_numpy(dtype=object)
         groups = app_map.primary_categories(bundle.items)[shown] if column == CATEGORY else values[shown]
+    # from here on ids, titles, groups and the user id are plotly text (legend, hover): escaped
+    if groups is not None:
+        groups = plot_texts(groups)
+    shown_user = plot_text(user)
 
     def overlay(name: str, rows: np.ndarray, colour: str, symbol: str, size: float) -> map_charts.MapOverlay:
         return map_charts.MapOverlay(
@@ -165,22 +170,22 @@ def map_section() -> None:
             colour=colour,
             symbol=symbol,
             size=size,
-            labels=[f"{titles[r]} ({ids[r]})" for r in rows],
+            labels=[f"{plot_text(titles[r])} ({plot_text(ids[r])})" for r in rows],
         )
 
     overlays = []
     if user is not None:
-        overlays.append(overlay(f"history of {user}", history, "#111111", "circle-open", 9))
-        overlays.append(overlay(f"top-{k} for {user}", rec_rows, "#e31a1c", "diamond", 11))
+        overlays.append(overlay(f"history of {shown_user}", history, "#111111", "circle-open", 9))
+        overlays.append(overlay(f"top-{k} for {shown_user}", rec_rows, "#e31a1c", "diamond", 11))
         overlays.append(
             map_charts.MapOverlay(
-                name=f"user {user}",
+                name=f"user {shown_user}",
                 xy=user_xy,
                 rows=np.array([-1]),
                 colour="#ffd700",
                 symbol="star",
                 size=20,
-                labels=[str(user)],
+                labels=[shown_user],
             )
         )
     if found_row is not None:
@@ -195,7 +200,7 @@ def map_section() -> None:
         colour_label=f"exposure @ {k_exposure}",
         exposure=exposure,
         size_by_exposure=bool(size_by and exposure is not None),
-        titles=titles[shown],
+        titles=plot_texts(titles[shown]),
         overlays=overlays,
         focus=tuple(xy[found_row]) if found_row is not None else None,
     )

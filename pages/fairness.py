@@ -7,10 +7,11 @@ from recaudit import app_support as support
 from recaudit.metrics.fairness import explain_disparity
 from recaudit.metrics.groups import ACTIVITY_LABELS
 from recaudit.metrics.popularity import POPULARITY_GROUPS
+from recaudit.textsafe import md_text, plot_text
 from recaudit.viz import audit_charts as charts
 
 bundle = support.require_bundle()
-st.title(f"⚖️ Fairness: {bundle.name}")
+st.title(f"⚖️ Fairness: {md_text(bundle.name)}")
 audit.require_test_data(bundle)
 
 k = audit.k_selector()
@@ -31,7 +32,7 @@ else:
     table = result.item_groups[f"{column}@{k}"]
     disparity = result.values.get(f"exposure_disparity[{column}]@{k}")
     st.metric(
-        f"exposure_disparity[{column}]@{k}", audit.fmt(disparity, 3),
+        md_text(f"exposure_disparity[{column}]@{k}"), audit.fmt(disparity, 3),
         help="max_g exposure_ratio / min_g exposure_ratio over groups with merit; 1 = every group gets "
         "exposure in proportion to its share of test interactions (merit).",
     )
@@ -40,8 +41,9 @@ else:
     chart, numbers = st.columns([3, 2])
     with chart:
         st.plotly_chart(
-            charts.group_exposure_chart(
-                table, title=f"Exposure vs catalogue vs merit share by {column} @ {k}"
+            charts.group_exposure_chart(  # group names are data (providers, categories): escaped
+                table.assign(group=table["group"].map(plot_text)),
+                title=f"Exposure vs catalogue vs merit share by {plot_text(column)} @ {k}",
             ),
             key="group_exposure_chart",
         )
@@ -76,9 +78,10 @@ cis = audit.group_ci_table(values, labels[grouping], order=order, n_boot=1000, s
 cis = cis[cis["n_users"] > 0].reset_index(drop=True)
 chart, numbers = st.columns([3, 2])
 with chart:
-    means = cis.set_index("group")[["n_users", "mean"]].rename(columns={"mean": metric})
+    plotted = cis.assign(group=cis["group"].map(plot_text)).set_index("group")  # values of a users column
+    means = plotted[["n_users", "mean"]].rename(columns={"mean": metric})
     st.plotly_chart(
-        charts.group_metric_chart(means, metric, ci=cis.set_index("group")[["ci_low", "ci_high"]]),
+        charts.group_metric_chart(means, metric, ci=plotted[["ci_low", "ci_high"]]),
         key="group_metric_chart",
     )
 with numbers:

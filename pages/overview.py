@@ -5,10 +5,11 @@ import streamlit as st
 from recaudit import app_support as support
 from recaudit import explore
 from recaudit.modelcard import domain_counts, model_card_table
+from recaudit.textsafe import md_text, plot_text
 from recaudit.viz import domain_counts_bar, popularity_curve, training_curve
 
 bundle = support.require_bundle()
-st.title(f"📊 Overview: {bundle.name}")
+st.title(f"📊 Overview: {md_text(bundle.name)}")
 
 counts = domain_counts(bundle)
 n_train = "—" if bundle.train is None else f"{len(bundle.train):,}"
@@ -31,7 +32,9 @@ with left:
     support.table(counts, "domain_counts")
     st.caption("users: users with at least one training interaction in that domain")
 with right:
-    st.plotly_chart(domain_counts_bar(counts), key="domain_chart")
+    # domain names come from the items file: plotly would render tags in them
+    chart_counts = counts.assign(domain=counts["domain"].map(plot_text))
+    st.plotly_chart(domain_counts_bar(chart_counts), key="domain_chart")
 
 st.subheader("Model card")
 card, config = st.columns([3, 2])

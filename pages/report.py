@@ -4,9 +4,10 @@ import streamlit as st
 
 from recaudit import app_audit as audit
 from recaudit import app_support as support
+from recaudit.textsafe import md_code, md_text
 
 bundle = support.require_bundle()
-st.title(f"📄 Report: {bundle.name}")
+st.title(f"📄 Report: {md_text(bundle.name)}")
 audit.require_test_data(bundle)
 
 names = ["none", *audit.RERANKER_LABELS]
@@ -25,7 +26,9 @@ with controls[2]:
     )
 spec = audit.rerank_spec(name, lam)
 command = f"recaudit audit {bundle.path} --k {k}" + (f" --rerank {spec}" if spec else "")
-st.caption(f"The same audit as `{command}`: every held-out user known to the model, 95% bootstrap CIs.")
+st.caption(
+    f"The same audit as {md_code(command)}: every held-out user known to the model, 95% bootstrap CIs."
+)
 
 result = support.guarded("audit", lambda: audit.get_audit(bundle, k, rerank=spec))
 if result is None:

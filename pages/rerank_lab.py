@@ -5,10 +5,11 @@ import streamlit as st
 
 from recaudit import app_audit as audit
 from recaudit import app_support as support
+from recaudit.textsafe import md_text
 from recaudit.viz import audit_charts as charts
 
 bundle = support.require_bundle()
-st.title(f"🎚️ Re-ranking lab: {bundle.name}")
+st.title(f"🎚️ Re-ranking lab: {md_text(bundle.name)}")
 audit.require_test_data(bundle)
 
 names = list(audit.RERANKER_LABELS)

@@ -5,6 +5,7 @@ import streamlit as st
 from recaudit import app_support as support
 from recaudit import explore
 from recaudit.bundle import list_bundles
+from recaudit.textsafe import md_text
 
 bundle = support.require_bundle()
 scorer = support.guarded("could not build the scorer", support.get_scorer, bundle)
@@ -18,7 +19,7 @@ with pick:
     query = st.text_input("Search user id", key="user_query", placeholder="part of an id")
     matches = explore.filter_ids(bundle.user_ids, query, limit=5000)
     if not matches:
-        st.warning(f"No user id contains {query!r}.")
+        st.warning(md_text(f"No user id contains {query!r}."))
         st.stop()
     user = support.sticky(
         st.selectbox, "User", key=support.SELECTED_USER, default=matches[0], options=matches
@@ -52,7 +53,7 @@ with left:
     st.subheader(f"History ({len(history)})")
     support.table(history, "history")
 with right:
-    st.subheader(f"Top-{k} for {user}")
+    st.subheader(f"Top-{k} for {md_text(user)}")
     support.table(recs, "recs")
     st.caption(f"scored in {latency_ms:.1f} ms on {scorer.device}")
 
@@ -65,7 +66,7 @@ if others:
     )
     other = support.try_load(support.bundle_dir() / other_name)
     if other is not None and user not in other.user_row.index:
-        st.info(f"User {user} is not in bundle {other_name}: nothing to compare.")
+        st.info(f"User {md_text(user)} is not in bundle {md_text(other_name)}: nothing to compare.")
     elif (other_scorer := support.guarded("second bundle", support.get_scorer, other)) is not None:
         other_recs, other_ms = explore.recommend_user(
             other,
@@ -76,17 +77,17 @@ if others:
             domain=domain_filter if domain_filter in other.domains else None,
         )
         if domain_filter is not None and domain_filter not in other.domains:
-            st.caption(f"{other_name} has no domain {domain_filter!r}: its list is unfiltered.")
+            st.caption(md_text(f"{other_name} has no domain {domain_filter!r}: its list is unfiltered."))
         common, jaccard = explore.overlap(recs["item_id"], other_recs["item_id"])
         m1, m2 = st.columns(2)
         m1.metric("Overlap", f"{common} of {k}")
         m2.metric("Jaccard", f"{jaccard:.2f}")
         one, two = st.columns(2)
         with one:
-            st.caption(bundle.name)
+            st.caption(md_text(bundle.name))
             support.table(recs, "compare_a")
         with two:
-            st.caption(f"{other_name} ({other_ms:.1f} ms)")
+            st.caption(f"{md_text(other_name)} ({other_ms:.1f} ms)")
             support.table(other_recs, "compare_b")
 
 
@@ -120,8 +121,9 @@ def what_if_section(user: str, k: int, domain: str | None, live: list[str] | Non
     with two:
         st.caption(f"after: fold-in of the edited history ({len(edited)} items)")
         support.table(after, "what_if_after")
-    st.markdown(f"**Entered ({len(entered)}):** " + (", ".join(map(label, entered)) or "none"))
-    st.markdown(f"**Left ({len(left_)}):** " + (", ".join(map(label, left_)) or "none"))
+    # item titles and ids come from the data: each label is shown as text, only the prefix is bold
+    st.markdown(f"**Entered ({len(entered)}):** " + (", ".join(md_text(label(i)) for i in entered) or "none"))
+    st.markdown(f"**Left ({len(left_)}):** " + (", ".join(md_text(label(i)) for i in left_) or "none"))
     note = (
         "Both lists come from fold-in vectors, so the change is due to the edits alone; each list "
         "excludes its own history."

@@ -29,6 +29,7 @@ from recaudit.errors import RecauditInputError
 from recaudit.foldin import FoldIn, median_norm
 from recaudit.paths import default_bundle_dir
 from recaudit.scoring import ExactScorer
+from recaudit.textsafe import md_code, md_text
 
 logger = logging.getLogger(__name__)
 
@@ -253,13 +254,21 @@ def sidebar_bundle_picker() -> Path | None:
         name = sticky(
             st.selectbox, "Model bundle", key=SELECTED_BUNDLE, default=default, options=names
         )
-        st.caption(f"from `{directory}`")
+        st.caption(f"from {md_code(directory)}")
         try:
             manifest = read_manifest(directory / name)
             model = manifest.get("model", {}).get("kind", "?")
-            st.caption(
-                f"{model} · d={manifest.get('dim', '?')} · {manifest.get('score', 'dot')} · "
-                f"{manifest.get('n_users', '?')} users · {manifest.get('n_items', '?')} items"
+            st.caption(  # the manifest is a data file: every value is shown as text
+                " · ".join(
+                    md_text(part)
+                    for part in (
+                        model,
+                        f"d={manifest.get('dim', '?')}",
+                        manifest.get("score", "dot"),
+                        f"{manifest.get('n_users', '?')} users",
+                        f"{manifest.get('n_items', '?')} items",
+                    )
+                )
             )
         except RecauditInputError:
             pass  # the page says what is wrong
@@ -277,7 +286,7 @@ def selected_bundle_path() -> Path | None:
 def show_no_bundle() -> None:
     """The message shown when the bundle folder is empty, with the command that creates one."""
     directory = bundle_dir()
-    st.info(f"No model bundle in `{directory}`. Train the sample bundle from the repository root:")
+    st.info(f"No model bundle in {md_code(directory)}. Train the sample bundle from the repository root:")
     st.code(create_command(directory), language="bash")
     st.caption(f"or run `make run`, or point ${BUNDLE_DIR_ENV} at a folder of bundles.")
 
@@ -286,15 +295,16 @@ def guarded(what: str, fn: Callable[..., T], *args: Any) -> T | None:
     """``fn(*args)``, or a one-line ``st.error`` (never a traceback) and None when it fails.
 
     A :class:`RecauditInputError` shows its own one-line message; other data errors (OSError,
-    ValueError, KeyError) show ``what: error`` and the traceback goes to the server log only.
+    ValueError, KeyError) show ``what: error`` and the traceback goes to the server log only. Messages
+    quote ids and paths from the data, so they are shown as text (:func:`recaudit.textsafe.md_text`).
     """
     try:
         return fn(*args)
     except RecauditInputError as exc:
-        st.error(exc.one_line())
+        st.error(md_text(exc.one_line()))
     except (OSError, ValueError, KeyError) as exc:
         logger.exception("%s failed", what)
-        st.error(f"{what}: {exc}".replace("\n", " "))
+        st.error(md_text(f"{what}: {exc}"))
     return None
 
 

@@ -18,6 +18,7 @@ from recaudit import app_support as support
 from recaudit.bundle import Bundle, load_bundle, make_manifest, save_bundle
 from recaudit.data.schema import DOMAIN, ITEM_ID, TIMESTAMP, USER_ID
 from recaudit.foldin import FoldIn, median_norm
+from recaudit.textsafe import md_text
 from tests.apptest_helpers import decode, frame, plotly_spec
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -262,9 +263,9 @@ def test_what_if_removing_history_changes_the_refitted_list(tiny_bundle_dir: Pat
     assert before["item_id"].tolist() != after["item_id"].tolist()
     entered = set(after["item_id"]) - set(before["item_id"])
     shown = [m.value for m in at.markdown if m.value.startswith("**Entered")]
-    assert shown == [
+    assert shown == [  # each label is data, shown as text (escaped); only the prefix is markdown
         f"**Entered ({len(entered)}):** "
-        + ", ".join(f"Title {i} ({i})" for i in after["item_id"] if i in entered)
+        + ", ".join(md_text(f"Title {i} ({i})") for i in after["item_id"] if i in entered)
     ]
 
     # removing everything leaves the zero vector: the list is the top item biases, nothing excluded
