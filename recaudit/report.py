@@ -5,7 +5,8 @@ network (no CDN, fonts, stylesheets or MathJax), and it prints cleanly (each sec
 are not split). Every piece of text that comes from data or from the caller (title, model name, ids, group
 names, skip reasons) is HTML-escaped, since ids and titles may be hostile. The page says which model,
 which data (fingerprints) and which settings produced the numbers, and names each metric's formula source
-(METRICS.md).
+(METRICS.md). Data text inside the figures is escaped for plotly (:func:`recaudit.textsafe.plot_text`), which
+would otherwise render tags such as ``<a href>`` in tick labels and hovers.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from recaudit import __version__
 from recaudit.metrics.engine import AuditResult
 from recaudit.metrics.fairness import explain_disparity
 from recaudit.metrics.inputs import AuditInputs
+from recaudit.textsafe import plot_text
 from recaudit.viz.audit_charts import (
     group_exposure_chart,
     group_metric_chart,
@@ -376,8 +378,10 @@ def default_figures(result: AuditResult, inputs: AuditInputs | None = None) -> d
     for name, lift in result.popularity_lift.items():
         figures[f"Popularity lift ({name})"] = popularity_lift_chart(lift, title=f"Popularity lift, {name}")
     for name, table in result.item_groups.items():
+        # group names are providers/categories/domains from the data: plotly would render tags in them
         figures[f"Group exposure ({name})"] = group_exposure_chart(
-            table, title=f"Exposure vs catalogue vs merit share, {name}"
+            table.assign(group=table["group"].map(plot_text)),
+            title=f"Exposure vs catalogue vs merit share, {plot_text(name)}",
         )
     for column in result.per_user.columns:
         if str(column).startswith("miscalibration@"):

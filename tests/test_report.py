@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -194,3 +195,58 @@ def test_embedding_health_section_is_rendered_and_escaped() -> None:
     assert "Embedding health" in page and "effective dimensionality" in page
     value = result.info["embedding"]["effective_dimensionality"]
     assert f"{value:.4g}"[:4] in page
+
+
+def _strings(value: object) -> list[str]:
+    """Every string inside a (nested) plotly figure dict."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+class _Tags(HTMLParser):
+    """Start tags and their attributes, as a browser's HTML parser sees them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def test_report_of_hostile_data_has_no_markup_from_the_data() -> None:
+    # issue 8, item 6: ids, titles, categories, domains and providers of the bundle are markup
+    from recaudit.audit import audit_bundle, audit_inputs, bundle_recommendations
+    from recaudit.textsafe import plot_text
+    from tests.hostile_world import PROVIDERS, hostile_bundle
+
+    bundle = hostile_bundle()
+    result = audit_bundle(bundle, 10, ci=False)
+    result.info["model"] = {"name": "**hostile**", "kind": bundle.manifest["model"]["kind"]}
+    inputs = audit_inputs(bundle, bundle_recommendations(bundle, 10), k=10)
+    figures = default_figures(result, inputs)
+    # plotly would draw <a href>, <b>, <i> in tick labels and hovers: data text in figures is escaped
+    exposure = figures["Group exposure (provider@10)"]
+    assert set(exposure.data[0].x) == {plot_text(p) for p in PROVIDERS}
+    tags = ("<a ", "<b>", "<i>", "<img", "<script")
+    for name, fig in figures.items():
+        markup = [s for s in _strings(fig.to_plotly_json()) if any(t in s for t in tags)]
+        assert not markup, f"{name}: {markup}"
+
+    page = render_html(result, title=f"audit of {PROVIDERS[0]}", figures=figures)
+    parser = _Tags()
+    parser.feed(page)
+    names = {tag for tag, _ in parser.tags}
+    assert names <= {
+        "html", "head", "meta", "title", "style", "body", "section", "h1", "h2", "h3", "p", "span", "br",
+        "table", "thead", "tbody", "tr", "th", "td", "div", "code", "script",
+    }, names
+    assert not [(t, a) for t, a in parser.tags for key in a if key.startswith("on")]  # no handlers
+    assert not [(t, a) for t, a in parser.tags if {"src", "href"} & set(a)]  # nothing loads or links
+    for raw in [p for p in PROVIDERS if "<" in p] + ["<img src=http://127.0.0.2:9/kind.png>"]:
+        assert raw not in page  # neither in the HTML nor in the figure JSON
