@@ -16,6 +16,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,12 +82,12 @@ def chromium_path() -> str:
     return CHROMIUM_PATH
 
 
-@pytest.fixture(scope="session")
-def app_server(
-    chromium_path: str, tiny_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    """``recaudit serve`` over the tiny bundles, healthy, on 127.0.0.1:<free port>."""
-    work = tmp_path_factory.mktemp("browser_server")
+@contextmanager
+def serve_bundles(bundle_dir: Path, work: Path) -> Iterator[Server]:
+    """``recaudit serve`` over ``bundle_dir`` on 127.0.0.1:<free port>, healthy, until the block exits.
+
+    The log and the map cache go under ``work``; the server's process group is stopped on exit.
+    """
     port = _free_port()
     log = work / "server.log"
     cache = work / "cache"
@@ -95,14 +96,14 @@ def app_server(
         proc = subprocess.Popen(
             [
                 sys.executable, "-m", "recaudit.cli", "serve",
-                "--port", str(port), "--bundles", str(tiny_bundle_dir),
+                "--port", str(port), "--bundles", str(bundle_dir),
             ],
             start_new_session=True,
             stdout=logfile,
             stderr=subprocess.STDOUT,
             env=dict(os.environ, RECAUDIT_CACHE_DIR=str(cache)),
         )
-    server = Server(url=f"http://127.0.0.1:{port}", bundle_dir=tiny_bundle_dir, log=log)
+    server = Server(url=f"http://127.0.0.1:{port}", bundle_dir=bundle_dir, log=log)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while True:
@@ -120,6 +121,15 @@ def app_server(
         yield server
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def app_server(
+    chromium_path: str, tiny_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """``recaudit serve`` over the tiny bundles, healthy, on 127.0.0.1:<free port>."""
+    with serve_bundles(tiny_bundle_dir, tmp_path_factory.mktemp("browser_server")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
