@@ -38,27 +38,27 @@ with st.expander("Projection settings", expanded=False):
         "UMAP takes about 15 s for 10k items and 90 s for 100k on 2 CPUs (once: maps are cached on disk)."
     )
 
-item_map = support.guarded("could not compute the map", app_map.get_item_map, bundle, current)
-if item_map is None:
-    st.stop()
-params = item_map.params
-st.caption(
-    f"{params.method.upper()}"
-    + (
-        f" (n_neighbors={params.n_neighbors}, min_dist={params.min_dist:g}, {params.metric})"
-        if params.method == "umap"
-        else ""
+# A map not stored in the bundle is computed in the background: a progress box shows its step and
+# elapsed time while the rest of the page (embedding health below) is already usable.
+item_map = support.guarded("could not compute the map", app_map.item_map_or_progress, bundle, current)
+scorer = None
+if item_map is not None:
+    params = item_map.params
+    st.caption(
+        f"{params.method.upper()}"
+        + (
+            f" (n_neighbors={params.n_neighbors}, min_dist={params.min_dist:g}, {params.metric})"
+            if params.method == "umap"
+            else ""
+        )
+        + f" of {len(item_map.xy):,} item vectors"
+        + (
+            " · stored in the bundle or cached"
+            if item_map.from_cache
+            else f" · computed in {item_map.seconds:.1f} s"
+        )
     )
-    + f" of {len(item_map.xy):,} item vectors"
-    + (
-        " · stored in the bundle or cached"
-        if item_map.from_cache
-        else f" · computed in {item_map.seconds:.1f} s"
-    )
-)
-scorer = support.guarded("could not build the scorer", support.get_scorer, bundle)
-if scorer is None:
-    st.stop()
+    scorer = support.guarded("could not build the scorer", support.get_scorer, bundle)
 
 COLOUR_OPTIONS = {
     "category": CATEGORY,
@@ -235,7 +235,8 @@ def map_section() -> None:
     )
 
 
-map_section()
+if item_map is not None and scorer is not None:
+    map_section()
 
 # ---- embedding health ----------------------------------------------------------------------------
 st.subheader("Embedding health")

@@ -4,9 +4,10 @@ Every heavy call is cached per process and keyed by the bundle's resolved path a
 (:func:`recaudit.app_support.bundle_key`), so a retrained bundle is picked up and every session shares one
 copy, never mutated:
 
-* :func:`get_item_map`: the bundle's stored map (``bundle.item_map``), else
+* :func:`item_map_or_progress`: the bundle's stored map (``bundle.item_map``), else
   :func:`recaudit.projection.project_items` (on-disk cache under
-  :func:`recaudit.projection.default_cache_dir`) under the spinner "Computing the map… first time only";
+  :func:`recaudit.projection.default_cache_dir`) in a background job (:mod:`recaudit.jobs`), shown as a
+  live progress box (step, elapsed) while the rest of the page works; :func:`get_item_map` waits for it;
 * :func:`get_exposure`: per item, the number of held-out users' top-k lists that contain it;
 * :func:`get_shown_rows`: the seeded, stratified sample of points the chart draws
   (:func:`recaudit.projection.sample_items`), the selected user's items always kept;
@@ -20,7 +21,8 @@ The pure pieces (:func:`primary_categories`, :func:`nearest_neighbours`, :func:`
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import faiss
@@ -31,6 +33,8 @@ import streamlit as st
 from recaudit import app_support as support
 from recaudit.bundle import Bundle
 from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, TITLE, USER_ID, split_categories
+from recaudit.errors import RecauditInputError
+from recaudit.jobs import BackgroundJob, JobRegistry
 from recaudit.projection import (
     ItemMap,
     ProjectionParams,
@@ -39,6 +43,9 @@ from recaudit.projection import (
     project_items,
     sample_items,
 )
+from recaudit.textsafe import md_text
+
+logger = logging.getLogger(__name__)
 
 MAP_PARAMS = "map_params"
 """Durable session key: the projection settings asked for with "Compute map" (a dict), None = default."""
@@ -168,23 +175,115 @@ def _stored_map(path: str, mtime_ns: int) -> ItemMap | None:
     return stored_item_map(_bundle(path))
 
 
-@st.cache_resource(max_entries=8, show_spinner="Computing the map… first time only")
-def _projection(path: str, mtime_ns: int, params_json: str) -> ItemMap:
-    bundle = _bundle(path)
-    params = ProjectionParams.from_dict(json.loads(params_json))
-    return project_items(
-        bundle.item_emb, bundle.items[ITEM_ID].astype(str).to_numpy(), params, cache_dir=default_cache_dir()
-    )
+_PROJECTIONS = JobRegistry(max_jobs=8)
+"""On-demand maps of this process, one background job per (bundle version, parameters)."""
+PROGRESS_KEY = "map_progress"
+"""Key of the container that shows an on-demand map's step and elapsed time (browser tests wait on it)."""
 
 
-def get_item_map(bundle: Bundle, params: ProjectionParams | None = None) -> ItemMap:
-    """The map of the bundle's items: the stored one when ``params`` is None or equal to its settings,
-    else computed with ``params`` (default :class:`ProjectionParams`) and cached (memory and disk)."""
+def _projection_key(bundle: Bundle, params: ProjectionParams | None) -> tuple[str, int, str]:
+    chosen = params or ProjectionParams()
+    return (*_key(bundle), json.dumps(chosen.to_dict(), sort_keys=True))
+
+
+def ready_item_map(bundle: Bundle, params: ProjectionParams | None = None) -> ItemMap | None:
+    """The map if it is ready now, never waiting: the stored one when ``params`` is None or equal to its
+    settings, else a finished on-demand projection with ``params``; None while there is none yet."""
     stored = _stored_map(*_key(bundle))
     if stored is not None and (params is None or params.key() == stored.params.key()):
         return stored
+    job = _PROJECTIONS.get(_projection_key(bundle, params))
+    state = job.snapshot() if job is not None else None
+    return state.result if state is not None and state.ok else None
+
+
+def existing_projection(bundle: Bundle, params: ProjectionParams | None = None) -> BackgroundJob | None:
+    """The background projection of these parameters if one was started (running, done or failed)."""
+    return _PROJECTIONS.get(_projection_key(bundle, params))
+
+
+def projection_job(bundle: Bundle, params: ProjectionParams | None = None) -> BackgroundJob:
+    """The background projection of the bundle's items with ``params`` (default
+    :class:`ProjectionParams`): running, finished, or started now. The disk cache under
+    :func:`recaudit.projection.default_cache_dir` makes a repeat nearly instant."""
+    key = _projection_key(bundle, params)
+    path, mtime_ns, params_json = key
+
+    def work(progress: Callable[[str, float], None]) -> ItemMap:
+        source = _bundle(path)
+        chosen = ProjectionParams.from_dict(json.loads(params_json))
+        return project_items(
+            source.item_emb, source.items[ITEM_ID].astype(str).to_numpy(), chosen,
+            cache_dir=default_cache_dir(), progress=progress,
+        )
+
+    return _PROJECTIONS.start(key, work, first_step="starting")
+
+
+def get_item_map(bundle: Bundle, params: ProjectionParams | None = None) -> ItemMap:
+    """The map, waiting for an on-demand projection to finish (for callers that cannot show progress).
+
+    Raises:
+        Exception: whatever the projection raised.
+    """
+    ready = ready_item_map(bundle, params)
+    if ready is not None:
+        return ready
+    state = projection_job(bundle, params).wait()
+    if state.error is not None:
+        raise state.error
+    return state.result
+
+
+@st.fragment(run_every=0.5)
+def _progress_fragment(key: tuple[str, int, str], label: str) -> None:
+    job = _PROJECTIONS.get(key)
+    if job is None:  # dropped from the registry: start over on a full rerun
+        st.rerun()
+    state = job.snapshot()
+    if state.done:
+        st.rerun()  # the whole page, now with its map (or the error, shown once, with a retry button)
+    with st.container(key=PROGRESS_KEY):
+        # not a `with` block: leaving one would mark the status complete (a tick) while work goes on
+        box = st.status(f"{label}: {state.elapsed:.0f} s", state="running", expanded=True)
+        box.progress(state.fraction, text=state.step)
+        box.caption(
+            "The rest of this page works meanwhile. The map is computed once: it is cached on disk for "
+            "every later visit and every other analyst."
+        )
+
+
+def _failure_line(error: BaseException) -> str:
+    if isinstance(error, RecauditInputError):
+        return error.one_line()
+    return f"{type(error).__name__}: {error}"
+
+
+def item_map_or_progress(
+    bundle: Bundle, params: ProjectionParams | None = None, *, settle_s: float = 0.3
+) -> ItemMap | None:
+    """The map when it is ready within ``settle_s`` seconds (stored, cached, or quick); otherwise None,
+    with a live progress box (step, fraction, elapsed) that reruns the page once the map is done."""
+    ready = ready_item_map(bundle, params)
+    if ready is not None:
+        return ready
+    previous = existing_projection(bundle, params)
+    failed = previous.snapshot() if previous is not None else None
+    if failed is not None and failed.done and failed.error is not None:
+        # a failed map is not retried on every rerun (that would loop): once asked, it starts again
+        st.error("could not compute the map: " + md_text(_failure_line(failed.error)))
+        if not st.button("Try the map again", key="map_retry"):
+            return None
+    job = projection_job(bundle, params)
+    state = job.wait(settle_s)
+    if state.ok:
+        return state.result
+    if state.done:
+        st.error("could not compute the map: " + md_text(_failure_line(state.error)))
+        return None
     chosen = params or ProjectionParams()
-    return _projection(*_key(bundle), json.dumps(chosen.to_dict(), sort_keys=True))
+    _progress_fragment(_projection_key(bundle, params), f"Computing the {chosen.method.upper()} map")
+    return None
 
 
 @st.cache_data(max_entries=16, show_spinner="Counting exposure…")

@@ -17,12 +17,15 @@ Concurrency contract:
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]
 Work = Callable[[Progress], Any]
@@ -73,6 +76,7 @@ class BackgroundJob:
         try:
             result = self._work(self._progress)
         except BaseException as exc:  # noqa: BLE001 - kept and shown to the user, never swallowed
+            logger.error("background job failed", exc_info=exc)  # the traceback goes to the server log
             with self._lock:
                 self._error = exc
                 self._finished = time.monotonic()

@@ -63,8 +63,24 @@ def tiny_tables(seed: int = 0) -> dict[str, pd.DataFrame]:
     return {"users": users, "items": items, "train": train, "test": test}
 
 
-def build_tiny_bundles(directory: Path) -> Path:
-    """Write bundles ``alpha`` and ``beta`` under ``directory`` and return it."""
+def store_item_map(bundle: Bundle, method: str = "umap") -> Bundle:
+    """Store the bundle's default item map, as ``recaudit train`` does for ``make run``'s sample bundle,
+    so pages open on a stored map and no test waits on an on-demand projection by accident. Computed
+    without the on-disk projection cache (nothing is written outside the test's folders)."""
+    from recaudit.projection import ProjectionParams, project_items
+
+    item_map = project_items(bundle.item_emb, bundle.item_ids, ProjectionParams(method=method))
+    xy = item_map.xy
+    bundle.item_map = pd.DataFrame({ITEM_ID: item_map.item_ids, "x": xy[:, 0], "y": xy[:, 1]})
+    bundle.manifest["projection"] = {**item_map.params.to_dict(), "seconds": round(item_map.seconds, 2)}
+    return bundle
+
+
+def build_tiny_bundles(directory: Path, *, with_map: bool = True) -> Path:
+    """Write bundles ``alpha`` and ``beta`` under ``directory`` and return it.
+
+    With ``with_map`` (the default) each stores its UMAP item map like the sample bundle; without, the
+    Embedding map page computes one on demand (the path its own browser test covers)."""
     tables = tiny_tables()
     rng = np.random.default_rng(1)
     user_emb = rng.normal(size=(N_USERS, DIM)).astype(np.float32)
@@ -93,7 +109,7 @@ def build_tiny_bundles(directory: Path) -> Path:
             kind="random", score="dot", dim=DIM, config={"dim": DIM, "seed": 1}, training=training
         ),
     )
-    save_bundle(alpha, directory / "alpha")
+    save_bundle(store_item_map(alpha) if with_map else alpha, directory / "alpha")
     keep = ~tables["users"][USER_ID].isin(BETA_MISSING_USERS).to_numpy()
     noisy_users = user_emb + rng.normal(scale=0.3, size=user_emb.shape).astype(np.float32)
     evaluation = {
@@ -119,7 +135,7 @@ def build_tiny_bundles(directory: Path) -> Path:
             evaluation=evaluation,
         ),
     )
-    save_bundle(beta, directory / "beta")
+    save_bundle(store_item_map(beta) if with_map else beta, directory / "beta")
     return directory
 
 

@@ -21,6 +21,7 @@ from recaudit import app_map
 from recaudit import app_support as support
 from recaudit.bundle import load_bundle
 from recaudit.projection import ProjectionParams, project_items
+from recaudit.textsafe import md_text
 from tests.apptest_helpers import decode, frame, plotly_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,3 +198,80 @@ def test_colour_by_exposure_counts_the_lists_holding_each_item(tiny_bundle_dir: 
     expected = recs["item_id"].value_counts().reindex(bundle.item_ids, fill_value=0).to_numpy()
     np.testing.assert_array_equal(decode(cloud["marker"]["color"]), expected[rows].astype(np.float32))
     assert decode(cloud["marker"]["color"]).sum() == 30 * 10
+
+
+def test_on_demand_map_shows_its_step_while_the_rest_of_the_page_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bundle without a stored map: the first visit shows a progress box (step, elapsed) and the
+    embedding health at once; the map appears on the next run after the background job is done. The
+    projection is held on an event, so nothing here depends on how fast UMAP or numba are."""
+    import threading
+
+    from tests.conftest import build_tiny_bundles
+
+    bundles = build_tiny_bundles(tmp_path / "bundles", with_map=False)
+    release = threading.Event()
+    real = app_map.project_items
+
+    def held(*args: object, **kwargs: object):  # noqa: ANN202 - the real function's ItemMap
+        kwargs["progress"]("UMAP of 60 points: neighbour graph, then layout", 0.3)
+        assert release.wait(60), "the test never released the projection"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(app_map, "project_items", held)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state[support.BUNDLE_DIR_KEY] = str(bundles)
+    at.session_state[support.SELECTED_BUNDLE] = "alpha"
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert not [e for e in at.get("plotly_chart") if "embedding_map" in e.proto.id]
+    labels = [s.label for s in at.get("status")]
+    assert any(label.startswith("Computing the UMAP map: ") for label in labels), labels
+    progress = at.get("progress")
+    assert progress and progress[0].proto.text == "UMAP of 60 points: neighbour graph, then layout"
+    assert [m.label for m in at.metric][:4] == list(app_map.HEALTH_KEYS)  # the rest is already there
+
+    release.set()
+    bundle = load_bundle(bundles / "alpha")
+    state = app_map.existing_projection(bundle).wait(120)
+    assert state.ok, state.error
+    at.run()
+    assert not at.exception, at.exception
+    spec = plotly_spec(at, "embedding_map")
+    assert any(t.get("name") == "history of u00" for t in spec["data"])
+    assert not at.get("status")
+
+
+def test_a_failed_on_demand_map_says_why_once_and_offers_a_retry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import build_tiny_bundles
+
+    bundles = build_tiny_bundles(tmp_path / "bundles", with_map=False)
+    calls: list[int] = []
+
+    def broken(*args: object, **kwargs: object):  # noqa: ANN202
+        calls.append(1)
+        raise ValueError("UMAP returned non-finite coordinates")
+
+    monkeypatch.setattr(app_map, "project_items", broken)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state[support.BUNDLE_DIR_KEY] = str(bundles)
+    at.session_state[support.SELECTED_BUNDLE] = "alpha"
+    at.run()
+    at.switch_page(PAGE).run()
+    bundle = load_bundle(bundles / "alpha")
+    app_map.existing_projection(bundle).wait(60)
+    at.run()
+    at.run()  # reruns do not start the failed projection again
+    assert not at.exception, at.exception
+    assert len(at.error) == 1
+    why = md_text("ValueError: UMAP returned non-finite coordinates")
+    assert at.error[0].value == f"could not compute the map: {why}"
+    assert len(calls) == 1
+    assert [m.label for m in at.metric][:4] == list(app_map.HEALTH_KEYS)
+    at.button(key="map_retry").click().run()
+    app_map.existing_projection(bundle).wait(60)
+    assert len(calls) == 2
