@@ -5,7 +5,9 @@ import streamlit as st
 
 from recaudit import app_audit as audit
 from recaudit import app_support as support
+from recaudit.metrics import AuditResult
 from recaudit.metrics.calibration import category_distributions
+from recaudit.metrics.exposure import gini_at_k
 from recaudit.textsafe import md_text, plot_text
 from recaudit.viz import audit_charts as charts
 
@@ -14,9 +16,12 @@ st.title(f"🌈 Diversity & popularity: {md_text(bundle.name)}")
 audit.require_test_data(bundle)
 
 k = audit.k_selector()
-result = support.guarded("audit", lambda: audit.get_audit(bundle, k))
-inputs = support.guarded("audit inputs", lambda: audit.get_inputs(bundle, k))
-if result is None or inputs is None:
+# Slow steps are named as they run (scoring, aligning, bootstrapping); what needs only the lists (the
+# exposure charts) is drawn before the metrics, whose cards fill the space reserved for them above.
+steps = support.StepStatus("Preparing the audit")
+inputs = support.guarded("audit inputs", lambda: audit.audit_steps(bundle, k, steps))
+if inputs is None:
+    steps.done()
     st.stop()
 lists = inputs.lists.truncate(k)
 st.caption(
@@ -25,34 +30,46 @@ st.caption(
 )
 
 # ---------------------------------------------------------------------------------------------- cards
+cards_area = st.container()  # filled once the metrics are computed, below the charts' code
+
+
 NAMES = ["coverage", "arp", "aplt", "novelty", "ild", "ild_category", "personalization"]
-names = [f"{n}@{k}" for n in NAMES if f"{n}@{k}" in result.values]
-cards = charts.metric_cards_frame(result, names)
-for column, row in zip(st.columns(len(cards)), cards.itertuples(index=False), strict=True):
-    interval = (
-        "" if np.isnan(row.ci_low) else f"95% CI {audit.fmt(row.ci_low, 3)} – {audit.fmt(row.ci_high, 3)}"
-    )
-    column.metric(row.metric, audit.fmt(row.value, 3), help=md_text(row.help))
-    if interval:
-        column.caption(interval)
-with st.expander("All numbers"):
-    support.table(cards, "diversity_metrics")
-missing = [f"{n}@{k}" for n in NAMES if f"{n}@{k}" not in result.values]
-if missing:
-    reasons = (md_text(f"{m} ({result.skipped.get(m, 'n/a')})") for m in missing)  # reasons may quote data
-    st.caption("Not computed: " + "; ".join(reasons))
+
+
+def metric_cards(result: AuditResult) -> None:
+    """The headline metric cards with their intervals, and what could not be computed."""
+    names = [f"{n}@{k}" for n in NAMES if f"{n}@{k}" in result.values]
+    cards = charts.metric_cards_frame(result, names)
+    for column, row in zip(st.columns(len(cards)), cards.itertuples(index=False), strict=True):
+        interval = (
+            ""
+            if np.isnan(row.ci_low)
+            else f"95% CI {audit.fmt(row.ci_low, 3)} – {audit.fmt(row.ci_high, 3)}"
+        )
+        column.metric(row.metric, audit.fmt(row.value, 3), help=md_text(row.help))
+        if interval:
+            column.caption(interval)
+    with st.expander("All numbers"):
+        support.table(cards, "diversity_metrics")
+    missing = [f"{n}@{k}" for n in NAMES if f"{n}@{k}" not in result.values]
+    if missing:
+        # reasons may quote data
+        reasons = (md_text(f"{m} ({result.skipped.get(m, 'n/a')})") for m in missing)
+        st.caption("Not computed: " + "; ".join(reasons))
+
 
 # ----------------------------------------------------------------------------------- exposure charts
 counts = lists.exposure_counts()
+gini_k = gini_at_k(lists)  # the registry's gini@k, from the lists alone
 left, right = st.columns(2)
 with left:
     st.subheader("Exposure concentration")
     st.plotly_chart(
-        charts.lorenz_chart(counts, gini=result.values.get(f"gini@{k}"), title=f"Lorenz curve of c_i @ {k}"),
+        charts.lorenz_chart(counts, gini=gini_k, title=f"Lorenz curve of c_i @ {k}"),
         key="lorenz_chart",
     )
     st.caption(
-        f"Gini@{k} = {audit.fmt(result.values.get(f'gini@{k}'))} over all {lists.n_items:,} catalogue items "
+        f"Gini@{k} = {audit.fmt(gini_k)} over all {lists.n_items:,} catalogue items "
         "(RecBole GiniIndex; never-recommended items included): 0 = equal exposure."
     )
 with right:
@@ -65,6 +82,15 @@ with right:
         f"Items by training popularity rank; the head ({int(inputs.head_mask.sum()):,} items) holds 80% of "
         "training interactions."
     )
+
+# ------------------------------------------------------------------------------------- the metrics
+steps.step("computing every metric with 1,000-resample bootstrap intervals (3 of 3)")
+result = support.guarded("audit", lambda: audit.get_audit(bundle, k))
+steps.done()
+if result is None:
+    st.stop()
+with cards_area:
+    metric_cards(result)
 
 # ------------------------------------------------------------------------------------ popularity lift
 st.subheader("Popularity lift per user group")

@@ -5,6 +5,7 @@ import streamlit as st
 
 from recaudit import app_audit as audit
 from recaudit import app_support as support
+from recaudit.metrics import AuditResult
 from recaudit.textsafe import md_text
 from recaudit.viz import audit_charts as charts
 
@@ -44,13 +45,25 @@ LAB = [
     "ndcg", "recall", "coverage", "gini", "ild", "ild_category", "arp", "aplt", "novelty", "miscalibration",
 ]
 metrics = [f"{m}@{k}" for m in LAB]
-base = support.guarded(
-    "base audit", lambda: audit.get_audit(bundle, k, users=users, ci=False, metrics=metrics)
-)
-reranked = support.guarded(
-    "re-ranked audit",
-    lambda: audit.get_audit(bundle, k, rerank=spec, users=users, ci=False, metrics=metrics),
-)
+
+
+
+def audited(title: str, rerank: str | None) -> AuditResult | None:
+    """The sample's audit with or without ``rerank``, each slow step named in a status box."""
+    steps = support.StepStatus(title)
+    inputs = support.guarded(title, lambda: audit.audit_steps(bundle, k, steps, rerank=rerank, users=users))
+    result = None
+    if inputs is not None:
+        steps.step(f"computing {len(metrics)} metrics (3 of 3)")
+        result = support.guarded(
+            title, lambda: audit.get_audit(bundle, k, rerank=rerank, users=users, ci=False, metrics=metrics)
+        )
+    steps.done()
+    return result
+
+
+base = audited("Base lists", None)
+reranked = audited(f"Re-ranked lists ({spec})", spec)
 if base is None or reranked is None:
     st.stop()
 comparison = audit.comparison_table(base, reranked, metrics)
@@ -83,12 +96,15 @@ x = f"ndcg@{k}"
 sweep = [x, *axes]
 frontiers = {}
 for choice in dict.fromkeys([first, second]):
+    sweeping = support.StepStatus(f"Sweeping λ for {audit.RERANKER_LABELS[choice]}")
     frame = support.guarded(
         f"{choice} frontier",
-        lambda choice=choice: audit.get_frontier(
-            bundle, k, choice, audit.DEFAULT_LAMBDAS, users=users, metrics=sweep
+        lambda choice=choice, sweeping=sweeping: audit.get_frontier(
+            bundle, k, choice, audit.DEFAULT_LAMBDAS, users=users, metrics=sweep,
+            progress=lambda step, _fraction: sweeping.step(step),
         ),
     )
+    sweeping.done()
     if frame is not None:
         frontiers[audit.RERANKER_LABELS[choice]] = frame
 if frontiers:

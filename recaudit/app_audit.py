@@ -17,14 +17,21 @@ Pure helpers used by the pages (no Streamlit): :func:`audit_users`, :func:`sampl
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from recaudit import app_support as support
-from recaudit.audit import audit_bundle, audit_inputs, bundle_recommendations, rerank_frontier
+from recaudit.audit import (
+    CandidatePools,
+    audit_bundle,
+    audit_inputs,
+    bundle_recommendations,
+    frontier_point,
+    frontier_pools,
+)
 from recaudit.bundle import Bundle
 from recaudit.data.schema import USER_ID
 from recaudit.metrics import AuditInputs, AuditResult
@@ -153,36 +160,42 @@ def _bundle(path: str) -> Bundle:
     return support.get_bundle(path)
 
 
-@st.cache_data(max_entries=32, show_spinner="Building the recommendation lists…")
+@st.cache_data(max_entries=32, show_spinner=False)
 def _recommendations(path: str, mtime_ns: int, k: int, rerank: str | None, users: Users) -> pd.DataFrame:
     chosen = None if users is None else list(users)
     return bundle_recommendations(_bundle(path), k, rerank=rerank, users=chosen)
 
 
-@st.cache_resource(max_entries=16, show_spinner="Aligning lists with the data…")
+@st.cache_resource(max_entries=16, show_spinner=False)
 def _inputs(path: str, mtime_ns: int, k: int, rerank: str | None, users: Users) -> AuditInputs:
     recs = _recommendations(path, mtime_ns, k, rerank, users)
     return audit_inputs(_bundle(path), recs, k=k, users=None if users is None else list(users))
 
 
-@st.cache_data(max_entries=32, show_spinner="Auditing the recommendations…")
+@st.cache_data(max_entries=32, show_spinner=False)
 def _audit(
     path: str, mtime_ns: int, k: int, rerank: str | None, users: Users, ci: bool, n_boot: int, seed: int,
     metrics: tuple[str, ...] | None,
 ) -> AuditResult:
-    return audit_bundle(
+    return audit_bundle(  # on the cached lists: the users are scored once for every page that needs them
         _bundle(path), k, rerank=rerank, users=None if users is None else list(users), ci=ci,
         n_boot=n_boot, seed=seed, metrics=None if metrics is None else list(metrics),
+        inputs=_inputs(path, mtime_ns, k, rerank, users),
     )
 
 
-@st.cache_data(max_entries=32, show_spinner="Sweeping λ for the trade-off frontier…")
-def _frontier(
-    path: str, mtime_ns: int, k: int, spec_name: str, lambdas: tuple[float, ...], users: Users,
-    metrics: tuple[str, ...],
-) -> pd.DataFrame:
-    return rerank_frontier(
-        _bundle(path), k, spec_name, list(lambdas), users=None if users is None else list(users),
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _frontier_pools(path: str, mtime_ns: int, k: int, users: Users) -> CandidatePools:
+    return frontier_pools(_bundle(path), k, users=None if users is None else list(users))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _frontier_point(
+    path: str, mtime_ns: int, k: int, spec_name: str, value: float, users: Users, metrics: tuple[str, ...]
+) -> dict[str, float]:
+    pools = _frontier_pools(path, mtime_ns, k, users)
+    return frontier_point(
+        _bundle(path), pools, k, spec_name, value, users=None if users is None else list(users),
         metrics=list(metrics),
     )
 
@@ -237,12 +250,33 @@ def get_frontier(
     *,
     users: Sequence[str] | None,
     metrics: Sequence[str],
+    progress: Callable[[str, float], None] | None = None,
 ) -> pd.DataFrame:
-    """:func:`recaudit.audit.rerank_frontier` (cached): one row per λ, one column per metric."""
-    return _frontier(
-        *_key(bundle), int(k), spec_name, tuple(float(x) for x in lambdas), _users(users),
-        tuple(metrics),
-    )
+    """:func:`recaudit.audit.rerank_frontier` (cached): one row per λ, one column per metric.
+
+    ``progress(step, fraction)`` hears which λ is being evaluated when the sweep is not cached."""
+    report = progress or (lambda _step, _fraction: None)
+    rows = []
+    for step, value in enumerate(lambdas):  # cached per λ, so progress is told outside the cache
+        report(f"{spec_name}:{value:g} ({step + 1} of {len(lambdas)})", step / max(len(lambdas), 1))
+        rows.append(_frontier_point(
+            *_key(bundle), int(k), spec_name, float(value), _users(users), tuple(metrics)
+        ))
+    return pd.DataFrame(rows)
+
+
+def audit_steps(
+    bundle: Bundle, k: int, steps: support.StepStatus, *, rerank: str | None = None,
+    users: Sequence[str] | None = None,
+) -> AuditInputs:
+    """Score and align the audited lists, naming each step in ``steps`` (steps 1 and 2 of 3); the
+    metrics (:func:`get_audit`, step 3) then reuse these cached lists."""
+    count = len(users) if users is not None else len(audit_users(bundle))
+    what = f"re-ranking ({rerank}) the top-{k}" if rerank else f"the top-{k}"
+    steps.step(f"scoring {what} of {count:,} held-out users (1 of 3)")
+    get_recommendations(bundle, k, rerank=rerank, users=users)
+    steps.step("aligning the lists with the training and test data (2 of 3)")
+    return get_inputs(bundle, k, rerank=rerank, users=users)
 
 
 # --------------------------------------------------------------------------------------------------

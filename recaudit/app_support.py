@@ -17,6 +17,7 @@ The pages' table work lives in :mod:`recaudit.explore` and :mod:`recaudit.modelc
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -289,6 +290,33 @@ def show_no_bundle() -> None:
     st.info(f"No model bundle in {md_code(directory)}. Train the sample bundle from the repository root:")
     st.code(create_command(directory), language="bash")
     st.caption(f"or run `make run`, or point ${BUNDLE_DIR_ENV} at a folder of bundles.")
+
+
+class StepStatus:
+    """A status box naming the step a page is waiting on; it disappears once the page is ready.
+
+    Pages call :meth:`step` before each slow call (scoring, aligning, bootstrapping) and :meth:`done`
+    after the last, so nothing sits blank: the box says which step runs and how long the page has been
+    working, while the parts already computed are drawn below it. On a cached rerun the box is created
+    and removed within one script run and never shows. One instance per page run (not shared).
+    """
+
+    def __init__(self, title: str) -> None:
+        self._box = st.empty()
+        self._title = title
+        self._started = time.perf_counter()
+        self._status: Any = None
+
+    def step(self, label: str) -> None:
+        elapsed = time.perf_counter() - self._started
+        text = f"{self._title}: {label}" + (f" · {elapsed:.0f} s so far" if elapsed >= 1 else "")
+        if self._status is None:
+            self._status = self._box.status(text, state="running", expanded=False)
+        else:
+            self._status.update(label=text, state="running")
+
+    def done(self) -> None:
+        self._box.empty()
 
 
 def guarded(what: str, fn: Callable[..., T], *args: Any) -> T | None:
