@@ -145,15 +145,21 @@ def time_rounds(
     """Wall times of each ``fn(round)``, the functions run in turn round after round.
 
     One untimed warm-up round first. At least 2 timed rounds, at most ``rounds``, and no new round
-    once ``budget_s`` has passed. The device is synchronised before every clock read.
+    once ``budget_s`` has passed. The device is synchronised before every clock read. The order
+    rotates every round, so each method runs first (after the floor's torch threads, with BLAS
+    workers asleep) as often as any other: a fixed order handed the method after ours warm BLAS
+    threads every time.
     """
     for fn in fns.values():
         fn(0)
     _sync(device)
     times: dict[str, list[float]] = {name: [] for name in fns}
     start = time.perf_counter()
+    names = list(fns)
     for r in range(rounds):
-        for name, fn in fns.items():
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            fn = fns[name]
             _sync(device)
             t0 = time.perf_counter()
             fn(r)
