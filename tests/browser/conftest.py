@@ -204,3 +204,14 @@ def wait_charts(page: object, timeout_ms: int = TIMEOUT_MS) -> None:
         }""",
         timeout=timeout_ms,
     )
+
+
+def pick_option(page: object, label: str, option: str) -> None:
+    """Open the selectbox labelled ``label`` (in the main area) and choose ``option``."""
+    box = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').filter(
+        has=page.get_by_text(label, exact=True)
+    )
+    box.click()
+    page.keyboard.type(option)  # the option list is virtualised: filter it first
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_idle(page)

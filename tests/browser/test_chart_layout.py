@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from recaudit.app_support import PAGES
-from tests.browser.conftest import Server, open_page, wait_charts, wait_idle
+from tests.browser.conftest import Server, open_page, pick_option, wait_charts, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -106,17 +106,6 @@ STABLE_JS = r"""
   return window.__recauditSame >= 10;
 }
 """
-
-
-def pick_option(page, label: str, option: str) -> None:
-    """Open the selectbox labelled ``label`` (main area) and choose ``option``."""
-    box = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').filter(
-        has=page.get_by_text(label, exact=True)
-    )
-    box.click()
-    page.keyboard.type(option)  # the option list is virtualised: filter it first
-    page.get_by_role("option", name=option, exact=True).click()
-    wait_idle(page)
 
 
 def settle(page, timeout_ms: int = PAGE_TIMEOUT_MS) -> None:

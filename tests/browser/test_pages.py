@@ -14,20 +14,9 @@ import pytest
 from playwright.sync_api import expect
 
 from recaudit.app_support import PAGES, PageSpec
-from tests.browser.conftest import RequestLog, Server, open_page, wait_charts, wait_idle
+from tests.browser.conftest import RequestLog, Server, open_page, pick_option, wait_charts, wait_idle
 
 pytestmark = pytest.mark.browser
-
-
-def pick_option(page, label: str, option: str) -> None:
-    """Open the selectbox labelled ``label`` (in the main area) and choose ``option``."""
-    box = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').filter(
-        has=page.get_by_text(label, exact=True)
-    )
-    box.click()
-    page.keyboard.type(option)  # the option list is virtualised: filter it first
-    page.get_by_role("option", name=option, exact=True).click()
-    wait_idle(page)
 
 
 def chart_title(page, text: str):
