@@ -77,7 +77,9 @@ BASES: dict[str, Callable[[dict[str, str]], tuple[dict[str, str], list[str]]]] =
                          "--json": w["out"] + "/audit.json"}, []),
     "serve": lambda w: ({"--bundles": str(Path(w["bundle"]).parent)}, []),
 }
-SLOW_OR_SERVING = {"serve"}  # serve is never started for real here: its valid run is the app's tests
+# Not run for real here: serve would start the app (its valid run is the app's and browser tests), and
+# sample regenerates the whole sample world (about 20 s; tests/data/test_synthetic.py runs it).
+SLOW_OR_SERVING = {"serve", "sample"}
 
 
 def _argv(command: str, paths: dict[str, str], extra: list[str]) -> list[str]:
