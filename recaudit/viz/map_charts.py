@@ -285,7 +285,8 @@ def item_map_figure(
                     "symbol": overlay.symbol,
                     "line": {"width": 1, "color": overlay.line_colour},
                 },
-                hovertemplate=f"<b>%{{text}}</b><br>{overlay.name}<extra></extra>",
+                meta=overlay.name,  # by reference: an id holding "%{x}" must not become a template field
+                hovertemplate="<b>%{text}</b><br>%{meta}<extra></extra>",
             )
         )
     fig.update_layout(

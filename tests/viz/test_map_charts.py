@@ -166,3 +166,14 @@ def test_every_point_in_exactly_one_group_trace(data: tuple[list[str], list[int]
     assert len(fig.data) <= 3
     extent = focus_range(xy, (0.0, 0.0))
     assert extent[0][0] < 0 < extent[0][1]
+
+
+def test_overlay_names_reach_the_hover_by_reference_not_as_template_text() -> None:
+    """A user id such as ``%{x}`` in an overlay's name must show literally, not be filled in by plotly."""
+    xy = np.zeros((3, 2), dtype=np.float32)
+    overlay = MapOverlay(name="history of %{x}", xy=xy[:1], rows=np.array([0]), colour="#000",
+                         symbol="circle", size=8, labels=["t"])
+    fig = item_map_figure(xy, np.arange(3), popularity=np.ones(3), overlays=[overlay])
+    trace = next(t for t in fig.data if t.name == "history of %{x}")
+    assert trace.meta == "history of %{x}"
+    assert "%{x}" not in trace.hovertemplate and "%{meta}" in trace.hovertemplate
