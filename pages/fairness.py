@@ -15,13 +15,7 @@ st.title(f"⚖️ Fairness: {md_text(bundle.name)}")
 audit.require_test_data(bundle)
 
 k = audit.k_selector()
-steps = support.StepStatus("Preparing the audit")  # names each slow step while it runs
-inputs = support.guarded("audit inputs", lambda: audit.audit_steps(bundle, k, steps))
-result = None
-if inputs is not None:
-    steps.step("computing every metric with 1,000-resample bootstrap intervals (3 of 3)")
-    result = support.guarded("audit", lambda: audit.get_audit(bundle, k))
-steps.done()
+inputs, result = audit.stepped_audit(bundle, k)  # names each slow step while it runs
 if result is None or inputs is None:
     st.stop()
 

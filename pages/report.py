@@ -30,13 +30,7 @@ st.caption(
     f"The same audit as {md_code(command)}: every held-out user known to the model, 95% bootstrap CIs."
 )
 
-steps = support.StepStatus("Preparing the audit")  # names each slow step while it runs
-inputs = support.guarded("audit inputs", lambda: audit.audit_steps(bundle, k, steps, rerank=spec))
-result = None
-if inputs is not None:
-    steps.step("computing every metric with 1,000-resample bootstrap intervals (3 of 3)")
-    result = support.guarded("audit", lambda: audit.get_audit(bundle, k, rerank=spec))
-steps.done()
+_, result = audit.stepped_audit(bundle, k, rerank=spec)  # names each slow step while it runs
 if result is None:
     st.stop()
 

@@ -50,16 +50,9 @@ metrics = [f"{m}@{k}" for m in LAB]
 
 def audited(title: str, rerank: str | None) -> AuditResult | None:
     """The sample's audit with or without ``rerank``, each slow step named in a status box."""
-    steps = support.StepStatus(title)
-    inputs = support.guarded(title, lambda: audit.audit_steps(bundle, k, steps, rerank=rerank, users=users))
-    result = None
-    if inputs is not None:
-        steps.step(f"computing {len(metrics)} metrics (3 of 3)")
-        result = support.guarded(
-            title, lambda: audit.get_audit(bundle, k, rerank=rerank, users=users, ci=False, metrics=metrics)
-        )
-    steps.done()
-    return result
+    return audit.stepped_audit(
+        bundle, k, title=title, rerank=rerank, users=users, ci=False, metrics=metrics, what=(title, title)
+    )[1]
 
 
 base = audited("Base lists", None)

@@ -279,6 +279,30 @@ def audit_steps(
     return get_inputs(bundle, k, rerank=rerank, users=users)
 
 
+def stepped_audit(
+    bundle: Bundle, k: int, *, title: str = "Preparing the audit", rerank: str | None = None,
+    users: Sequence[str] | None = None, ci: bool = True, metrics: Sequence[str] | None = None,
+    what: tuple[str, str] = ("audit inputs", "audit"),
+) -> tuple[AuditInputs | None, AuditResult | None]:
+    """The aligned lists and the audit, each slow step named in one status box titled ``title``;
+    a failure is one ``st.error`` line (``what`` names the inputs and the audit step) and a None."""
+    steps = support.StepStatus(title)
+    inputs = support.guarded(
+        what[0], lambda: audit_steps(bundle, k, steps, rerank=rerank, users=users)
+    )
+    result = None
+    if inputs is not None:
+        steps.step(
+            "computing every metric with 1,000-resample bootstrap intervals (3 of 3)"
+            if ci else f"computing {len(metrics or [])} metrics (3 of 3)"
+        )
+        result = support.guarded(
+            what[1], lambda: get_audit(bundle, k, rerank=rerank, users=users, ci=ci, metrics=metrics)
+        )
+    steps.done()
+    return inputs, result
+
+
 # --------------------------------------------------------------------------------------------------
 # shared widgets
 
