@@ -1,13 +1,13 @@
 """recaudit app: the router. Run with ``streamlit run app.py`` (or ``make run``).
 
 Draws the frame every page shares (page config, sidebar bundle picker) and hands over to the page
-chosen in ``st.navigation``. Pages are registered in :data:`recaudit.app_support.PAGES`, never
+chosen in ``st.navigation``. Pages are registered in :data:`recaudit.app.shell.PAGES`, never
 auto-discovered.
 """
 
 import streamlit as st
 
-from recaudit.app_support import PAGES, sidebar_bundle_picker
+from recaudit.app.shell import PAGES, sidebar_bundle_picker
 
 st.set_page_config(page_title="recaudit", layout="wide")
 

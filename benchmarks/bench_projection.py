@@ -1,7 +1,8 @@
 """Projection benchmark: first-time and cached item maps (UMAP and PCA) for 10k, 50k and 100k items x 64 dims.
 
 The tables are seeded clustered float32 data (64 Gaussian clusters, ``seed 0``). For each size and method it
-times :func:`recaudit.projection.project_items` with an empty cache directory (first time: fit + cache write)
+times :func:`recaudit.views.projection.project_items` with an empty cache directory (first time:
+fit + cache write)
 and again with the filled cache (hash + read), and checks that both return identical coordinates. The
 numba compile cost of UMAP is measured separately, before anything else: the first UMAP fit in the process
 (5,000 points) minus a second, identical fit. Parameters are the defaults (``ProjectionParams()``: UMAP,
@@ -27,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recaudit.projection import ProjectionParams, project_items  # noqa: E402
+from recaudit.views.projection import ProjectionParams, project_items  # noqa: E402
 
 DIM = 64
 CACHED_TARGET_S = 1.0

@@ -6,7 +6,7 @@ Run: ``python benchmarks/bench_scoring.py [--quick] [--sizes N ...] [--batches B
 Prints one table, one row per (catalogue size, batch size): median milliseconds per batch of
 
 * ``ours``: ``ExactScorer.recommend_vectors`` end to end (validation, id mapping). Batches of at
-  most ``recaudit._topk.SMALL_BATCH`` queries take the GEMV-shaped path, larger ones the blocked
+  most ``recaudit.scoring._topk.SMALL_BATCH`` queries take the GEMV-shaped path, larger ones the blocked
   GEMM kernel;
 * ``numpy``: ``items @ q`` (a GEMV at batch 1; chunks of 64 queries as ``Q @ items.T`` beyond) +
   ``argpartition`` + a sort of the top k;
@@ -56,9 +56,9 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recaudit._topk import choose_method, topk_inner_product  # noqa: E402
 from recaudit.errors import RecauditInputError  # noqa: E402
 from recaudit.scoring import ExactScorer, choose_device  # noqa: E402
+from recaudit.scoring._topk import choose_method, topk_inner_product  # noqa: E402
 
 DIM, K, SEED = 64, 10, 0
 DEFAULT_SIZES = (100_000, 1_000_000)

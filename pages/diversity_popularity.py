@@ -3,8 +3,8 @@
 import numpy as np
 import streamlit as st
 
-from recaudit import app_audit as audit
-from recaudit import app_support as support
+from recaudit.app import audit
+from recaudit.app import shell as support
 from recaudit.metrics import AuditResult
 from recaudit.metrics.calibration import category_distributions
 from recaudit.metrics.exposure import gini_at_k

@@ -3,12 +3,13 @@
 import numpy as np
 import streamlit as st
 
-from recaudit import app_map, explore
-from recaudit import app_support as support
-from recaudit.app_audit import AUDIT_K, fmt
+from recaudit.app import map as app_map
+from recaudit.app import shell as support
+from recaudit.app.audit import AUDIT_K, fmt
 from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, PROVIDER, TITLE
-from recaudit.projection import ProjectionParams, place_users, popularity_deciles
 from recaudit.textsafe import md_text, plot_text, plot_texts
+from recaudit.views import explorer as explore
+from recaudit.views.projection import ProjectionParams, place_users, popularity_deciles
 from recaudit.viz import map_charts
 
 bundle = support.require_bundle()

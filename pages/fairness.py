@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from recaudit import app_audit as audit
-from recaudit import app_support as support
+from recaudit.app import audit
+from recaudit.app import shell as support
 from recaudit.metrics.fairness import explain_disparity
 from recaudit.metrics.groups import ACTIVITY_LABELS
 from recaudit.metrics.popularity import POPULARITY_GROUPS

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from recaudit import app_support as support
-from recaudit import explore
-from recaudit.modelcard import domain_counts, model_card_table
+from recaudit.app import shell as support
 from recaudit.textsafe import md_text, plot_text
+from recaudit.views import explorer as explore
+from recaudit.views.modelcard import domain_counts, model_card_table
 from recaudit.viz import domain_counts_bar, popularity_curve, training_curve
 
 bundle = support.require_bundle()

@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from recaudit import app_audit as audit
-from recaudit import app_support as support
+from recaudit.app import audit
+from recaudit.app import shell as support
 from recaudit.metrics import AuditResult
 from recaudit.textsafe import md_text
 from recaudit.viz import audit_charts as charts

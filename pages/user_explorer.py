@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from recaudit import app_support as support
-from recaudit import explore
+from recaudit.app import shell as support
 from recaudit.bundle import list_bundles
 from recaudit.textsafe import md_text
+from recaudit.views import explorer as explore
 
 bundle = support.require_bundle()
 scorer = support.guarded("could not build the scorer", support.get_scorer, bundle)

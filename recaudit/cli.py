@@ -63,8 +63,8 @@ FILE_KINDS: dict[str, str] = {
     "items": "items table read by read_items",
     "users": "users table read by read_users",
     "recs": "recommendation log read by read_recs",
-    "embeddings": "embedding table read by recaudit.importers.load_embeddings",
-    "ids": "id list read by recaudit.importers.load_ids",
+    "embeddings": "embedding table read by recaudit.bundle.importers.load_embeddings",
+    "ids": "id list read by recaudit.bundle.importers.load_ids",
     "bundle": "bundle directory read by recaudit.bundle.load_bundle",
     "bundle_root": "folder of bundles the app lists",
     "out_file": "file the command writes (checked before any work)",
@@ -200,7 +200,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from recaudit.training import train_bundle
+    from recaudit.workflows.train import train_bundle
 
     overrides = {
         key: value
@@ -225,8 +225,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from recaudit.bundle import check_output_dir, save_bundle
-    from recaudit.importers import import_embeddings
-    from recaudit.training import attach_item_map
+    from recaudit.bundle.importers import import_embeddings
+    from recaudit.workflows.train import attach_item_map
 
     check_output_dir(args.out, overwrite=args.force)
     bundle = import_embeddings(
@@ -302,7 +302,7 @@ def _safe_cell(value: object) -> str:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from recaudit.bundle import load_bundle
-    from recaudit.modelcard import model_card_text
+    from recaudit.views.modelcard import model_card_text
 
     bundle = load_bundle(args.bundle)
     if args.json:
@@ -360,10 +360,10 @@ def _metrics_table(result: object) -> str:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from recaudit.audit import audit_bundle
     from recaudit.bundle import load_bundle
-    from recaudit.gates import check_gate_names, check_gates, parse_gate
     from recaudit.metrics.engine import ITEM_GROUP_COLUMNS
+    from recaudit.workflows.audit import audit_bundle
+    from recaudit.workflows.gates import check_gate_names, check_gates, parse_gate
 
     gates = [parse_gate(text) for text in args.fail_on]
     check_gate_names(gates, k=args.k)  # a typo is a usage error before the bundle is even read

@@ -250,7 +250,7 @@ def _frames_section(
 
 
 def _embedding_section(result: AuditResult) -> str:
-    """Embedding health (``info["embedding"]`` from :func:`recaudit.embedding_audit.embedding_audit`)."""
+    """Embedding health (``info["embedding"]`` from :func:`recaudit.metrics.embedding.embedding_audit`)."""
     audit = (result.info or {}).get("embedding")
     if not audit:
         return ""

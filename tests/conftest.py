@@ -67,7 +67,7 @@ def store_item_map(bundle: Bundle, method: str = "umap") -> Bundle:
     """Store the bundle's default item map, as ``recaudit train`` does for ``make run``'s sample bundle,
     so pages open on a stored map and no test waits on an on-demand projection by accident. Computed
     without the on-disk projection cache (nothing is written outside the test's folders)."""
-    from recaudit.projection import ProjectionParams, project_items
+    from recaudit.views.projection import ProjectionParams, project_items
 
     item_map = project_items(bundle.item_emb, bundle.item_ids, ProjectionParams(method=method))
     xy = item_map.xy

@@ -19,7 +19,7 @@ import pandas as pd
 
 from recaudit.bundle import Bundle, make_manifest, save_bundle
 from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, PROVIDER, TITLE, USER_ID
-from recaudit.projection import ProjectionParams
+from recaudit.views.projection import ProjectionParams
 from tests.conftest import DIM, N_ITEMS, tiny_tables
 
 EVIL_HOST = "http://127.0.0.2:9"

@@ -1,10 +1,12 @@
 """The bad-input matrix of the shared reliability notes (section 3), for cases not tested elsewhere.
 
 Already covered (not repeated here): pickle/`__reduce__` .pt, legacy pickles, .pkl/.joblib, truncated and
-empty .pt/.safetensors (tests/test_importers.py); flipped bytes, truncated bundle files, paths leaving the
-bundle, newer format versions, NaN vectors, tensor rows vs users.parquet (tests/test_bundle.py); garbage
+empty .pt/.safetensors (tests/bundle/test_importers.py); flipped bytes, truncated bundle files,
+paths leaving the
+bundle, newer format versions, NaN vectors, tensor rows vs users.parquet
+(tests/bundle/test_bundle.py); garbage
 parquet, CSV wrong columns, ragged/empty/latin-1 CSV, 21-digit ids in CSV (tests/data/test_readers.py);
-UMAP NaN rows and the small-n PCA fallback (tests/test_projection.py).
+UMAP NaN rows and the small-n PCA fallback (tests/views/test_projection.py).
 
 Every refusal is checked for its exact one-line message and for leaving nothing behind: the files under the
 test's directory are the same before and after the failed call (no half-written bundle, CSV or temp file).
@@ -27,11 +29,11 @@ import pytest
 import torch
 
 from recaudit.bundle import Bundle, load_bundle, make_manifest, save_bundle
+from recaudit.bundle.importers import load_embeddings
 from recaudit.cli import main
 from recaudit.data.readers import read_interactions, read_table
 from recaudit.errors import RecauditInputError
-from recaudit.importers import load_embeddings
-from recaudit.projection import ProjectionParams, project_items
+from recaudit.views.projection import ProjectionParams, project_items
 
 # --------------------------------------------------------------------------------------------------
 # tiny fixtures

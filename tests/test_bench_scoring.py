@@ -16,7 +16,7 @@ from types import ModuleType
 import pytest
 import torch
 
-from recaudit._topk import choose_method
+from recaudit.scoring._topk import choose_method
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_scoring.py"
 

@@ -8,8 +8,8 @@ import pytest
 
 from recaudit.cli import main
 from recaudit.errors import RecauditInputError
-from recaudit.gates import check_gates, parse_gate
 from recaudit.metrics import AuditInputs, evaluate
+from recaudit.workflows.gates import check_gates, parse_gate
 
 
 def _log(tmp_path: Path) -> dict[str, Path]:

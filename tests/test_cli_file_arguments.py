@@ -248,12 +248,12 @@ def test_fail_on_unknown_metric_is_a_usage_error_before_any_work(
     gate: str, expected: str, tmp_path: Path, tiny_bundle_dir: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import recaudit.audit
+    import recaudit.workflows.audit
 
     def no_work(*args: object, **kwargs: object) -> None:
         raise AssertionError("the audit ran before the gate was checked")
 
-    monkeypatch.setattr(recaudit.audit, "audit_bundle", no_work)
+    monkeypatch.setattr(recaudit.workflows.audit, "audit_bundle", no_work)
     json_out = tmp_path / "audit.json"
     code = main(["audit", str(tiny_bundle_dir / "alpha"), "--fail-on", gate, "--json", str(json_out)])
     err = capsys.readouterr().err.strip()

@@ -185,8 +185,8 @@ def test_metric_source_names_the_definition() -> None:
 
 
 def test_embedding_health_section_is_rendered_and_escaped() -> None:
-    from recaudit.embedding_audit import embedding_audit
     from recaudit.metrics import AuditResult
+    from recaudit.metrics.embedding import embedding_audit
 
     rng = np.random.default_rng(0)
     result = AuditResult(values={"gini@10": 0.5})
@@ -221,8 +221,8 @@ class _Tags(HTMLParser):
 
 def test_report_of_hostile_data_has_no_markup_from_the_data() -> None:
     # issue 8, item 6: ids, titles, categories, domains and providers of the bundle are markup
-    from recaudit.audit import audit_bundle, audit_inputs, bundle_recommendations
     from recaudit.textsafe import plot_text
+    from recaudit.workflows.audit import audit_bundle, audit_inputs, bundle_recommendations
     from tests.hostile_world import PROVIDERS, hostile_bundle
 
     bundle = hostile_bundle()

@@ -529,9 +529,9 @@ def test_bad_inputs_raise_input_errors() -> None:
 def test_frontier_scores_once_and_matches_one_audit_per_lambda(tiny_bundle_dir: Path) -> None:
     """rerank_frontier re-ranks one set of candidate pools at every λ: each row must equal the audit of
     bundle_recommendations with that λ's spec, and progress names every λ."""
-    from recaudit.audit import audit_inputs, bundle_recommendations, rerank_frontier
     from recaudit.bundle import load_bundle
     from recaudit.metrics import evaluate
+    from recaudit.workflows.audit import audit_inputs, bundle_recommendations, rerank_frontier
 
     bundle = load_bundle(tiny_bundle_dir / "alpha")
     users = [f"u{u:02d}" for u in range(0, 30, 2)]

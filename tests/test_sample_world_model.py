@@ -11,8 +11,8 @@ import pytest
 
 from recaudit.bundle import Bundle
 from recaudit.data.schema import split_categories
-from recaudit.evaluation import recommend_users
-from recaudit.training import train_bundle
+from recaudit.workflows.holdout import recommend_users
+from recaudit.workflows.train import train_bundle
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 

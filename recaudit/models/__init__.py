@@ -5,8 +5,8 @@ score, optional item bias) with an in-batch sampled softmax and the logQ correct
 configured by :class:`MFConfig` and returned as a :class:`TrainedMF` of plain arrays.
 """
 
-from recaudit.models.config import MFConfig
-from recaudit.models.mf import MFModule, TrainedMF
-from recaudit.models.train import resolve_device, train_mf
+from recaudit.models.mf.config import MFConfig
+from recaudit.models.mf.module import MFModule, TrainedMF
+from recaudit.models.mf.train import resolve_device, train_mf
 
 __all__ = ["MFConfig", "MFModule", "TrainedMF", "resolve_device", "train_mf"]

@@ -505,7 +505,7 @@ def frontier_chart(
 
     Args:
         frontiers: re-ranker name -> frame with a ``lambda`` column and metric columns (one row per λ,
-            as ``recaudit.audit.rerank_frontier`` returns).
+            as ``recaudit.workflows.audit.rerank_frontier`` returns).
         x, y: metric columns for the axes, e.g. ``"gini@10"`` and ``"ndcg@10"``.
     """
     fig = go.Figure()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from recaudit.app_support import PAGES
+from recaudit.app.shell import PAGES
 from tests.browser.conftest import Server, open_page, pick_option, wait_charts, wait_idle
 
 pytestmark = pytest.mark.browser

@@ -3,7 +3,7 @@
 The served bundles (:mod:`tests.hostile_world`) carry markdown images, HTML tags, Streamlit directives
 (``:red[..]``, ``:material/..:``, emoji shortcodes), LaTeX, links and ``javascript:`` URLs in their user
 ids, item ids and titles, categories, domains, providers, a user grouping column, the model kind and the
-bundle names. Every registered page (:data:`recaudit.app_support.PAGES`, so a new page is covered too) is
+bundle names. Every registered page (:data:`recaudit.app.shell.PAGES`, so a new page is covered too) is
 opened, the hostile user is selected where the page has a user picker, and then:
 
 * (a) no request leaves 127.0.0.1 (the hostile URLs point at 127.0.0.2);
@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from recaudit.app_support import PAGES, PageSpec
+from recaudit.app.shell import PAGES, PageSpec
 from tests.browser.conftest import (
     LOCAL_SCHEMES,
     RequestLog,

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recaudit.app_map import PROGRESS_KEY
+from recaudit.app.map import PROGRESS_KEY
 from recaudit.bundle import Bundle, make_manifest, save_bundle
 from tests.browser.conftest import RequestLog, Server, open_page, serve_bundles, wait_charts, wait_idle
 

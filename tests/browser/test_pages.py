@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from recaudit.app_support import PAGES, PageSpec
+from recaudit.app.shell import PAGES, PageSpec
 from tests.browser.conftest import RequestLog, Server, open_page, pick_option, wait_charts, wait_idle
 
 pytestmark = pytest.mark.browser

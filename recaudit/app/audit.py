@@ -1,14 +1,16 @@
 """Cached audit helpers for the app's audit pages (Diversity & popularity, Re-ranking lab, Fairness, Report).
 
-Like :mod:`recaudit.app_support`, this is an app-support module and may import Streamlit; the audit itself
-lives in :mod:`recaudit.audit` and :mod:`recaudit.metrics`. Every heavy call is cached per process and keyed
+Like :mod:`recaudit.app.shell`, this is an app-support module and may import Streamlit; the audit itself
+lives in :mod:`recaudit.workflows.audit` and :mod:`recaudit.metrics`. Every heavy call is cached
+per process and keyed
 by the bundle's resolved path, its manifest's mtime (a retrained bundle is picked up) and the settings, so
 moving a widget back to a value already seen is instant:
 
 * :func:`get_recommendations`, :func:`get_inputs`: the audited lists and the aligned arrays behind them
   (exposure counts, popularity, head, histories, categories) for charts that need more than the numbers;
-* :func:`get_audit`: :func:`recaudit.audit.audit_bundle` (an :class:`~recaudit.metrics.AuditResult`);
-* :func:`get_frontier`: :func:`recaudit.audit.rerank_frontier` (one row per λ).
+* :func:`get_audit`: :func:`recaudit.workflows.audit.audit_bundle` (an
+  :class:`~recaudit.metrics.AuditResult`);
+* :func:`get_frontier`: :func:`recaudit.workflows.audit.rerank_frontier` (one row per λ).
 
 Pure helpers used by the pages (no Streamlit): :func:`audit_users`, :func:`sample_users`,
 :func:`user_group_labels`, :func:`group_ci_table`, :func:`rerank_spec`, :func:`comparison_table`.
@@ -23,8 +25,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from recaudit import app_support as support
-from recaudit.audit import (
+from recaudit.app import shell as support
+from recaudit.bundle import Bundle
+from recaudit.data.schema import USER_ID
+from recaudit.metrics import AuditInputs, AuditResult
+from recaudit.metrics import groups as metric_groups
+from recaudit.metrics.stats import bootstrap_ci
+from recaudit.report import default_figures, render_html, to_json
+from recaudit.workflows.audit import (
     CandidatePools,
     audit_bundle,
     audit_inputs,
@@ -32,12 +40,6 @@ from recaudit.audit import (
     frontier_point,
     frontier_pools,
 )
-from recaudit.bundle import Bundle
-from recaudit.data.schema import USER_ID
-from recaudit.metrics import AuditInputs, AuditResult
-from recaudit.metrics import groups as metric_groups
-from recaudit.metrics.stats import bootstrap_ci
-from recaudit.report import default_figures, render_html, to_json
 
 RERANKER_LABELS: dict[str, str] = {
     "mmr": "MMR (diversity)",
@@ -213,7 +215,7 @@ def _users(users: Sequence[str] | None) -> Users:
 def get_recommendations(
     bundle: Bundle, k: int, *, rerank: str | None = None, users: Sequence[str] | None = None
 ) -> pd.DataFrame:
-    """:func:`recaudit.audit.bundle_recommendations` (cached): ``user_id, item_id, rank, score``."""
+    """:func:`recaudit.workflows.audit.bundle_recommendations` (cached): ``user_id, item_id, rank, score``."""
     return _recommendations(*_key(bundle), int(k), rerank, _users(users))
 
 
@@ -235,7 +237,8 @@ def get_audit(
     seed: int = 0,
     metrics: Sequence[str] | None = None,
 ) -> AuditResult:
-    """:func:`recaudit.audit.audit_bundle`, cached per bundle version and settings (metrics None = all)."""
+    """:func:`recaudit.workflows.audit.audit_bundle`, cached per bundle version and settings
+    (metrics None = all)."""
     return _audit(
         *_key(bundle), int(k), rerank, _users(users), bool(ci), int(n_boot), int(seed),
         None if metrics is None else tuple(metrics),
@@ -252,7 +255,7 @@ def get_frontier(
     metrics: Sequence[str],
     progress: Callable[[str, float], None] | None = None,
 ) -> pd.DataFrame:
-    """:func:`recaudit.audit.rerank_frontier` (cached): one row per λ, one column per metric.
+    """:func:`recaudit.workflows.audit.rerank_frontier` (cached): one row per λ, one column per metric.
 
     ``progress(step, fraction)`` hears which λ is being evaluated when the sweep is not cached."""
     report = progress or (lambda _step, _fraction: None)

@@ -20,7 +20,6 @@ import pandas as pd
 import torch
 
 from recaudit.errors import RecauditInputError
-from recaudit.models.config import MFConfig
 from recaudit.models.interactions import (
     Encoded,
     carve_validation,
@@ -29,8 +28,9 @@ from recaudit.models.interactions import (
     vocabularies,
 )
 from recaudit.models.losses import PositiveLookup, bpr_loss, in_batch_softmax_loss
-from recaudit.models.mf import MFModule, TrainedMF
-from recaudit.models.validation import ValidationSet
+from recaudit.models.mf.config import MFConfig
+from recaudit.models.mf.early_stopping import ValidationSet
+from recaudit.models.mf.module import MFModule, TrainedMF
 
 _DEFAULT_CONFIG = MFConfig()
 

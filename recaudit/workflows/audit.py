@@ -16,8 +16,8 @@ import pandas as pd
 
 from recaudit.bundle import Bundle
 from recaudit.data.schema import CATEGORY, ITEM_ID, PROVIDER, RANK, SCORE, USER_ID
-from recaudit.embedding_audit import embedding_audit
 from recaudit.errors import RecauditInputError
+from recaudit.metrics.embedding import embedding_audit
 from recaudit.metrics.engine import AuditResult, evaluate
 from recaudit.metrics.inputs import AuditInputs
 from recaudit.metrics.lists import RecLists, membership_matrix

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from recaudit import app_support as support
+from recaudit.app import shell as support
 from recaudit.bundle import Bundle, load_bundle, make_manifest, save_bundle
 from recaudit.data.schema import DOMAIN, ITEM_ID, TIMESTAMP, USER_ID
-from recaudit.foldin import FoldIn, median_norm
+from recaudit.models.foldin import FoldIn, median_norm
 from recaudit.textsafe import md_text
 from tests.apptest_helpers import decode, frame, plotly_spec
 

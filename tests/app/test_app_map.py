@@ -1,4 +1,4 @@
-"""The Embedding map page and ``recaudit.app_map``.
+"""The Embedding map page and ``recaudit.app.map``.
 
 AppTest on the tiny bundles of ``conftest.py`` with a PCA map (UMAP's numba compilation would cost tens of
 seconds; the page code is the same for both): the page opens with the user's history, top-k and position
@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from recaudit import app_map
-from recaudit import app_support as support
+from recaudit.app import map as app_map
+from recaudit.app import shell as support
 from recaudit.bundle import load_bundle
-from recaudit.projection import ProjectionParams, project_items
 from recaudit.textsafe import md_text
+from recaudit.views.projection import ProjectionParams, project_items
 from tests.apptest_helpers import decode, frame, plotly_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,7 +186,7 @@ def test_stored_item_map_is_used_only_when_it_matches(tiny_bundle_dir: Path, bro
 
 
 def test_colour_by_exposure_counts_the_lists_holding_each_item(tiny_bundle_dir: Path) -> None:
-    from recaudit.audit import bundle_recommendations
+    from recaudit.workflows.audit import bundle_recommendations
 
     at = open_map(tiny_bundle_dir)
     at.selectbox(key="map_colour").select("exposure").run()

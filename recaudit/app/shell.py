@@ -11,7 +11,8 @@ Two groups:
   process with ``st.cache_resource``, keyed by the bundle path and its manifest's mtime (so a retrained
   bundle is picked up), shared by every session and never mutated per user.
 
-The pages' table work lives in :mod:`recaudit.explore` and :mod:`recaudit.modelcard`, without Streamlit.
+The pages' table work lives in :mod:`recaudit.views.explorer` and :mod:`recaudit.views.modelcard`,
+without Streamlit.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import streamlit as st
 
 from recaudit.bundle import MANIFEST, Bundle, list_bundles, load_bundle, read_manifest
 from recaudit.errors import RecauditInputError
-from recaudit.foldin import FoldIn, median_norm
+from recaudit.models.foldin import FoldIn, median_norm
 from recaudit.paths import default_bundle_dir
 from recaudit.scoring import ExactScorer
 from recaudit.textsafe import md_code, md_text
@@ -146,7 +147,7 @@ def _cached_foldin(path: str, mtime_ns: int) -> FoldIn:
 
 @st.cache_data(max_entries=8, show_spinner="Evaluating on the held-out test set…")
 def _cached_evaluation(path: str, mtime_ns: int) -> dict[str, Any]:
-    from recaudit.evaluation import holdout_evaluation
+    from recaudit.workflows.holdout import holdout_evaluation
 
     bundle = _cached_bundle(path, mtime_ns)
     return holdout_evaluation(bundle, _cached_scorer(path, mtime_ns))

@@ -2,7 +2,7 @@
 
 A user u and an item i each get a vector in R^d; the score is ``s(u, i) = <u, i> (+ b_i)``
 (``"dot"``) or ``cos(u, i) (+ b_i)`` (``"cosine"``). Training (the losses are in
-:mod:`recaudit.models.losses`, the loop in :mod:`recaudit.models.train`) works on logits ``s /
+:mod:`recaudit.models.losses`, the loop in :mod:`recaudit.models.mf.train`) works on logits ``s /
     temperature``.
 """
 
@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recaudit.models.config import MFConfig
+from recaudit.models.mf.config import MFConfig
 
 
 class MFModule(nn.Module):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from recaudit.foldin import FoldIn, median_norm
+from recaudit.models.foldin import FoldIn, median_norm
 
 
 def test_matches_the_weighted_least_squares_solution() -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from recaudit import explore
 from recaudit.bundle import load_bundle
-from recaudit.modelcard import model_card_table
+from recaudit.views import explorer as explore
+from recaudit.views.modelcard import model_card_table
 
 
 def test_overlap_and_list_changes_by_hand() -> None:

@@ -12,8 +12,8 @@ import torch
 from safetensors.numpy import save_file
 
 from recaudit.bundle import load_bundle, save_bundle
+from recaudit.bundle.importers import import_embeddings, load_embeddings
 from recaudit.errors import RecauditInputError
-from recaudit.importers import import_embeddings, load_embeddings
 
 RNG = np.random.default_rng(7)
 USERS = RNG.normal(size=(5, 3)).astype(np.float32)

@@ -20,8 +20,8 @@ from recaudit.data.schema import DOMAIN, ITEM_ID, USER_ID
 from recaudit.data.splits import temporal_split
 from recaudit.data.validation import check_known_items
 from recaudit.errors import RecauditInputError
-from recaudit.evaluation import holdout_evaluation
 from recaudit.models import MFConfig, TrainedMF, train_mf
+from recaudit.workflows.holdout import holdout_evaluation
 
 Log = Callable[[str], None]
 
@@ -83,7 +83,7 @@ def attach_item_map(bundle: Bundle, method: str, log: Log = lambda _msg: None) -
         return
     if method not in MAP_METHODS:
         raise RecauditInputError("--map", f"unknown map method {method!r}", f"use one of {MAP_METHODS}")
-    from recaudit.projection import ProjectionParams, default_cache_dir, project_items
+    from recaudit.views.projection import ProjectionParams, default_cache_dir, project_items
 
     log(f"computing the default {method} map of {len(bundle.items):,} items (cached for the app)")
     item_map = project_items(

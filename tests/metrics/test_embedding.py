@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import skew, spearmanr
 
-from recaudit.embedding_audit import (
+from recaudit.errors import RecauditInputError
+from recaudit.metrics.embedding import (
     HELP,
     anisotropy,
     effective_dimensionality,
@@ -20,7 +21,6 @@ from recaudit.embedding_audit import (
     knn_rows,
     norm_popularity_correlation,
 )
-from recaudit.errors import RecauditInputError
 
 # ---------------------------------------------------------------- references (plain loops, no faiss)
 

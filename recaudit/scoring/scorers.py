@@ -39,9 +39,9 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from recaudit._topk import topk_inner_product
 from recaudit.data.schema import ITEM_ID, RANK, SCORE, USER_ID
 from recaudit.errors import RecauditInputError
+from recaudit.scoring._topk import topk_inner_product
 
 __all__ = ["ExactScorer", "FaissScorer", "Recommendations", "choose_device"]
 
@@ -531,10 +531,10 @@ def _exact_topk(
 
 
 class ExactScorer(_ScorerBase):
-    """Exact top-k by blocked matmul + running top-k (:mod:`recaudit._topk`) on CPU or CUDA.
+    """Exact top-k by blocked matmul + running top-k (:mod:`recaudit.scoring._topk`) on CPU or CUDA.
 
     This is the reference answer; :class:`FaissScorer` is checked against it. Batches of at most
-    ``recaudit._topk.SMALL_BATCH`` queries (a page of the app asks for one) take the kernel's
+    ``recaudit.scoring._topk.SMALL_BATCH`` queries (a page of the app asks for one) take the kernel's
     GEMV-shaped path, one pass over the item table at about the memory read rate; larger batches
     take the blocked GEMM. Both paths rank the same scores the same way (ties: lower row first).
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from recaudit.bundle import Bundle
 from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, RANK, SCORE, TIMESTAMP, TITLE
-from recaudit.foldin import FoldIn
+from recaudit.models.foldin import FoldIn
 from recaudit.scoring import ExactScorer, Recommendations
 
 
@@ -170,7 +170,7 @@ def what_if(
 ) -> pd.DataFrame:
     """Top-k from a user vector folded in on ``history`` (item ids), those items excluded.
 
-    The vector is the closed-form ridge fold-in of :class:`recaudit.foldin.FoldIn` (Hu, Koren &
+    The vector is the closed-form ridge fold-in of :class:`recaudit.models.foldin.FoldIn` (Hu, Koren &
     Volinsky 2008): no retraining, one d×d solve.
     """
     rows = np.unique(bundle.item_row.loc[list(history)].to_numpy(dtype=np.int64))

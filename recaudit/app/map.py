@@ -1,18 +1,18 @@
 """Cached helpers of the Embedding map page (an app-support module: it may import Streamlit).
 
 Every heavy call is cached per process and keyed by the bundle's resolved path and its manifest's mtime
-(:func:`recaudit.app_support.bundle_key`), so a retrained bundle is picked up and every session shares one
+(:func:`recaudit.app.shell.bundle_key`), so a retrained bundle is picked up and every session shares one
 copy, never mutated:
 
 * :func:`item_map_or_progress`: the bundle's stored map (``bundle.item_map``), else
-  :func:`recaudit.projection.project_items` (on-disk cache under
-  :func:`recaudit.projection.default_cache_dir`) in a background job (:mod:`recaudit.jobs`), shown as a
+  :func:`recaudit.views.projection.project_items` (on-disk cache under
+  :func:`recaudit.views.projection.default_cache_dir`) in a background job (:mod:`recaudit.jobs`), shown as a
   live progress box (step, elapsed) while the rest of the page works; :func:`get_item_map` waits for it;
 * :func:`get_exposure`: per item, the number of held-out users' top-k lists that contain it;
 * :func:`get_shown_rows`: the seeded, stratified sample of points the chart draws
-  (:func:`recaudit.projection.sample_items`), the selected user's items always kept;
+  (:func:`recaudit.views.projection.sample_items`), the selected user's items always kept;
 * :func:`neighbour_table`: the 5 nearest items (cosine, exact faiss ``IndexFlatIP``) of selected items;
-* :func:`get_embedding_audit`: :func:`recaudit.embedding_audit.embedding_audit` of the item vectors.
+* :func:`get_embedding_audit`: :func:`recaudit.metrics.embedding.embedding_audit` of the item vectors.
 
 The pure pieces (:func:`primary_categories`, :func:`nearest_neighbours`, :func:`health_frame`,
 :func:`stored_item_map`) need no Streamlit and are tested directly.
@@ -30,12 +30,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from recaudit import app_support as support
+from recaudit.app import shell as support
 from recaudit.bundle import Bundle
 from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, TITLE, USER_ID, split_categories
 from recaudit.errors import RecauditInputError
 from recaudit.jobs import BackgroundJob, JobRegistry
-from recaudit.projection import (
+from recaudit.textsafe import md_text
+from recaudit.views.projection import (
     ItemMap,
     ProjectionParams,
     default_cache_dir,
@@ -43,7 +44,6 @@ from recaudit.projection import (
     project_items,
     sample_items,
 )
-from recaudit.textsafe import md_text
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def existing_projection(bundle: Bundle, params: ProjectionParams | None = None) 
 def projection_job(bundle: Bundle, params: ProjectionParams | None = None) -> BackgroundJob:
     """The background projection of the bundle's items with ``params`` (default
     :class:`ProjectionParams`): running, finished, or started now. The disk cache under
-    :func:`recaudit.projection.default_cache_dir` makes a repeat nearly instant."""
+    :func:`recaudit.views.projection.default_cache_dir` makes a repeat nearly instant."""
     key = _projection_key(bundle, params)
     path, mtime_ns, params_json = key
 
@@ -288,7 +288,7 @@ def item_map_or_progress(
 
 @st.cache_data(max_entries=16, show_spinner="Counting exposure…")
 def _exposure(path: str, mtime_ns: int, k: int) -> np.ndarray:
-    from recaudit import app_audit
+    from recaudit.app import audit as app_audit
 
     bundle = _bundle(path)
     recs = app_audit.get_recommendations(bundle, k)
@@ -299,7 +299,7 @@ def _exposure(path: str, mtime_ns: int, k: int) -> np.ndarray:
 
 def has_exposure(bundle: Bundle) -> bool:
     """Whether exposure can be counted: the bundle has held-out users known to the model."""
-    from recaudit import app_audit
+    from recaudit.app import audit as app_audit
 
     return bool(app_audit.audit_users(bundle))
 
@@ -373,12 +373,12 @@ def neighbour_table(bundle: Bundle, rows: Sequence[int], n: int = N_NEIGHBOURS) 
 
 @st.cache_data(max_entries=8, show_spinner="Auditing the embeddings…")
 def _embedding_audit(path: str, mtime_ns: int) -> dict[str, Any]:
-    from recaudit.embedding_audit import embedding_audit
+    from recaudit.metrics.embedding import embedding_audit
 
     bundle = _bundle(path)
     return embedding_audit(bundle.item_emb, bundle.item_popularity, k=10, seed=0)
 
 
 def get_embedding_audit(bundle: Bundle) -> dict[str, Any]:
-    """:func:`recaudit.embedding_audit.embedding_audit` of the item vectors (k = 10, seed 0; cached)."""
+    """:func:`recaudit.metrics.embedding.embedding_audit` of the item vectors (k = 10, seed 0; cached)."""
     return _embedding_audit(*_key(bundle))

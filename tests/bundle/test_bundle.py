@@ -205,7 +205,7 @@ def test_item_map_round_trip_and_validation(tmp_path: Path) -> None:
 def test_failure_mid_write_keeps_the_old_bundle_and_leaves_no_temp(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import recaudit.bundle as bundle_module
+    import recaudit.bundle.io as bundle_module
 
     save_bundle(_bundle(seed=1), tmp_path / "b")
     before = {p.name: p.read_bytes() for p in (tmp_path / "b").iterdir() if p.is_file()}

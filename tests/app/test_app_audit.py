@@ -1,8 +1,9 @@
-"""The audit pages (Diversity & popularity, Re-ranking lab, Fairness, Report) and ``recaudit.app_audit``.
+"""The audit pages (Diversity & popularity, Re-ranking lab, Fairness, Report) and ``recaudit.app.audit``.
 
 AppTest on the tiny bundles of ``conftest.py``: every page opens, and each page's interaction (k, λ, the
 re-ranker, the item or user grouping) changes the displayed numbers exactly as a direct
-``recaudit.audit.audit_bundle`` / ``rerank_frontier`` call says. The pure helpers are checked by hand.
+``recaudit.workflows.audit.audit_bundle`` / ``rerank_frontier`` call says. The pure helpers are
+checked by hand.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from recaudit import app_audit as audit
-from recaudit import app_support as support
-from recaudit.audit import audit_bundle, audit_inputs, bundle_recommendations, rerank_frontier
+from recaudit.app import audit
+from recaudit.app import shell as support
 from recaudit.bundle import load_bundle
 from recaudit.data.schema import USER_ID
 from recaudit.metrics import AuditResult
 from recaudit.metrics.calibration import category_distributions
 from recaudit.metrics.stats import bootstrap_ci
+from recaudit.workflows.audit import audit_bundle, audit_inputs, bundle_recommendations, rerank_frontier
 from tests.apptest_helpers import decode, frame, plotly_spec
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")

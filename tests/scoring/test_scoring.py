@@ -1,4 +1,4 @@
-"""Tests for recaudit.scoring and its kernel recaudit._topk.
+"""Tests for recaudit.scoring and its kernel recaudit.scoring._topk.
 
 The reference everywhere is an independent float64 numpy brute force: score every item, set excluded
 ones to -inf, order by (score descending, item row ascending), drop -inf, pad to k.
@@ -13,11 +13,11 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-import recaudit._topk as topk_mod
-import recaudit.scoring as scoring
-from recaudit._topk import topk_inner_product
+import recaudit.scoring._topk as topk_mod
+import recaudit.scoring.scorers as scoring
 from recaudit.errors import RecauditInputError
 from recaudit.scoring import ExactScorer, FaissScorer, Recommendations, choose_device
+from recaudit.scoring._topk import topk_inner_product
 
 N_USERS, N_ITEMS, DIM = 120, 1500, 12
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from recaudit.models.losses import PositiveLookup
-from recaudit.models.mf import MFModule
+from recaudit.models.mf.module import MFModule
 
 _BLOCK_CELLS = 1 << 24  # scores per block: 64 MiB of float32
 

@@ -1,4 +1,5 @@
-"""Tests for recaudit.projection: params, cache, validation, fallback, determinism, user placement, sampling.
+"""Tests for recaudit.views.projection: params, cache, validation, fallback, determinism, user
+placement, sampling.
 
 UMAP runs are tiny (n <= 300); the first one in the process pays numba's compile time once.
 """
@@ -13,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recaudit import projection
 from recaudit.errors import RecauditInputError
-from recaudit.projection import (
+from recaudit.views import projection
+from recaudit.views.projection import (
     ItemMap,
     ProjectionParams,
     default_cache_dir,

@@ -1,0 +1,1 @@
+"""Embedding collaborative filtering: config, torch module, training loop, early stopping."""

@@ -1,0 +1,5 @@
+"""Scoring: exact top-k on CPU or CUDA (torch, :mod:`._topk`) and FAISS indexes built in-process."""
+
+from recaudit.scoring.scorers import ExactScorer, FaissScorer, Recommendations, choose_device
+
+__all__ = ["ExactScorer", "FaissScorer", "Recommendations", "choose_device"]
