@@ -29,7 +29,7 @@ from recaudit.metrics.stats import bootstrap_ci
 from recaudit.workflows.audit import audit_bundle, audit_inputs, bundle_recommendations, rerank_frontier
 from tests.apptest_helpers import decode, frame, plotly_spec
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
 DIVERSITY = "pages/diversity_popularity.py"
 LAB = "pages/rerank_lab.py"
 FAIRNESS = "pages/fairness.py"

@@ -24,7 +24,7 @@ from recaudit.textsafe import md_text
 from recaudit.views.projection import ProjectionParams, project_items
 from tests.apptest_helpers import decode, frame, plotly_spec
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 PAGE = "pages/embedding_map.py"
 PCA = ProjectionParams(method="pca").to_dict()

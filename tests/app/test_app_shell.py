@@ -21,7 +21,7 @@ from recaudit.models.foldin import FoldIn, median_norm
 from recaudit.textsafe import md_text
 from tests.apptest_helpers import decode, frame, plotly_spec
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
 EXPLORER = "pages/user_explorer.py"
 
 
