@@ -8,6 +8,7 @@ from recaudit.app import shell as support
 from recaudit.app.audit import AUDIT_K, fmt
 from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, PROVIDER, TITLE
 from recaudit.textsafe import md_text, plot_text, plot_texts
+from recaudit.views import embedding as embedding_views
 from recaudit.views import explorer as explore
 from recaudit.views.projection import ProjectionParams, place_users, popularity_deciles
 from recaudit.viz import map_charts
@@ -157,7 +158,10 @@ def map_section() -> None:
     elif COLOUR_OPTIONS.get(colour_by):
         column = COLOUR_OPTIONS[colour_by]
         values = bundle.items[column].to_numpy(dtype=object)
-        groups = app_map.primary_categories(bundle.items)[shown] if column == CATEGORY else values[shown]
+        if column == CATEGORY:
+            groups = embedding_views.item_primary_categories(bundle.items)[shown]
+        else:
+            groups = values[shown]
     # from here on ids, titles, groups and the user id are plotly text (legend, hover): escaped
     if groups is not None:
         groups = plot_texts(groups)
@@ -243,11 +247,11 @@ if item_map is not None and scorer is not None:
 st.subheader("Embedding health")
 health = support.guarded("embedding audit", app_map.get_embedding_audit, bundle)
 if health is not None:
-    frame = app_map.health_frame(health)
+    frame = embedding_views.health_frame(health)
     for column, row in zip(st.columns(max(len(frame), 1)), frame.itertuples(index=False), strict=False):
         column.metric(row.measure, fmt(row.value, 3), help=row[2])
     support.table(frame, "embedding_health")
-    hubs = app_map.top_hubs_frame(health, bundle.items)
+    hubs = embedding_views.top_hubs_frame(health, bundle.items)
     if not hubs.empty:
         st.caption(
             f"Top hubs: items most often among other items' {health['hubness'].get('k', 10)} nearest "

@@ -5,6 +5,7 @@ import streamlit as st
 from recaudit.app import audit
 from recaudit.app import shell as support
 from recaudit.textsafe import md_code, md_text
+from recaudit.views import audit_tables
 
 bundle = support.require_bundle()
 st.title(f"📄 Report: {md_text(bundle.name)}")
@@ -24,7 +25,7 @@ with controls[2]:
         st.slider, "λ", key="report_lambda", default=0.3, min_value=0.0, max_value=1.0, step=0.05,
         disabled=name == "none",
     )
-spec = audit.rerank_spec(name, lam)
+spec = audit_tables.rerank_spec(name, lam)
 command = f"recaudit audit {bundle.path} --k {k}" + (f" --rerank {spec}" if spec else "")
 st.caption(
     f"The same audit as {md_code(command)}: every held-out user known to the model, 95% bootstrap CIs."

@@ -5,9 +5,11 @@ import streamlit as st
 
 from recaudit.app import audit
 from recaudit.app import shell as support
-from recaudit.metrics import AuditResult
+from recaudit.metrics import AuditResult, metric_names
 from recaudit.textsafe import md_text
+from recaudit.views import audit_tables
 from recaudit.viz import audit_charts as charts
+from recaudit.workflows.audit import audit_users
 
 bundle = support.require_bundle()
 st.title(f"🎚️ Re-ranking lab: {md_text(bundle.name)}")
@@ -33,17 +35,15 @@ with controls[3]:
         max_value=100_000, step=100,
     )
 
-everyone = audit.audit_users(bundle)
-users = audit.sample_users(everyone, int(n_sample), seed=0)
-spec = audit.rerank_spec(name, lam)
+everyone = audit_users(bundle)
+users = audit_tables.sample_users(everyone, int(n_sample), seed=0)
+spec = audit_tables.rerank_spec(name, lam)
 st.caption(
     f"`{spec}` on {len(users):,} of {len(everyone):,} held-out users (seeded sample), top-{k} re-ranked from "
     "each user's candidate pool of the base model."
 )
 
-LAB = [
-    "ndcg", "recall", "coverage", "gini", "ild", "ild_category", "arp", "aplt", "novelty", "miscalibration",
-]
+LAB = metric_names(set="rerank_lab")  # ndcg, recall, coverage, ... from the metric catalogue
 metrics = [f"{m}@{k}" for m in LAB]
 
 
@@ -59,7 +59,7 @@ base = audited("Base lists", None)
 reranked = audited(f"Re-ranked lists ({spec})", spec)
 if base is None or reranked is None:
     st.stop()
-comparison = audit.comparison_table(base, reranked, metrics)
+comparison = audit_tables.comparison_table(base, reranked, metrics)
 for row_start in range(0, len(comparison), 5):
     chunk = comparison.iloc[row_start : row_start + 5]
     for column, row in zip(st.columns(5), chunk.itertuples(index=False), strict=False):
@@ -82,7 +82,7 @@ with middle:
         st.selectbox, "Re-ranker B", key="frontier_b", default="calibrated", options=names,
         format_func=audit.RERANKER_LABELS.get,
     )
-axes = [f"ild_category@{k}", f"coverage@{k}", f"gini@{k}"]
+axes = [f"{m}@{k}" for m in metric_names(set="frontier")]  # ild_category, coverage, gini
 with right:
     y = support.sticky(st.selectbox, "Versus", key="frontier_y", default=axes[0], options=axes)
 x = f"ndcg@{k}"

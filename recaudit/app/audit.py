@@ -12,30 +12,28 @@ moving a widget back to a value already seen is instant:
   :class:`~recaudit.metrics.AuditResult`);
 * :func:`get_frontier`: :func:`recaudit.workflows.audit.rerank_frontier` (one row per λ).
 
-Pure helpers used by the pages (no Streamlit): :func:`audit_users`, :func:`sample_users`,
-:func:`user_group_labels`, :func:`group_ci_table`, :func:`rerank_spec`, :func:`comparison_table`.
+The pages' tables without Streamlit (user samples, group intervals, before/after comparisons) live in
+:mod:`recaudit.views.audit_tables`; user groups come from :func:`recaudit.metrics.groups.user_group_labels`,
+the engine's own.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from recaudit.app import shell as support
 from recaudit.bundle import Bundle
-from recaudit.data.schema import USER_ID
+from recaudit.formatting import format_value
 from recaudit.metrics import AuditInputs, AuditResult
-from recaudit.metrics import groups as metric_groups
-from recaudit.metrics.stats import bootstrap_ci
 from recaudit.report import default_figures, render_html, to_json
 from recaudit.workflows.audit import (
     CandidatePools,
     audit_bundle,
     audit_inputs,
+    audit_users,
     bundle_recommendations,
     frontier_point,
     frontier_pools,
@@ -52,106 +50,11 @@ RERANKER_LABELS: dict[str, str] = {
 DEFAULT_LAMBDAS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
 """The λ sweep of the trade-off frontier: 0, 0.1, …, 1."""
 
-ACTIVITY_EDGES = metric_groups.ACTIVITY_EDGES
-"""Activity bucket edges, the same as :func:`recaudit.metrics.evaluate`'s default."""
 
 AUDIT_K = "audit_k"
 """Durable session key of the cut-off k shared by the audit pages."""
 
 Users = tuple[str, ...] | None
-
-
-# --------------------------------------------------------------------------------------------------
-# pure helpers
-
-
-def rerank_spec(name: str | None, lambda_: float) -> str | None:
-    """``("mmr", 0.3)`` -> ``"mmr:0.3"``; None or ``"none"`` -> None (the base lists)."""
-    if name is None or name == "none":
-        return None
-    return f"{name}:{float(lambda_):g}"
-
-
-def audit_users(bundle: Bundle) -> list[str]:
-    """The users an audit covers by default: the bundle's test users known to the model, sorted."""
-    if bundle.test is None or bundle.test.empty:
-        return []
-    known = set(bundle.user_row.index.astype(str))
-    return sorted(set(bundle.test[USER_ID].astype(str)) & known)
-
-
-def sample_users(users: Sequence[str], n: int, seed: int = 0) -> tuple[str, ...]:
-    """A seeded sample of ``n`` users (all of them when there are at most ``n``), sorted."""
-    users = sorted(users)
-    if n >= len(users):
-        return tuple(users)
-    picked = np.random.default_rng(seed).choice(len(users), size=n, replace=False)
-    return tuple(users[i] for i in sorted(picked))
-
-
-def user_group_labels(
-    inputs: AuditInputs,
-    edges: Sequence[int] = ACTIVITY_EDGES,
-    users_frame: pd.DataFrame | None = None,
-    *,
-    max_groups: int = 20,
-) -> dict[str, np.ndarray]:
-    """``[U]`` group labels of the audited users (rows of ``inputs.lists``), as :func:`evaluate` makes them.
-
-    The engine's own grouping (:func:`recaudit.metrics.groups.user_group_labels`), so a page and the CLI
-    put every user in the same group; every ``users_frame`` column with at most ``max_groups`` distinct
-    values is a grouping.
-    """
-    return metric_groups.user_group_labels(inputs, edges=edges, users=users_frame, max_groups=max_groups)
-
-
-def group_ci_table(
-    per_user: np.ndarray,
-    labels: np.ndarray,
-    *,
-    n_boot: int = 1000,
-    seed: int = 0,
-    level: float = 0.95,
-    order: Sequence[str] | None = None,
-) -> pd.DataFrame:
-    """Mean of a per-user metric per group with a percentile-bootstrap CI over the group's users.
-
-    Columns ``group, n_users, n, mean, ci_low, ci_high, gap``: ``n`` users with a value (NaN = left out by
-    the metric), ``mean`` their plain mean, the interval from :func:`recaudit.metrics.stats.bootstrap_ci`
-    (Efron & Tibshirani 1993), ``gap = mean − overall mean`` (the overall mean over every user with a
-    value). Loops over groups only (a handful), never over users.
-    """
-    values = np.asarray(per_user, dtype=np.float64).ravel()
-    keys = np.asarray(labels, dtype=object).ravel().astype(str)
-    base = metric_groups.group_means(values, keys, order=order)
-    finite = values[np.isfinite(values)]
-    overall = float(finite.mean()) if finite.size else math.nan
-    lows, highs = [], []
-    for group in base["group"]:
-        _, low, high = bootstrap_ci(values[keys == group], n_boot=n_boot, level=level, seed=seed)
-        lows.append(low)
-        highs.append(high)
-    return pd.DataFrame(
-        {
-            "group": base["group"],
-            "n_users": base["n_users"],
-            "n": base["n"],
-            "mean": base["mean"],
-            "ci_low": lows,
-            "ci_high": highs,
-            "gap": base["mean"] - overall,
-        }
-    )
-
-
-def comparison_table(base: AuditResult, other: AuditResult, names: Sequence[str]) -> pd.DataFrame:
-    """``metric, base, reranked, change`` for the metrics in both results (``change`` = reranked − base)."""
-    rows = []
-    for name in names:
-        if name in base.values and name in other.values:
-            a, b = float(base.values[name]), float(other.values[name])
-            rows.append({"metric": name, "base": a, "reranked": b, "change": b - a})
-    return pd.DataFrame(rows, columns=["metric", "base", "reranked", "change"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -319,7 +222,7 @@ def k_selector(label: str = "Cut-off k", *, options: Sequence[int] = (5, 10, 20)
 
 def require_test_data(bundle: Bundle) -> None:
     """Stop the page with a message when the bundle has no held-out test users to audit."""
-    if not audit_users(bundle):
+    if len(audit_users(bundle)) == 0:
         st.info(
             "This bundle has no held-out test interactions of users known to the model, so there is "
             "nothing to audit. Export the bundle with `interactions/test.parquet`."
@@ -328,15 +231,8 @@ def require_test_data(bundle: Bundle) -> None:
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
-    """A metric value for display: ``—`` for NaN/None, ``∞`` for infinity."""
-    if value is None:
-        return "—"
-    number = float(value)
-    if math.isnan(number):
-        return "—"
-    if math.isinf(number):
-        return "∞"
-    return f"{number:.{digits}f}"
+    """A metric value on a page: :func:`recaudit.formatting.format_value` with ``—`` for a missing one."""
+    return format_value(value, digits, missing="—")
 
 
 

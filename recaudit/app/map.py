@@ -14,8 +14,8 @@ copy, never mutated:
 * :func:`neighbour_table`: the 5 nearest items (cosine, exact faiss ``IndexFlatIP``) of selected items;
 * :func:`get_embedding_audit`: :func:`recaudit.metrics.embedding.embedding_audit` of the item vectors.
 
-The pure pieces (:func:`primary_categories`, :func:`nearest_neighbours`, :func:`health_frame`,
-:func:`stored_item_map`) need no Streamlit and are tested directly.
+The tables themselves (stored map, neighbours, embedding health) are built in
+:mod:`recaudit.views.embedding`, without Streamlit.
 """
 
 from __future__ import annotations
@@ -25,135 +25,33 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import faiss
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from recaudit.app import shell as support
 from recaudit.bundle import Bundle
-from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, TITLE, USER_ID, split_categories
+from recaudit.data.schema import ITEM_ID, USER_ID
 from recaudit.errors import RecauditInputError
 from recaudit.jobs import BackgroundJob, JobRegistry
+from recaudit.scoring.neighbours import NeighbourIndex
 from recaudit.textsafe import md_text
+from recaudit.views import embedding as embedding_views
+from recaudit.views.embedding import N_NEIGHBOURS
 from recaudit.views.projection import (
     ItemMap,
     ProjectionParams,
     default_cache_dir,
-    embedding_hash,
     project_items,
     sample_items,
 )
+from recaudit.workflows.audit import audit_users
 
 logger = logging.getLogger(__name__)
 
 MAP_PARAMS = "map_params"
 """Durable session key: the projection settings asked for with "Compute map" (a dict), None = default."""
 DEFAULT_CAP = 50_000
-N_NEIGHBOURS = 5
-HEALTH_KEYS = ("hubness", "norm_popularity_correlation", "anisotropy", "effective_dimensionality")
-
-
-# --------------------------------------------------------------------------------------------------
-# pure helpers
-
-
-def primary_categories(items: pd.DataFrame) -> np.ndarray | None:
-    """Each item's first category (``"a|b"`` -> ``"a"``; None when it has none); None without the column."""
-    if CATEGORY not in items.columns:
-        return None
-    return np.array(
-        [next(iter(split_categories(v)), None) for v in items[CATEGORY].to_numpy(dtype=object)], dtype=object
-    )
-
-
-def stored_item_map(bundle: Bundle) -> ItemMap | None:
-    """The map stored in the bundle (``bundle.item_map``: item_id, x, y in item row order), or None.
-
-    None as well when the stored ids do not match the catalogue's rows (a stale map is never shown).
-    """
-    frame = getattr(bundle, "item_map", None)
-    if frame is None or len(frame) != len(bundle.items):
-        return None
-    ids = frame[ITEM_ID].astype(str).to_numpy()
-    if not np.array_equal(ids, bundle.items[ITEM_ID].astype(str).to_numpy()):
-        return None
-    stored = dict(bundle.manifest.get("projection") or {})
-    seconds = float(stored.pop("seconds", 0.0) or 0.0)
-    params = ProjectionParams.from_dict(stored) if stored else ProjectionParams()
-    xy = np.column_stack([frame["x"].to_numpy(), frame["y"].to_numpy()]).astype(np.float32)
-    return ItemMap(
-        item_ids=ids,
-        xy=xy,
-        params=params,
-        embedding_hash=embedding_hash(bundle.item_emb),
-        seconds=seconds,
-        from_cache=True,
-    )
-
-
-def normalised(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm, float32 (zero rows stay zero)."""
-    v = np.ascontiguousarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(v, axis=1, keepdims=True)
-    return np.ascontiguousarray(v / np.maximum(norms, 1e-12), dtype=np.float32)
-
-
-def nearest_neighbours(
-    index: faiss.Index, unit_vectors: np.ndarray, rows: np.ndarray, n: int = N_NEIGHBOURS
-) -> tuple[np.ndarray, np.ndarray]:
-    """The ``n`` most cosine-similar other items of each row: ``(rows [m, n], cosines [m, n])``.
-
-    Exact search (``IndexFlatIP`` over unit vectors, so inner product = cosine) for n + 1 items, then the
-    item itself is dropped (or, when a duplicate vector outranks it, the last hit). Fewer than n other
-    items: missing entries are −1 / NaN.
-    """
-    rows = np.asarray(rows, dtype=np.int64).ravel()
-    m = rows.size
-    want = min(n + 1, index.ntotal)
-    if m == 0 or want == 0:
-        return np.full((m, n), -1, dtype=np.int64), np.full((m, n), np.nan)
-    sims, hits = index.search(unit_vectors[rows], want)
-    keep = hits != rows[:, None]
-    no_self = keep.all(axis=1)
-    keep[no_self, -1] = False
-    got = want - 1
-    out_rows = np.full((m, n), -1, dtype=np.int64)
-    out_sims = np.full((m, n), np.nan)
-    out_rows[:, :got] = hits[keep].reshape(m, got)
-    out_sims[:, :got] = sims[keep].reshape(m, got)
-    return out_rows, out_sims
-
-
-def health_frame(result: dict[str, Any]) -> pd.DataFrame:
-    """``measure, value, what a bad value means`` rows of an :func:`embedding_audit` result."""
-    help_ = result.get("help") or {}
-    rows = []
-    for key in HEALTH_KEYS:
-        if key not in result:
-            continue
-        value = result[key]
-        if isinstance(value, dict):
-            value = value.get("skewness", np.nan)
-        rows.append(
-            {
-                "measure": key,
-                "value": float(value) if value is not None else np.nan,
-                "what a bad value means": str(help_.get(key, "")),
-            }
-        )
-    return pd.DataFrame(rows, columns=["measure", "value", "what a bad value means"])
-
-
-def top_hubs_frame(result: dict[str, Any], items: pd.DataFrame) -> pd.DataFrame:
-    """The hubs of :func:`hubness` (catalogue row, N_k) with their ids and titles."""
-    hubs = (result.get("hubness") or {}).get("top_hubs") or []
-    rows = np.array([int(r) for r, _ in hubs], dtype=np.int64)
-    out = pd.DataFrame({ITEM_ID: items[ITEM_ID].astype(str).to_numpy()[rows]})
-    if TITLE in items.columns:
-        out[TITLE] = items[TITLE].astype(str).to_numpy()[rows]
-    out["N_k"] = [int(c) for _, c in hubs]
-    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -172,7 +70,7 @@ def _key(bundle: Bundle) -> tuple[str, int]:
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _stored_map(path: str, mtime_ns: int) -> ItemMap | None:
-    return stored_item_map(_bundle(path))
+    return embedding_views.stored_item_map(_bundle(path))
 
 
 _PROJECTIONS = JobRegistry(max_jobs=8)
@@ -299,9 +197,7 @@ def _exposure(path: str, mtime_ns: int, k: int) -> np.ndarray:
 
 def has_exposure(bundle: Bundle) -> bool:
     """Whether exposure can be counted: the bundle has held-out users known to the model."""
-    from recaudit.app import audit as app_audit
-
-    return bool(app_audit.audit_users(bundle))
+    return len(audit_users(bundle)) > 0
 
 
 def get_exposure(bundle: Bundle, k: int) -> np.ndarray | None:
@@ -318,13 +214,13 @@ def _shown_rows(path: str, mtime_ns: int, cap: int, domain: str | None, force: t
     mask = bundle.domain_mask(domain)
     candidates = np.arange(len(bundle.items)) if mask is None else np.flatnonzero(mask)
     ids = bundle.items[ITEM_ID].astype(str).to_numpy()
-    primary = primary_categories(bundle.items)
+    categories = embedding_views.item_categories(bundle.items)
     forced = np.asarray(force, dtype=np.int64)
     forced = forced[np.isin(forced, candidates)]
     keep = sample_items(
         ids[candidates],
         popularity=bundle.item_popularity[candidates],
-        categories=None if primary is None else list(primary[candidates]),
+        categories=None if categories is None else [categories[i] for i in candidates],
         cap=int(cap),
         force=list(ids[forced]),
         seed=0,
@@ -344,31 +240,13 @@ def get_shown_rows(
 
 
 @st.cache_resource(max_entries=8, show_spinner="Indexing item vectors…")
-def _neighbour_index(path: str, mtime_ns: int) -> tuple[faiss.Index, np.ndarray]:
-    unit = normalised(_bundle(path).item_emb)
-    index = faiss.IndexFlatIP(unit.shape[1])
-    index.add(unit)
-    return index, unit
+def _neighbour_index(path: str, mtime_ns: int) -> NeighbourIndex:
+    return NeighbourIndex(_bundle(path).item_emb, "cosine")
 
 
 def neighbour_table(bundle: Bundle, rows: Sequence[int], n: int = N_NEIGHBOURS) -> pd.DataFrame:
-    """One row per selected item: id, title, category, domain, popularity and its ``n`` nearest items
-    (titles and ids joined with "; ", cosine similarities rounded to 3 decimals)."""
-    index, unit = _neighbour_index(*_key(bundle))
-    rows = np.asarray(rows, dtype=np.int64).ravel()
-    hits, sims = nearest_neighbours(index, unit, rows, n)
-    items = bundle.items
-    ids = items[ITEM_ID].astype(str).to_numpy()
-    titles = items[TITLE].astype(str).to_numpy() if TITLE in items.columns else ids
-    out = pd.DataFrame({ITEM_ID: ids[rows], TITLE: titles[rows]})
-    for column in (CATEGORY, DOMAIN):
-        if column in items.columns:
-            out[column] = items[column].to_numpy(dtype=object)[rows]
-    out["popularity"] = bundle.item_popularity[rows]
-    out["neighbours"] = ["; ".join(titles[h] for h in row if h >= 0) for row in hits]
-    out["neighbour_ids"] = ["; ".join(ids[h] for h in row if h >= 0) for row in hits]
-    out["cosines"] = ["; ".join(f"{s:.3f}" for s in row if np.isfinite(s)) for row in sims]
-    return out
+    """:func:`recaudit.views.embedding.neighbour_table` over the bundle's cached cosine index."""
+    return embedding_views.neighbour_table(bundle, _neighbour_index(*_key(bundle)), rows, n)
 
 
 @st.cache_data(max_entries=8, show_spinner="Auditing the embeddings…")

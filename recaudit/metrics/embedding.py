@@ -23,11 +23,12 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-import faiss
 import numpy as np
 from scipy.stats import rankdata
 
 from recaudit.errors import RecauditInputError
+from recaudit.scoring.neighbours import NeighbourIndex
+from recaudit.vectors import unit_rows
 
 EMBEDDINGS = "item embeddings"
 
@@ -71,12 +72,6 @@ def _as_matrix(vectors: np.ndarray, name: str = EMBEDDINGS, *, min_rows: int = 1
     return x
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm; zero rows stay zero."""
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-
-
 def _skewness(values: np.ndarray) -> float:
     """Population skewness ``E[(x − μ)³] / σ³``; 0.0 for a constant sample (no asymmetry at all)."""
     v = np.asarray(values, dtype=np.float64)
@@ -92,11 +87,8 @@ def knn_rows(
 ) -> np.ndarray:
     """Exact k nearest neighbours of every row among the other rows: ``[n, k]`` int64 row indices.
 
-    Similarity is the inner product (``dot``) or the inner product of L2-normalised rows (``cosine``; zero
-    rows have similarity 0 with everything), searched with ``faiss.IndexFlatIP`` in query batches. Each row
-    is excluded from its own neighbours: ``k + 1`` are fetched and the row itself is dropped, or the last
-    one when the row is not among them (possible with duplicates, or with ``dot``, where a longer vector in
-    the same direction beats the row itself).
+    Validates the table, then searches :class:`recaudit.scoring.neighbours.NeighbourIndex` (cosine or dot;
+    a row is never its own neighbour, see that module) in query batches of ``batch_size`` rows.
     """
     x = _as_matrix(vectors, min_rows=2)
     n = len(x)
@@ -105,20 +97,11 @@ def knn_rows(
     if isinstance(k, bool) or not 1 <= int(k) < n:
         raise RecauditInputError("k", f"must lie in [1, n - 1] = [1, {n - 1}], got {k!r}")
     k = int(k)
-    table = np.ascontiguousarray(_unit_rows(x) if metric == "cosine" else x, dtype=np.float32)
-    index = faiss.IndexFlatIP(table.shape[1])
-    index.add(table)
+    index = NeighbourIndex(x, metric)
     out = np.empty((n, k), dtype=np.int64)
     for start in range(0, n, batch_size):
         stop = min(n, start + batch_size)
-        _, lab = index.search(table[start:stop], k + 1)
-        lab = np.asarray(lab, dtype=np.int64)
-        is_self = lab == np.arange(start, stop)[:, None]
-        # drop the row itself where present, else the (k+1)-th neighbour
-        drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k)
-        keep = np.ones_like(lab, dtype=bool)
-        keep[np.arange(stop - start), drop] = False
-        out[start:stop] = lab[keep].reshape(stop - start, k)
+        out[start:stop] = index.search(np.arange(start, stop), k)[0]
     return out
 
 
@@ -215,7 +198,7 @@ def anisotropy(vectors: np.ndarray, *, n_pairs: int = 100_000, seed: int = 0) ->
     """
     del n_pairs, seed  # exact value; see docstring
     x = _as_matrix(vectors, min_rows=1)
-    units = _unit_rows(x)
+    units = unit_rows(x)
     units = units[np.linalg.norm(x, axis=1) > 0]
     n = len(units)
     if n < 2:
@@ -253,7 +236,8 @@ def effective_dimensionality(vectors: np.ndarray, *, batch_size: int = 65_536) -
     return float(trace * trace / frob2)
 
 
-def _json_float(value: float) -> float | None:
+def _finite_or_none(value: float | None) -> float | None:
+    """A measure for the JSON result: None where it is undefined (NaN) or unbounded."""
     return None if value is None or not math.isfinite(value) else float(value)
 
 
@@ -280,15 +264,17 @@ def embedding_audit(
     if isinstance(k, bool) or int(k) < 1:
         raise RecauditInputError("k", f"must be an integer >= 1, got {k!r}")
     hub = hubness(x, k=min(int(k), n - 1), metric=metric, seed=seed, max_items=max_items)
-    hub["skewness"] = _json_float(hub["skewness"])
+    hub["skewness"] = _finite_or_none(hub["skewness"])
     hub["top_hubs"] = [[row, count] for row, count in hub["top_hubs"]]
-    corr = None if item_popularity is None else _json_float(norm_popularity_correlation(x, item_popularity))
+    corr = None
+    if item_popularity is not None:
+        corr = _finite_or_none(norm_popularity_correlation(x, item_popularity))
     return {
         "n_items": int(n),
         "dim": int(d),
         "hubness": hub,
         "norm_popularity_correlation": corr,
-        "anisotropy": _json_float(anisotropy(x, seed=seed)),
-        "effective_dimensionality": _json_float(effective_dimensionality(x)),
+        "anisotropy": _finite_or_none(anisotropy(x, seed=seed)),
+        "effective_dimensionality": _finite_or_none(effective_dimensionality(x)),
         "help": dict(HELP),
     }

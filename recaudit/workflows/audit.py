@@ -27,11 +27,22 @@ DEFAULT_POOL = 100
 
 
 def audit_users(bundle: Bundle) -> np.ndarray:
-    """The bundle's held-out users that the model knows (sorted)."""
+    """The users an audit covers by default: the bundle's held-out users that the model knows, as
+    strings, sorted; empty when the bundle has none (the pages say so, :func:`_default_users` raises)."""
     if bundle.test is None or bundle.test.empty:
-        raise RecauditInputError(bundle.path, "the bundle has no held-out test interactions to audit")
+        return np.zeros(0, dtype=object)
     users = np.sort(bundle.test[USER_ID].astype(str).unique())
-    return users[np.isin(users, bundle.user_ids)].astype(object)
+    return users[np.isin(users, np.asarray(bundle.user_ids, dtype=str))].astype(object)
+
+
+def _default_users(bundle: Bundle) -> np.ndarray:
+    """:func:`audit_users`, or one clear error when there is nobody to audit."""
+    users = audit_users(bundle)
+    if users.size == 0:
+        raise RecauditInputError(
+            bundle.path, "the bundle has no held-out test interactions to audit (of users the model knows)"
+        )
+    return users
 
 
 def rerank_inputs(bundle: Bundle, users: np.ndarray) -> dict[str, Any]:
@@ -82,7 +93,7 @@ def bundle_recommendations(
     With ``rerank`` (e.g. ``"mmr:0.3"``) the top ``pool`` candidates (default max(100, 5k)) are re-ranked
     to k; the ``score`` column then holds the base model's score of each chosen item.
     """
-    users_arr = audit_users(bundle) if users is None else np.asarray(list(users), dtype=object)
+    users_arr = _default_users(bundle) if users is None else np.asarray(list(users), dtype=object)
     scorer = bundle.exact_scorer()
     if rerank is None or parse_spec(rerank)[0] == "none":
         frames = [
@@ -232,7 +243,7 @@ def rerank_frontier(
 
 def frontier_pools(bundle: Bundle, k: int, *, users: Sequence[str] | None = None) -> CandidatePools:
     """The candidate pools a λ sweep re-ranks (scored once; read-only, shared by every λ)."""
-    users_arr = audit_users(bundle) if users is None else np.asarray(list(users), dtype=object)
+    users_arr = _default_users(bundle) if users is None else np.asarray(list(users), dtype=object)
     return _candidate_pools(bundle, users_arr, max(DEFAULT_POOL, 5 * k))
 
 

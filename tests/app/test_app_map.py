@@ -3,17 +3,15 @@
 AppTest on the tiny bundles of ``conftest.py`` with a PCA map (UMAP's numba compilation would cost tens of
 seconds; the page code is the same for both): the page opens with the user's history, top-k and position
 drawn; a box selection seeded through ``session_state`` lists the selected items with their nearest
-neighbours exactly as a brute-force cosine search says; searching an item zooms to it. The pure helpers are
-checked by hand.
+neighbours exactly as a brute-force cosine search says; searching an item zooms to it. The tables behind the
+page are tested in ``tests/views/test_embedding_views.py``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import faiss
 import numpy as np
-import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -21,6 +19,7 @@ from recaudit.app import map as app_map
 from recaudit.app import shell as support
 from recaudit.bundle import load_bundle
 from recaudit.textsafe import md_text
+from recaudit.views.embedding import HEALTH_KEYS
 from recaudit.views.projection import ProjectionParams, project_items
 from tests.apptest_helpers import decode, frame, plotly_spec
 
@@ -73,7 +72,7 @@ def test_map_page_opens_with_the_users_overlays(tiny_bundle_dir: Path) -> None:
     assert sorted(rows.tolist()) == list(range(60))
     assert all(t["x"]["dtype"] == "f4" for t in cloud)
     assert any("showing 60 of 60 items" in c.value for c in at.caption)
-    assert [m.label for m in at.metric][:4] == list(app_map.HEALTH_KEYS)
+    assert [m.label for m in at.metric][:4] == list(HEALTH_KEYS)
 
 
 def test_box_selection_lists_items_with_their_nearest_neighbours(tiny_bundle_dir: Path) -> None:
@@ -123,68 +122,6 @@ def test_domain_filter_and_cap(tiny_bundle_dir: Path) -> None:
     assert any("of 30 items" in c.value for c in at.caption)
 
 
-# ------------------------------------------------------------------------------------- pure helpers
-
-
-def test_nearest_neighbours_by_hand() -> None:
-    # unit vectors at angles 0°, 10°, 90°, 180°: from item 0 the order is 1 (cos 10°), 2 (0), 3 (−1)
-    angles = np.deg2rad([0.0, 10.0, 90.0, 180.0])
-    vectors = np.column_stack([np.cos(angles), np.sin(angles)]).astype(np.float32) * [[1], [3], [2], [5]]
-    unit = app_map.normalised(vectors)
-    index = faiss.IndexFlatIP(2)
-    index.add(unit)
-    rows, sims = app_map.nearest_neighbours(index, unit, np.array([0, 2]), n=3)
-    assert rows[0].tolist() == [1, 2, 3]
-    np.testing.assert_allclose(sims[0], [np.cos(np.deg2rad(10)), 0.0, -1.0], atol=1e-6)
-    # from item 2 (90°): 1 (cos 80°), 0 (0), 3 (0): ties keep faiss's order, both at 0
-    assert rows[1][0] == 1 and set(rows[1][1:].tolist()) == {0, 3}
-    # asking for more neighbours than there are other items pads with -1 / NaN
-    rows, sims = app_map.nearest_neighbours(index, unit, np.array([0]), n=5)
-    assert rows[0].tolist() == [1, 2, 3, -1, -1] and np.isnan(sims[0, 3:]).all()
-
-
-def test_nearest_neighbours_skip_self_even_behind_a_duplicate() -> None:
-    unit = app_map.normalised(np.array([[1, 0], [1, 0], [0, 1]], dtype=np.float32))
-    index = faiss.IndexFlatIP(2)
-    index.add(unit)
-    rows, _ = app_map.nearest_neighbours(index, unit, np.array([0, 1]), n=2)
-    assert rows[0].tolist() == [1, 2] and rows[1].tolist() == [0, 2]
-
-
-def test_primary_categories_and_health_frame() -> None:
-    items = pd.DataFrame({"item_id": ["a", "b", "c"], "category": ["x|y", None, "z"]})
-    assert app_map.primary_categories(items).tolist() == ["x", None, "z"]
-    assert app_map.primary_categories(items.drop(columns="category")) is None
-    result = {
-        "hubness": {"skewness": 2.5, "top_hubs": [(2, 9)], "k": 10, "n_items": 3},
-        "norm_popularity_correlation": 0.4,
-        "anisotropy": 0.05,
-        "effective_dimensionality": 7.0,
-        "help": {"hubness": "hubs", "anisotropy": "cone"},
-    }
-    table = app_map.health_frame(result)
-    assert table["measure"].tolist() == list(app_map.HEALTH_KEYS)
-    assert table["value"].tolist() == [2.5, 0.4, 0.05, 7.0]
-    assert table["what a bad value means"].tolist() == ["hubs", "", "cone", ""]
-    hubs = app_map.top_hubs_frame(result, items.assign(title=["A", "B", "C"]))
-    assert hubs.to_dict("records") == [{"item_id": "c", "title": "C", "N_k": 9}]
-
-
-@pytest.mark.parametrize("broken", [True, False])
-def test_stored_item_map_is_used_only_when_it_matches(tiny_bundle_dir: Path, broken: bool) -> None:
-    bundle = load_bundle(tiny_bundle_dir / "alpha")
-    ids = bundle.items["item_id"].astype(str).to_numpy()
-    xy = np.arange(120, dtype=np.float32).reshape(60, 2)
-    bundle.item_map = pd.DataFrame({"item_id": ids[::-1] if broken else ids, "x": xy[:, 0], "y": xy[:, 1]})
-    bundle.manifest["projection"] = {**ProjectionParams(method="pca").to_dict(), "seconds": 0.5}
-    stored = app_map.stored_item_map(bundle)
-    if broken:
-        assert stored is None
-    else:
-        assert stored is not None and stored.params.method == "pca" and stored.seconds == 0.5
-        np.testing.assert_array_equal(stored.xy, xy)
-
-
 def test_colour_by_exposure_counts_the_lists_holding_each_item(tiny_bundle_dir: Path) -> None:
     from recaudit.workflows.audit import bundle_recommendations
 
@@ -231,7 +168,7 @@ def test_on_demand_map_shows_its_step_while_the_rest_of_the_page_works(
     assert any(label.startswith("Computing the UMAP map: ") for label in labels), labels
     progress = at.get("progress")
     assert progress and progress[0].proto.text == "UMAP of 60 points: neighbour graph, then layout"
-    assert [m.label for m in at.metric][:4] == list(app_map.HEALTH_KEYS)  # the rest is already there
+    assert [m.label for m in at.metric][:4] == list(HEALTH_KEYS)  # the rest is already there
 
     release.set()
     bundle = load_bundle(bundles / "alpha")
@@ -271,7 +208,7 @@ def test_a_failed_on_demand_map_says_why_once_and_offers_a_retry(
     why = md_text("ValueError: UMAP returned non-finite coordinates")
     assert at.error[0].value == f"could not compute the map: {why}"
     assert len(calls) == 1
-    assert [m.label for m in at.metric][:4] == list(app_map.HEALTH_KEYS)
+    assert [m.label for m in at.metric][:4] == list(HEALTH_KEYS)
     at.button(key="map_retry").click().run()
     app_map.existing_projection(bundle).wait(60)
     assert len(calls) == 2
