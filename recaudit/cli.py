@@ -18,15 +18,14 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import os
 import sys
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from recaudit._io import atomic_path, dumps_json
 from recaudit.errors import RecauditInputError
 
 EXIT_BAD_INPUT = 2
@@ -272,16 +271,10 @@ def _write_recommendations(batches: object, out: Path | None) -> None:
         return
     if out.is_dir():
         raise RecauditInputError(out, "is a directory; --out must be a file path")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        with tmp.open("w", encoding="utf-8", newline="") as handle:
-            handle.write(header)
-            for batch in batches:  # type: ignore[attr-defined]
-                handle.write(_csv_rows(batch))
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(out) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(header)
+        for batch in batches:  # type: ignore[attr-defined]
+            handle.write(_csv_rows(batch))
     _log(f"wrote {out}")
 
 
@@ -306,7 +299,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     bundle = load_bundle(args.bundle)
     if args.json:
-        print(json.dumps(bundle.manifest, indent=2))
+        sys.stdout.write(dumps_json(bundle.manifest))
     else:
         print(model_card_text(bundle))
     return 0
@@ -331,7 +324,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     )
     result = evaluate(inputs, ks=(args.k,), ci=not args.no_ci, user_columns=args.by)
     if args.format == "json":
-        print(json.dumps(result.to_dict(), indent=2, default=str))
+        sys.stdout.write(dumps_json(result.to_dict()))
     else:
         print(_metrics_table(result))
     return 0

@@ -28,7 +28,6 @@ threads at once.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -40,10 +39,13 @@ import scipy.sparse as sp
 import torch
 
 from recaudit.data.schema import ITEM_ID, RANK, SCORE, USER_ID
+from recaudit.data.vocab import IdVocabulary
+from recaudit.device import choose_device
 from recaudit.errors import RecauditInputError
 from recaudit.scoring._topk import topk_inner_product
+from recaudit.vectors import unit_rows
 
-__all__ = ["ExactScorer", "FaissScorer", "Recommendations", "choose_device"]
+__all__ = ["ExactScorer", "FaissScorer", "Recommendations"]
 
 ScoreKind = Literal["dot", "cosine"]
 IndexKind = Literal["flat", "hnsw", "ivf"]
@@ -56,34 +58,6 @@ _MAX_OVERFETCH = 2048
 # Candidate sets at most this large are scored exactly rather than through a filtered ANN search.
 _SMALL_CANDIDATES = 4096
 _SHOW_IDS = 5
-
-
-def choose_device(prefer: str | torch.device = "auto") -> torch.device:
-    """The torch device to score on. ``"auto"`` picks CUDA when available, else CPU.
-
-    An explicit CUDA request on a machine without CUDA raises :class:`RecauditInputError`
-    instead of failing later inside torch.
-    """
-    if isinstance(prefer, torch.device):
-        device = prefer
-    elif prefer == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        try:
-            device = torch.device(prefer)
-        except (RuntimeError, TypeError) as exc:
-            raise RecauditInputError(
-                "device", f"unknown device {prefer!r}", hint="use 'auto', 'cpu' or 'cuda'"
-            ) from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RecauditInputError(
-            "device", f"{device} requested but CUDA is not available", hint="use 'auto' or 'cpu'"
-        )
-    if device.type not in ("cpu", "cuda"):
-        raise RecauditInputError(
-            "device", f"unsupported device {device}", hint="use 'cpu' or 'cuda'"
-        )
-    return device
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,46 +93,6 @@ class Recommendations:
         )
 
 
-class _IdVocabulary:
-    """External string ids to row numbers, built once and then read-only."""
-
-    def __init__(self, ids: Sequence[str], source: str, n_rows: int) -> None:
-        ids_list = list(ids)
-        if len(ids_list) != n_rows:
-            raise RecauditInputError(
-                source, f"{len(ids_list)} ids for {n_rows} embedding rows", hint="one id per row"
-            )
-        bad = [i for i, x in enumerate(ids_list) if not isinstance(x, str)]
-        if bad:
-            raise RecauditInputError(
-                source,
-                f"ids must be strings; position {bad[0]} holds {ids_list[bad[0]]!r}",
-                hint="read id columns as strings (never floats)",
-            )
-        self.ids = np.asarray(ids_list, dtype=object)
-        self.rows = {x: i for i, x in enumerate(ids_list)}
-        if len(self.rows) != n_rows:
-            dups = [x for x, n in Counter(ids_list).items() if n > 1]
-            raise RecauditInputError(source, f"{len(dups)} duplicate ids, e.g. {dups[:_SHOW_IDS]}")
-        self.source = source
-
-    def lookup(self, ids: Sequence[str]) -> np.ndarray:
-        """Rows of ``ids``; raises :class:`RecauditInputError` naming the first unknown ids."""
-        if isinstance(ids, str):
-            raise RecauditInputError(self.source, "expected a sequence of ids, got one string")
-        ids_list = list(ids)
-        rows = [self.rows.get(x, -1) if isinstance(x, str) else -1 for x in ids_list]
-        out = np.asarray(rows, dtype=np.int64)
-        if (out < 0).any():
-            unknown = [ids_list[i] for i in np.flatnonzero(out < 0)[:_SHOW_IDS]]
-            raise RecauditInputError(
-                self.source,
-                f"{int((out < 0).sum())} unknown ids, e.g. {unknown}",
-                hint="ids must match the bundle's id table exactly (strings)",
-            )
-        return out
-
-
 def _as_matrix(x: np.ndarray, source: str) -> np.ndarray:
     """A finite float32 C-contiguous copy of a 2-D array."""
     arr = np.asarray(x)
@@ -175,21 +109,10 @@ def _as_matrix(x: np.ndarray, source: str) -> np.ndarray:
     return out
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm; zero rows stay zero.
-
-    Each row is first divided by its largest absolute value, so squaring cannot overflow float32.
-    """
-    scale = np.abs(x).max(axis=1, keepdims=True) if x.shape[0] else np.ones((0, 1), x.dtype)
-    x = np.divide(x, scale, out=np.zeros_like(x), where=scale > 0)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-
-
 def _prepare_queries(x: np.ndarray, score: ScoreKind, has_bias: bool) -> np.ndarray:
     """Query vectors in the scoring space: normalised for cosine, with a trailing 1 for the bias."""
     if score == "cosine":
-        x = _normalise(x)
+        x = unit_rows(x)
     if has_bias:
         x = np.hstack([x, np.ones((x.shape[0], 1), dtype=np.float32)])
     return np.ascontiguousarray(x, dtype=np.float32)
@@ -198,7 +121,7 @@ def _prepare_queries(x: np.ndarray, score: ScoreKind, has_bias: bool) -> np.ndar
 def _prepare_items(v: np.ndarray, bias: np.ndarray | None, score: ScoreKind) -> np.ndarray:
     """Item vectors in the scoring space: normalised for cosine, with the bias as a last column."""
     if score == "cosine":
-        v = _normalise(v)
+        v = unit_rows(v)
     if bias is not None:
         v = np.hstack([v, bias[:, None]])
     return np.ascontiguousarray(v, dtype=np.float32)
@@ -283,8 +206,8 @@ class _ScorerBase:
         self._users = _prepare_queries(users, score, bias is not None)
         self._items = _prepare_items(items, bias, score)
         self._has_bias = bias is not None
-        self._user_vocab = _IdVocabulary(user_ids, "user_ids", self.n_users)
-        self._item_vocab = _IdVocabulary(item_ids, "item_ids", self.n_items)
+        self._user_vocab = IdVocabulary(user_ids, "user_ids", self.n_users)
+        self._item_vocab = IdVocabulary(item_ids, "item_ids", self.n_items)
         self._item_abs_max = _max_abs(self._items)
         self._check_bound(self._users, "user embeddings")
         self._seen = self._check_seen(seen)
@@ -328,11 +251,11 @@ class _ScorerBase:
     # ---- public API ---------------------------------------------------------------------------
     def user_index(self, user_ids: Sequence[str]) -> np.ndarray:
         """Internal rows of external user ids; :class:`RecauditInputError` names unknown ones."""
-        return self._user_vocab.lookup(user_ids)
+        return self._user_vocab.rows(user_ids)
 
     def item_index(self, item_ids: Sequence[str]) -> np.ndarray:
         """Internal rows of external item ids; :class:`RecauditInputError` names unknown ones."""
-        return self._item_vocab.lookup(item_ids)
+        return self._item_vocab.rows(item_ids)
 
     @property
     def user_ids(self) -> np.ndarray:

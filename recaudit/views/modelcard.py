@@ -8,6 +8,7 @@ import pandas as pd
 
 from recaudit.bundle import Bundle
 from recaudit.data.schema import DOMAIN, ITEM_ID, USER_ID
+from recaudit.formatting import format_value
 
 
 def domain_counts(bundle: Bundle) -> pd.DataFrame:
@@ -101,20 +102,14 @@ def model_card_table(bundle: Bundle) -> pd.DataFrame:
     for key, value in (manifest.get("training") or {}).items():
         if isinstance(value, (dict, list)):
             continue  # per-epoch history and nested settings are not one-line values
-        rows.append((_TRAINING_LABELS.get(key, key.replace("_", " ")), _fmt(value)))
+        rows.append((_TRAINING_LABELS.get(key, key.replace("_", " ")), format_value(value, general=True)))
     data = manifest.get("data") or {}
     if data.get("train_fingerprint"):
         rows.append(("training data fingerprint (sha256)", str(data["train_fingerprint"])))
     for key, value in data.items():
         if key != "train_fingerprint" and not isinstance(value, (dict, list)) and value is not None:
-            rows.append((f"data: {key.replace('_', ' ')}", _fmt(value)))
+            rows.append((f"data: {key.replace('_', ' ')}", format_value(value, general=True)))
     versions = manifest.get("versions") or {}
     if versions:
         rows.append(("library versions", ", ".join(f"{k} {v}" for k, v in versions.items())))
     return pd.DataFrame(rows, columns=["field", "value"])
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)

@@ -32,9 +32,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from recaudit._io import atomic_path, atomic_write_text, dumps_json
 from recaudit.data.schema import split_categories
 from recaudit.errors import RecauditInputError
 from recaudit.paths import REPO_ROOT
+from recaudit.vectors import unit_rows
 
 Progress = Callable[[str, float], None]
 
@@ -171,12 +173,6 @@ def _as_table(item_emb: np.ndarray, what: str = "item embeddings") -> np.ndarray
     return table
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero)."""
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms > 0, norms, 1).astype(x.dtype)
-
-
 # --------------------------------------------------------------------------- PCA
 
 
@@ -208,7 +204,7 @@ def _pca(x: np.ndarray, n_components: int) -> np.ndarray:
 
 def _fit(table: np.ndarray, params: ProjectionParams, progress: Progress) -> np.ndarray:
     """Compute the [n, 2] float32 coordinates (no cache)."""
-    x = _unit_rows(table) if params.metric == "cosine" else table
+    x = unit_rows(table) if params.metric == "cosine" else table
     if params.method == "pca":
         progress("PCA", 0.3)
         return _pca(x, 2)
@@ -277,17 +273,13 @@ def _write_cache(
     """Write ``.npy`` then the ``.json`` sidecar, each atomically (temp file + rename)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     npy, meta = _cache_paths(cache_dir, digest, params)
-    tmp_npy = npy.with_name(f".{npy.name}.{os.getpid()}.tmp")
-    with open(tmp_npy, "wb") as f:
+    with atomic_path(npy) as tmp_npy, open(tmp_npy, "wb") as f:
         np.save(f, np.ascontiguousarray(xy, dtype=np.float32), allow_pickle=False)
-    os.replace(tmp_npy, npy)
     info = {
         "format": CACHE_FORMAT, "embedding_hash": digest, "shape": list(shape), "params": params.to_dict(),
         "seconds": round(float(seconds), 3), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    tmp_meta = meta.with_name(f".{meta.name}.{os.getpid()}.tmp")
-    tmp_meta.write_text(json.dumps(info, indent=1, sort_keys=True))
-    os.replace(tmp_meta, meta)
+    atomic_write_text(meta, dumps_json(info, indent=1, sort_keys=True))
 
 
 # --------------------------------------------------------------------------- public API
@@ -392,7 +384,7 @@ def place_users(
             "user vectors", f"dimension {users.shape[1]} != item dimension {items.shape[1]}"
         )
     if score == "cosine":
-        items, users = _unit_rows(items), _unit_rows(users)
+        items, users = unit_rows(items), unit_rows(users)
     n_items = items.shape[0]
     kk = min(int(k), n_items)
     step = batch_size or max(1, (32 * 2**20) // n_items)

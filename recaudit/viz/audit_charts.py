@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from recaudit.formatting import format_value
 from recaudit.metrics.engine import AuditResult
 from recaudit.metrics.exposure import gini as gini_index
 from recaudit.metrics.exposure import lorenz_curve
@@ -118,7 +119,7 @@ def lorenz_chart(
     if empty:
         subtitle = "no exposure logged"
     else:
-        subtitle = f"{values.size:,} items; Gini = {_fmt(gini)}"
+        subtitle = f"{values.size:,} items; Gini = {format_value(gini)}"
     fig.update_layout(
         title={"text": f"{title}<br><sup>{subtitle}</sup>"},
         xaxis={
@@ -532,12 +533,6 @@ def frontier_chart(
         yaxis={"title": {"text": y}},
     )
     return finish_layout(fig)
-
-
-def _fmt(value: float | None) -> str:
-    if value is None or not np.isfinite(value):
-        return "n/a"
-    return f"{value:.4f}"
 
 
 def _pct(value: float) -> str:

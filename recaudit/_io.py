@@ -1,0 +1,85 @@
+"""Writing files safely, and strict JSON: the one home for both.
+
+* :func:`atomic_path`: write to a temporary file beside the target, then ``os.replace`` it into place
+  (atomic on POSIX and Windows within one folder). On any error the temporary file is removed and an
+  existing target is left untouched, so a crash or a full disk never leaves half a report, recommendation
+  log, cache entry or audit JSON behind.
+* :func:`json_safe` / :func:`dumps_json`: strict JSON (RFC 8259 has no NaN or Infinity): NaN becomes
+  ``null``, ±infinity the strings ``"inf"`` / ``"-inf"``, numpy scalars and arrays Python numbers and lists,
+  timestamps ISO 8601 text, paths their string. Every JSON file the project writes (audit results,
+  reports, manifests, caches) follows this one policy, so a reader never meets a ``NaN`` token.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path, PurePath
+from typing import Any
+
+import numpy as np
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; when the block succeeds it replaces ``path`` atomically.
+
+    The parent folder is created if needed. Concurrent writers each get their own temporary name
+    (random suffix); the last rename wins, and a reader sees either the old or a complete new file.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_path`; returns ``path``."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as plain JSON types under the module's policy (NaN -> None, ±inf -> "inf"/"-inf")."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [json_safe(v) for v in value.tolist()]
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer, int)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        number = float(value)
+        if math.isnan(number):
+            return None
+        if math.isinf(number):
+            return "inf" if number > 0 else "-inf"
+        return number
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, PurePath):
+        return str(value)
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def dumps_json(value: Any, *, indent: int | None = 2, sort_keys: bool = False) -> str:
+    """:func:`json_safe` ``value`` as strict JSON text (no NaN tokens, UTF-8 kept), newline-terminated."""
+    text = json.dumps(
+        json_safe(value), indent=indent, sort_keys=sort_keys, ensure_ascii=False, allow_nan=False
+    )
+    return text + "\n"
