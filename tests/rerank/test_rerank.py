@@ -1,4 +1,8 @@
-"""Re-rankers: hand-computed cases, loop references on random data, Hypothesis properties, effects."""
+"""Re-rankers: hand-computed cases, loop references on random data, Hypothesis properties, effects.
+
+The properties every re-ranker shares (λ = 0, duplicate-free padded subsets, determinism) are the
+contract of ``contract.py``, run by ``test_contract.py``; the ones here are specific.
+"""
 
 from __future__ import annotations
 
@@ -24,61 +28,27 @@ from recaudit.rerank import (
     tail_preference,
     top_k,
 )
-
-N_ITEMS, N_GROUPS, DIM = 30, 4, 5
-
+from tests.rerank.contract import (
+    N_GROUPS,
+    N_ITEMS,
+    candidate_lists,
+    candidate_sets,
+    item_world,
+    valid_prefix,
+    world_inputs,
+)
 
 # ----------------------------------------------------------------------------------------- fixtures
 
 
-def _world(seed: int = 0) -> dict[str, object]:
-    """Item side inputs of every re-ranker over a catalogue of N_ITEMS items."""
-    rng = np.random.default_rng(seed)
-    cats = (rng.random((N_ITEMS, N_GROUPS)) < 0.35).astype(float)
-    cats[np.arange(N_ITEMS), rng.integers(0, N_GROUPS, N_ITEMS)] = 1.0
+def _run_all(cand: np.ndarray, scores: np.ndarray, k: int, lam: float, **kw: object) -> dict:
+    """The re-rankers whose inputs do not depend on the user row, on the contract's world."""
+    world = world_inputs(cand.shape[0])
     return {
-        "emb": rng.normal(size=(N_ITEMS, DIM)),
-        "cats": sp.csr_matrix(cats),
-        "head": np.arange(N_ITEMS) < 8,
-        "labels": rng.integers(0, 3, N_ITEMS),
-    }
-
-
-def _candidates(rng: np.random.Generator, n_users: int, n: int, short: bool = True) -> tuple[np.ndarray, ...]:
-    """Unique candidates per user, scores sorted descending, some users with trailing pads."""
-    cand = np.argsort(rng.random((n_users, N_ITEMS)), axis=1)[:, :n].astype(np.int64)
-    scores = -np.sort(-rng.normal(size=(n_users, n)), axis=1)
-    if short:
-        lengths = rng.integers(0, n + 1, n_users)
-        pad = np.arange(n)[None, :] >= lengths[:, None]
-        cand[pad] = -1
-        scores[pad] = -np.inf
-    return cand, scores
-
-
-def _run_all(cand: np.ndarray, scores: np.ndarray, k: int, lam: float, world: dict, **kw: object) -> dict:
-    n_users = cand.shape[0]
-    rng = np.random.default_rng(1)
-    p = rng.dirichlet(np.ones(N_GROUPS), n_users)
-    return {
-        "mmr": mmr(cand, scores, world["emb"], k, lam, **kw),
-        "mmr_cat": mmr(cand, scores, world["cats"], k, lam, **kw),
-        "calibrated": calibrated(cand, scores, p, world["cats"], k, lam, **kw),
-        "popularity_aware": popularity_aware(cand, scores, world["head"], rng.random(n_users), k, lam, **kw),
-        "exposure_fair": exposure_fair(
-            cand, scores, world["labels"], np.array([0.5, 0.3, 0.2]), k, lam, **kw
-        ),
+        "mmr": mmr(cand, scores, world["item_vectors"], k, lam, **kw),
+        "mmr_cat": mmr(cand, scores, world["categories"], k, lam, **kw),
         "none": top_k(cand, scores, N_ITEMS, k, **kw),
     }
-
-
-def _valid_prefix(cand: np.ndarray, k: int) -> np.ndarray:
-    """The first k valid candidates of every row, -1 padded to width k."""
-    out = np.full((cand.shape[0], k), -1)
-    for u, row in enumerate(cand):
-        row = row[row >= 0][:k]
-        out[u, : len(row)] = row
-    return out
 
 
 # --------------------------------------------------------------------------------- loop references
@@ -191,9 +161,9 @@ def _exposure_reference(cand, scores, labels, target, k, lam):
 
 @pytest.mark.parametrize("lam", [0.3, 0.7, 1.0])
 def test_every_reranker_matches_its_loop_reference(lam: float) -> None:
-    world = _world(2)
+    world = item_world(2)
     rng = np.random.default_rng(3)
-    cand, scores = _candidates(rng, 25, 12)
+    cand, scores = candidate_lists(rng, 25, 12)
     k = 6
     p = rng.dirichlet(np.ones(N_GROUPS), 25)
     p[0] = 0.0  # a user without history
@@ -304,62 +274,19 @@ def test_exposure_fair_ledger_carries_across_batches() -> None:
 # ---------------------------------------------------------------------------------- properties
 
 
-@st.composite
-def _inputs(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int, int]:
-    n_users = draw(st.integers(1, 6))
-    n = draw(st.integers(0, 8))
-    seed = draw(st.integers(0, 2**32 - 1))
-    rng = np.random.default_rng(seed)
-    cand, _ = _candidates(rng, n_users, n)
-    # coarse scores: many ties, to check that ties keep the base order
-    raw = draw(
-        st.lists(st.integers(-3, 3), min_size=n_users * n, max_size=n_users * n).map(
-            lambda xs: np.array(xs, dtype=float).reshape(n_users, n)
-        )
-    )
-    scores = -np.sort(-raw, axis=1)
-    scores[cand < 0] = -np.inf
-    k = draw(st.integers(1, n + 2))
-    return cand, scores, k, seed
-
-
-@settings(max_examples=40, deadline=None)
-@given(_inputs())
-def test_lambda_zero_reproduces_the_input_ranking(data: tuple) -> None:
-    cand, scores, k, _ = data
-    expected = _valid_prefix(cand, k)
-    for name, lists in _run_all(cand, scores, k, 0.0, _world(0)).items():
-        np.testing.assert_array_equal(lists.items, expected, err_msg=name)
-
-
-@settings(max_examples=40, deadline=None)
-@given(_inputs(), st.floats(0.0, 1.0))
-def test_results_are_duplicate_free_subsets_of_the_candidates(data: tuple, lam: float) -> None:
-    cand, scores, k, _ = data
-    n_valid = (cand >= 0).sum(axis=1)
-    for name, lists in _run_all(cand, scores, k, lam, _world(0)).items():
-        assert lists.items.shape == (cand.shape[0], k), name
-        np.testing.assert_array_equal(lists.lengths, np.minimum(n_valid, k), err_msg=name)
-        for u, row in enumerate(lists.items):
-            got = row[row >= 0]
-            assert (row[len(got):] == -1).all(), name  # pads only at the end
-            assert len(set(got.tolist())) == len(got), name
-            assert set(got.tolist()) <= set(cand[u][cand[u] >= 0].tolist()), name
-
-
 @settings(max_examples=25, deadline=None)
-@given(_inputs(), st.floats(0.0, 1.0), st.integers(1, 4))
+@given(candidate_sets(), st.floats(0.0, 1.0), st.integers(1, 4))
 def test_per_user_rerankers_are_user_order_and_batch_size_equivariant(
     data: tuple, lam: float, bs: int
 ) -> None:
     cand, scores, k, seed = data
     perm = np.random.default_rng(seed).permutation(cand.shape[0])
-    base = _run_all(cand, scores, k, lam, _world(0))
-    moved = _run_all(cand[perm], scores[perm], k, lam, _world(0), batch_size=bs)
+    base = _run_all(cand, scores, k, lam)
+    moved = _run_all(cand[perm], scores[perm], k, lam, batch_size=bs)
     for name in ("mmr", "mmr_cat", "none"):  # their inputs do not depend on the user row
         np.testing.assert_array_equal(moved[name].items, base[name].items[perm], err_msg=name)
     p = np.random.default_rng(seed).dirichlet(np.ones(N_GROUPS), cand.shape[0])
-    world = _world(0)
+    world = item_world(0)
     a = calibrated(cand, scores, p, world["cats"], k, lam).items
     b = calibrated(cand[perm], scores[perm], p[perm], world["cats"], k, lam, batch_size=bs).items
     np.testing.assert_array_equal(b, a[perm])
@@ -398,9 +325,9 @@ def _ild(items: np.ndarray, vectors: np.ndarray) -> float:
 
 
 def test_mmr_raises_intra_list_diversity() -> None:
-    world = _world(4)
+    world = item_world(4)
     rng = np.random.default_rng(5)
-    cand, scores = _candidates(rng, 60, 20, short=False)
+    cand, scores = candidate_lists(rng, 60, 20, short=False)
     ild = {lam: _ild(mmr(cand, scores, world["emb"], 5, lam).items, world["emb"]) for lam in (0.0, 0.5, 0.9)}
     assert ild[0.9] > ild[0.5] > ild[0.0]
 
@@ -412,9 +339,9 @@ def _mean_ckl(items: np.ndarray, p: np.ndarray, cats: sp.csr_matrix) -> float:
 
 
 def test_calibrated_lowers_miscalibration() -> None:
-    world = _world(6)
+    world = item_world(6)
     rng = np.random.default_rng(7)
-    cand, scores = _candidates(rng, 50, 20, short=False)
+    cand, scores = candidate_lists(rng, 50, 20, short=False)
     train = sp.csr_matrix((rng.random((50, N_ITEMS)) < 0.2).astype(float))
     p = history_distribution(train, world["cats"])
     cost = {lam: _mean_ckl(calibrated(cand, scores, p, world["cats"], 6, lam).items, p, world["cats"])
@@ -423,7 +350,7 @@ def test_calibrated_lowers_miscalibration() -> None:
 
 
 def test_popularity_aware_raises_the_tail_share() -> None:
-    world = _world(8)
+    world = item_world(8)
     head = world["head"]
     rng = np.random.default_rng(9)
     # base scores favour head items (rows 0..7): they lead every candidate list
@@ -440,10 +367,10 @@ def test_popularity_aware_raises_the_tail_share() -> None:
 
 
 def test_exposure_fair_moves_group_shares_toward_the_target() -> None:
-    world = _world(10)
+    world = item_world(10)
     labels = world["labels"]
     rng = np.random.default_rng(11)
-    cand, scores = _candidates(rng, 80, 20, short=False)
+    cand, scores = candidate_lists(rng, 80, 20, short=False)
     # base scores favour group 0
     boosted = scores + 2.0 * (labels[cand] == 0)
     order = np.argsort(-boosted, axis=1, kind="stable")
@@ -472,9 +399,9 @@ def test_history_distribution_and_tail_preference_by_hand() -> None:
 
 
 def test_rerank_dispatches_by_spec() -> None:
-    world = _world(0)
+    world = item_world(0)
     rng = np.random.default_rng(12)
-    cand, scores = _candidates(rng, 10, 8)
+    cand, scores = candidate_lists(rng, 10, 8)
     everything = {
         "item_vectors": world["emb"], "head_mask": world["head"], "user_tail_pref": rng.random(10),
         "n_items": N_ITEMS, "user_ids": np.array([f"u{i}" for i in range(10)]),
@@ -485,7 +412,7 @@ def test_rerank_dispatches_by_spec() -> None:
     got = rerank(" Popularity-Aware : 1 ", cand, scores, 4, **everything)
     expected = popularity_aware(cand, scores, world["head"], everything["user_tail_pref"], 4, 1.0)
     np.testing.assert_array_equal(got.items, expected.items)
-    np.testing.assert_array_equal(rerank("none", cand, scores, 4, **everything).items, _valid_prefix(cand, 4))
+    np.testing.assert_array_equal(rerank("none", cand, scores, 4, **everything).items, valid_prefix(cand, 4))
     assert parse_spec("calibrated:0.5") == ("calibrated", 0.5)
     assert parse_spec("exposure_fair:0") == ("exposure_fair", 0.0)
 
@@ -501,7 +428,7 @@ def test_bad_specs_raise_input_errors(spec: str, message: str) -> None:
 
 
 def test_bad_inputs_raise_input_errors() -> None:
-    world = _world(0)
+    world = item_world(0)
     with pytest.raises(RecauditInputError, match="needs item_vectors"):
         rerank("mmr:0.3", CAND, SCORES, 2)
     with pytest.raises(RecauditInputError, match="same item twice"):
