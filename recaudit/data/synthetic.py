@@ -43,15 +43,16 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from recaudit.config import ConfigBase
 from recaudit.data import schema as S
 from recaudit.errors import RecauditInputError
 
@@ -161,8 +162,11 @@ _CLOSING = {"movies": "Running time: {x} minutes.", "books": "Length: {x} pages.
 
 
 @dataclass(frozen=True)
-class WorldConfig:
+class WorldConfig(ConfigBase):
     """Every knob of the sample world; the defaults generate the committed ``sample_data/``.
+
+    A :class:`~recaudit.config.ConfigBase`: types are checked when built (a JSON list given for a tuple
+    becomes a tuple) and :meth:`from_dict` refuses unknown keys.
 
     Attributes:
         seed: seed of the single PCG64 generator; same seed -> same world.
@@ -241,7 +245,9 @@ class WorldConfig:
     taste_dim: int = 8
     taste_strength: float = 3.5
 
-    def __post_init__(self) -> None:
+    UNKNOWN_KEYS_HINT: ClassVar[str] = "regenerate the world with this version of recaudit"
+
+    def validate(self) -> None:
         """Reject settings that cannot produce the documented structure."""
         problems = []
         if self.n_users < 2 or self.n_items < 2 * len(DOMAINS):
@@ -289,23 +295,6 @@ class WorldConfig:
                 "; ".join(problems),
                 "see the WorldConfig docstring for each field's range",
             )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict of every field (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "WorldConfig") -> WorldConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error, missing keys take defaults."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise RecauditInputError(
-                source,
-                f"unknown WorldConfig fields {unknown}",
-                "regenerate the world with this version of recaudit",
-            )
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 @dataclass

@@ -20,19 +20,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 
 from recaudit._io import atomic_path, atomic_write_text, dumps_json
+from recaudit.config import ConfigBase
 from recaudit.data.schema import split_categories
 from recaudit.errors import RecauditInputError
 from recaudit.paths import REPO_ROOT
@@ -48,13 +48,12 @@ _PARAMS_SOURCE = "projection parameters"
 _ROW_BATCH = 65_536
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-
 @dataclass(frozen=True)
-class ProjectionParams:
+class ProjectionParams(ConfigBase):
     """How a map is computed. Every field goes into the cache key.
+
+    A :class:`~recaudit.config.ConfigBase`: types are checked when built and :meth:`from_dict` is strict,
+    except for ``seconds``, the compute time a bundle manifest stores beside the parameters.
 
     Attributes:
         method: ``"umap"`` or ``"pca"`` (the first two principal components).
@@ -65,6 +64,9 @@ class ProjectionParams:
         seed: random seed (UMAP's ``random_state``); the same seed gives the same map.
     """
 
+    SOURCE: ClassVar[str] = _PARAMS_SOURCE
+    IGNORED_KEYS: ClassVar[frozenset[str]] = frozenset({"seconds"})
+
     method: Literal["umap", "pca"] = "umap"
     n_neighbors: int = 15
     min_dist: float = 0.1
@@ -72,40 +74,15 @@ class ProjectionParams:
     pca_dims: int = 50
     seed: int = 0
 
-    def __post_init__(self) -> None:
-        def bad(what: str, hint: str | None = None) -> RecauditInputError:
-            return RecauditInputError(_PARAMS_SOURCE, what, hint)
-
-        if self.method not in METHODS:
-            raise bad(f"unknown method {self.method!r}", f"use one of {METHODS}")
+    def validate(self) -> None:
+        """Ranges and the known metrics (the types are checked by ConfigBase)."""
         if self.metric not in METRICS:
-            raise bad(f"unknown metric {self.metric!r}", f"use one of {METRICS}")
-        if not _is_int(self.n_neighbors) or self.n_neighbors < 2:
-            raise bad(f"n_neighbors must be an integer >= 2, got {self.n_neighbors!r}")
-        finite = isinstance(self.min_dist, int | float | np.floating) and math.isfinite(self.min_dist)
-        if not finite or self.min_dist < 0:
-            raise bad(f"min_dist must be a finite number >= 0, got {self.min_dist!r}")
-        if not _is_int(self.pca_dims) or self.pca_dims < 2:
-            raise bad(f"pca_dims must be an integer >= 2, got {self.pca_dims!r}")
-        if not _is_int(self.seed) or self.seed < 0:
-            raise bad(f"seed must be an integer >= 0, got {self.seed!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The parameters as a JSON-able dict (plain Python types)."""
-        return {
-            "method": str(self.method),
-            "n_neighbors": int(self.n_neighbors),
-            "min_dist": float(self.min_dist),
-            "metric": str(self.metric),
-            "pca_dims": int(self.pca_dims),
-            "seed": int(self.seed),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ProjectionParams:
-        """Parameters from :meth:`to_dict` output; unknown keys (a manifest's ``seconds``) are ignored."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+            raise RecauditInputError(
+                _PARAMS_SOURCE, f"unknown metric {self.metric!r}", f"use one of {METRICS}"
+            )
+        self.check_at_least(2, "n_neighbors", "pca_dims")
+        self.check_finite("min_dist")
+        self.check_at_least(0, "seed")
 
     def key(self) -> str:
         """A stable, filename-safe key, e.g. ``umap-nn15-md0.1-cosine-pca50-s0``."""

@@ -1,29 +1,26 @@
 """The configuration of the embedding collaborative-filtering model
 (:func:`recaudit.models.train_mf`).
 
-A frozen dataclass so that a config can be a default argument, a cache key and a bundle manifest
-entry (:meth:`MFConfig.to_dict` / :meth:`MFConfig.from_dict`, which refuses unknown keys). Every
-value is checked when the object is built, so a bad value from the CLI or the app fails before any
-training starts, with a :class:`~recaudit.errors.RecauditInputError` naming the field.
+A :class:`~recaudit.config.ConfigBase`: frozen, so that a config can be a default argument, a cache key
+and a bundle manifest entry (:meth:`MFConfig.to_dict` / :meth:`MFConfig.from_dict`, which refuses
+unknown keys). Every value is checked when the object is built, so a bad value from the CLI or the app
+fails before any training starts, with a :class:`~recaudit.errors.RecauditInputError` naming the field.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Literal
 
-from recaudit.errors import RecauditInputError
+from recaudit.config import ConfigBase, ScoreFunction
 
-ScoreFunction = Literal["dot", "cosine"]
 LossName = Literal["softmax", "bpr"]
 
-_SOURCE = "MFConfig"
+__all__ = ["LossName", "MFConfig", "ScoreFunction"]
 
 
 @dataclass(frozen=True)
-class MFConfig:
+class MFConfig(ConfigBase):
     """Hyper-parameters of :func:`recaudit.models.train_mf`.
 
     The defaults are tuned on the MovieLens latest-small temporal split
@@ -91,68 +88,14 @@ class MFConfig:
     device: str = "auto"
     num_threads: int = 1
 
-    def __post_init__(self) -> None:
-        _check_choice("score", self.score, ScoreFunction)
-        _check_choice("loss", self.loss, LossName)
-        for name in ("item_bias", "logq", "refit"):
-            if not isinstance(getattr(self, name), bool):
-                _fail(name, getattr(self, name), "must be true or false")
-        for name in ("dim", "epochs", "batch_size", "bpr_negatives", "valid_k"):
-            _check_int(name, getattr(self, name), minimum=1)
-        for name in ("seed", "patience", "num_threads"):
-            _check_int(name, getattr(self, name), minimum=0)
-        for name in ("temperature", "lr", "init_std"):
-            _check_float(name, getattr(self, name), positive=True)
-        _check_float("l2", self.l2, positive=False)
-        _check_float("valid_fraction", self.valid_fraction, positive=False)
+    def validate(self) -> None:
+        """Ranges (the types are checked by :class:`~recaudit.config.ConfigBase`)."""
+        self.check_at_least(1, "dim", "epochs", "batch_size", "bpr_negatives", "valid_k")
+        self.check_at_least(0, "seed", "patience", "num_threads")
+        self.check_finite("temperature", "lr", "init_std", positive=True)
+        self.check_finite("l2", "valid_fraction")
         if self.valid_fraction >= 1.0:
-            _fail("valid_fraction", self.valid_fraction, "must be in [0, 1)")
+            self.fail("valid_fraction", "must be in [0, 1)")
         device = self.device
-        if not isinstance(device, str) or not (
-            device in ("auto", "cpu", "cuda")
-            or (device.startswith("cuda:") and device[5:].isdigit())
-        ):
-            _fail("device", device, "must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict of every field (for the bundle manifest)."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MFConfig:
-        """Build a config from :meth:`to_dict` output; missing keys take their defaults.
-
-        Raises:
-            RecauditInputError: on an unknown key (e.g. a typo) or a bad value.
-        """
-        if not isinstance(data, dict):
-            raise RecauditInputError(_SOURCE, f"expected a mapping, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise RecauditInputError(
-                _SOURCE, f"unknown keys {unknown}", hint=f"known keys: {sorted(known)}"
-            )
-        return cls(**data)
-
-
-def _fail(name: str, value: object, rule: str) -> None:
-    raise RecauditInputError(_SOURCE, f"{name} {rule}, got {value!r}")
-
-
-def _check_choice(name: str, value: object, choices: object) -> None:
-    allowed = get_args(choices)
-    if value not in allowed:
-        _fail(name, value, f"must be one of {list(allowed)}")
-
-
-def _check_int(name: str, value: object, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        _fail(name, value, f"must be an integer >= {minimum}")
-
-
-def _check_float(name: str, value: object, *, positive: bool) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok and (value > 0 if positive else value >= 0):
-        return
-    _fail(name, value, "must be a finite number " + ("> 0" if positive else ">= 0"))
+        if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
+            self.fail("device", "must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
