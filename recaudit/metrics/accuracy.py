@@ -1,4 +1,4 @@
-"""Ranking accuracy on :class:`RecLists` arrays with binary relevance, as in METRICS.md (ranx conventions).
+"""Ranking accuracy on :class:`RecLists` arrays with binary relevance (docs/metrics.md, ranx conventions).
 
 For a user u with top-k list ``L_u`` (ranks 1..k, possibly shorter than k) and relevant test items ``T_u``:
 
@@ -10,18 +10,16 @@ For a user u with top-k list ``L_u`` (ranks 1..k, possibly shorter than k) and r
   relevant items at the top (Järvelin & Kekäläinen 2002; ranx ``ndcg``)
 - ``map@k`` = Σ_{r ≤ k, L_u[r] ∈ T_u} precision@r / min(k, |T_u|)
 
-Source: METRICS.md "Ranking accuracy"; ranx (Bassani 2022) for precision, recall, hit_rate, mrr and ndcg.
-Note: ranx's ``map@k`` divides by |T_u|, METRICS.md by min(k, |T_u|); the two agree when |T_u| ≤ k.
+Source: docs/metrics.md "Ranking accuracy"; ranx (Bassani 2022) for precision, recall, hit_rate, mrr and ndcg.
+Note: ranx's ``map@k`` divides by |T_u|, docs/metrics.md by min(k, |T_u|); the two agree when |T_u| ≤ k.
 
 Every function returns per-user values ``[U]`` (float64). Users with ``n_relevant == 0`` are not evaluated
-(METRICS.md: "U evaluated users: users with at least one test item") and get NaN, so ``np.nanmean`` is the
-reported mean. A user with test items but an empty list scores 0. ``n_relevant`` counts test items outside
-the catalogue too (they can never be hit but still count in |T_u|).
+(docs/metrics.md: accuracy evaluates the users with at least one test item) and get NaN, so ``np.nanmean``
+is the reported mean. A user with test items but an empty list scores 0. ``n_relevant`` counts test items
+outside the catalogue too (they can never be hit but still count in |T_u|).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,7 +27,6 @@ import scipy.sparse as sp
 from recaudit.metrics.lists import RecLists
 
 __all__ = [
-    "ACCURACY_METRICS",
     "hit_rate",
     "map_at_k",
     "mrr",
@@ -126,7 +123,7 @@ def ndcg(rel: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
 def map_at_k(rel: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
     """``map@k = Σ_{r ≤ k, L_u[r] ∈ T_u} precision@r / min(k, |T_u|)`` (per-user average precision).
 
-    METRICS.md divides by ``min(k, |T_u|)`` (so a perfect top-k scores 1); ranx ``map`` divides by
+    docs/metrics.md divides by ``min(k, |T_u|)`` (so a perfect top-k scores 1); ranx ``map`` divides by
     ``|T_u|``; they agree whenever ``|T_u| ≤ k``.
     """
     rel, n_rel, ok = _checked(rel, n_relevant)
@@ -135,12 +132,3 @@ def map_at_k(rel: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
     denom = np.where(ok, np.minimum(n_rel, k), 1.0)
     return _leave_out((precision_at_r * rel).sum(axis=1) / denom, ok)
 
-
-ACCURACY_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "precision": precision,
-    "recall": recall,
-    "hit_rate": hit_rate,
-    "mrr": mrr,
-    "ndcg": ndcg,
-    "map": map_at_k,
-}

@@ -25,7 +25,7 @@ from recaudit.data.schema import CATEGORY, DOMAIN, PROVIDER
 from recaudit.metrics import fairness, groups, popularity
 from recaudit.metrics.inputs import AuditInputs
 from recaudit.metrics.lists import membership_matrix
-from recaudit.metrics.registry import METRICS, missing_needs, parse_metric
+from recaudit.metrics.registry import METRICS, REFERENCE_ENGINE, default_metrics, missing_needs, parse_metric
 from recaudit.metrics.stats import bootstrap_ci
 
 ITEM_GROUP_COLUMNS = (PROVIDER, CATEGORY, DOMAIN)
@@ -122,14 +122,6 @@ def _json_default(value: object) -> object:
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
-DEFAULT_METRICS = (
-    "precision", "recall", "hit_rate", "mrr", "ndcg", "map",
-    "coverage", "gini", "exposure_gini", "entropy", "entropy_norm", "personalization",
-    "arp", "aplt", "novelty",
-    "ild", "ild_category", "serendipity", "serendipity_category", "miscalibration",
-)
-
-
 def evaluate(
     inputs: AuditInputs,
     metrics: Sequence[str] | None = None,
@@ -146,8 +138,9 @@ def evaluate(
 
     Args:
         inputs: from :meth:`AuditInputs.from_frames`.
-        metrics: names with ``@k`` (``"ndcg@10"``); default: every metric of :data:`DEFAULT_METRICS`
-            at each k of ``ks`` whose needs are met (the others are listed in ``skipped``).
+        metrics: names with ``@k`` (``"ndcg@10"``); default: every default metric of the catalogue
+            (:func:`recaudit.metrics.registry.default_metrics`) at each k of ``ks`` whose needs are met
+            (the others are listed in ``skipped``).
         ks: cut-offs for the default metric set.
         ci: add 95% bootstrap CIs over users (``n_boot`` resamples, ``seed``).
         activity_edges: upper bounds of the cold/light/medium buckets of training interactions.
@@ -157,7 +150,7 @@ def evaluate(
     """
     skipped: dict[str, str] = {}
     if metrics is None:
-        requested = [f"{name}@{k}" for k in ks for name in DEFAULT_METRICS]
+        requested = [f"{name}@{k}" for k in ks for name in default_metrics()]
         explicit = False
     else:
         requested, explicit = list(metrics), True
@@ -166,6 +159,9 @@ def evaluate(
         spec, k = parse_metric(text)
         if k > inputs.lists.k:
             skipped[f"{spec.name}@{k}"] = f"the lists hold at most {inputs.lists.k} items"
+            continue
+        if REFERENCE_ENGINE not in spec.engines:
+            skipped[f"{spec.name}@{k}"] = f"not available in the {REFERENCE_ENGINE} engine"
             continue
         lacking = missing_needs(spec, inputs)
         if lacking:

@@ -1,22 +1,37 @@
-"""Metric names such as ``"ndcg@10"`` or ``"gini@20"`` -> the function that computes them.
+"""The metric catalogue: every metric recaudit reports, once, with everything its consumers read.
 
-Every metric of METRICS.md (ranking accuracy, exposure and catalogue, popularity bias, diversity,
-serendipity, calibration) is registered here once, with its kind:
+:data:`METRICS` maps a name (without ``@k``) to its :class:`MetricSpec`: family, kind, the inputs it
+needs, the function that computes it, a one-line formula for tooltips, the paper or library its
+definition agrees with, whether the default audit computes it, the named sets that pages and workflows
+show it in, and the engines that can run it. The definitions themselves are written out in
+``docs/metrics.md`` and in the family modules' docstrings.
 
-- ``user``: one value per audited user (``[U]`` array, NaN where the definition leaves a user out);
-  the reported number is the mean over the users with a value, and it has a bootstrap CI and group
+Everything that used to keep its own list of metric names reads this catalogue instead: the engine's
+default set (:func:`default_metrics`), the report's definition and source columns (:func:`metric_help`,
+:func:`metric_source`), the frame-level accuracy functions (:func:`relevance_functions`), the gates'
+known names (:func:`gate_metric_names`) and the pages' card and selector lists
+(``metric_names(set="diversity")`` and so on). Adding a metric is its function in a family module, one
+entry below and its tests.
+
+Kinds:
+
+- ``user``: one value per audited user (``[U]`` array, NaN where the definition leaves a user out); the
+  reported number is the mean over the users with a value, and it has a bootstrap CI and group
   breakdowns;
-- ``catalogue``: one number for the whole log.
+- ``catalogue``: one number for the whole log;
+- ``item_group``: one number per item column, written ``name[column]@k`` (``exposure_disparity``); the
+  engine computes it with the item-group breakdowns, so it cannot be requested by name.
 
-Each entry also names what it needs (test interactions, item embeddings, categories), so an audit skips a
-metric it cannot compute and says why instead of reporting a wrong number.
+Each entry names what it needs (test interactions, item embeddings, categories), so an audit skips a
+metric it cannot compute and says why instead of reporting a wrong number. The same mechanism covers
+engines: a metric whose ``engines`` lack the running engine is skipped with that reason.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -25,31 +40,78 @@ from recaudit.metrics import accuracy, calibration, diversity, exposure, popular
 from recaudit.metrics.inputs import AuditInputs
 from recaudit.metrics.lists import RecLists
 
-Kind = Literal["user", "catalogue"]
+Kind = Literal["user", "catalogue", "item_group"]
 Need = Literal["test", "item_emb", "categories"]
+Family = Literal["accuracy", "exposure", "popularity", "diversity", "calibration", "fairness"]
 Compute = Callable[[AuditInputs, RecLists], "np.ndarray | float"]
+RelevanceFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""An accuracy metric on a ``[U, k]`` relevance matrix and ``|T_u|`` (:mod:`recaudit.metrics.accuracy`)."""
+
+REFERENCE_ENGINE = "memory"
+"""The in-memory NumPy/SciPy engine of :func:`recaudit.metrics.evaluate`, the reference every other
+engine (Ibis/DuckDB, Spark) is checked against."""
+
+SETS: dict[str, str] = {
+    "headline": "held-out numbers stored in a bundle's manifest (recaudit.workflows.holdout), in this order",
+    "overview": "order of the Overview page's held-out accuracy table (recaudit.views.explorer)",
+    "diversity": "metric cards of the Diversity & popularity page",
+    "fairness": "accuracy metrics the Fairness page compares between user groups",
+    "rerank_lab": "base vs re-ranked cards of the Re-ranking lab page",
+    "frontier": "y axes of the Re-ranking lab's trade-off frontier (x is ndcg)",
+}
+"""The named sets a spec may belong to, and who reads each (``metric_names(set=...)``)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class MetricSpec:
-    """A registered metric: its name (without @k), kind, requirements, function and one-line help."""
+    """One catalogue entry.
+
+    Attributes:
+        name: the metric's name without ``@k`` (``"ndcg"``); the key in :data:`METRICS`.
+        family: the module its function lives in (``recaudit/metrics/<family>.py``).
+        kind: ``user``, ``catalogue`` or ``item_group`` (module docstring).
+        needs: inputs it cannot do without; an audit lacking one skips it and says which.
+        help: the formula in one line, for tooltips and the report's definition column.
+        source: the paper or library the definition agrees with (the report's source column).
+        compute: ``(inputs, lists truncated to k) -> [U] values or one float``; None for item-group
+            metrics, which the engine's breakdowns compute.
+        relevance: for accuracy metrics, the same metric on a relevance matrix (frame-level evaluation).
+        default: computed by an audit that names no metrics.
+        sets: named sets it is shown in (keys of :data:`SETS`), each with its position in that set; a
+            set lists its members by position, then in catalogue order.
+        engines: engines that can compute it (today only :data:`REFERENCE_ENGINE`).
+    """
 
     name: str
+    family: Family
     kind: Kind
     needs: tuple[Need, ...]
-    compute: Compute
     help: str
+    source: str
+    compute: Compute | None = None
+    relevance: RelevanceFn | None = None
+    default: bool = True
+    sets: Mapping[str, int] = field(default_factory=dict)
+    engines: tuple[str, ...] = (REFERENCE_ENGINE,)
 
 
-def _accuracy(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Compute:
+def _accuracy(fn: RelevanceFn) -> Compute:
     def compute(inputs: AuditInputs, lists: RecLists) -> np.ndarray:
         assert inputs.test is not None and inputs.n_relevant is not None
-        key = ("relevance", lists.k)  # the six accuracy metrics of one k share one relevance matrix
+        key = ("relevance", lists.k)  # the accuracy metrics of one k share one relevance matrix
         if key not in inputs.cache or inputs.cache[key][0] is not lists:  # type: ignore[index]
             inputs.cache[key] = (lists, accuracy.relevance(lists, inputs.test))
         return fn(inputs.cache[key][1], inputs.n_relevant)  # type: ignore[index]
 
     return compute
+
+
+def _accuracy_spec(name: str, fn: RelevanceFn, help: str, sets: Mapping[str, int]) -> MetricSpec:
+    """A ranking-accuracy entry: binary relevance, ranx conventions, needs test interactions."""
+    return MetricSpec(
+        name=name, family="accuracy", kind="user", needs=("test",), help=help,
+        source="ranx conventions (binary relevance)", compute=_accuracy(fn), relevance=fn, sets=sets,
+    )
 
 
 def _categories(inputs: AuditInputs):  # noqa: ANN202 - csr matrix
@@ -60,94 +122,217 @@ def _categories(inputs: AuditInputs):  # noqa: ANN202 - csr matrix
 METRICS: dict[str, MetricSpec] = {
     spec.name: spec
     for spec in [
-        MetricSpec("precision", "user", ("test",), _accuracy(accuracy.precision), "|L∩T| / k"),
-        MetricSpec("recall", "user", ("test",), _accuracy(accuracy.recall), "|L∩T| / |T|"),
-        MetricSpec("hit_rate", "user", ("test",), _accuracy(accuracy.hit_rate), "1 if any hit"),
-        MetricSpec("mrr", "user", ("test",), _accuracy(accuracy.mrr), "1 / rank of the first hit"),
-        MetricSpec("ndcg", "user", ("test",), _accuracy(accuracy.ndcg), "DCG / IDCG, binary relevance"),
-        MetricSpec("map", "user", ("test",), _accuracy(accuracy.map_at_k), "Σ prec@r at hits / min(k,|T|)"),
+        _accuracy_spec(
+            "precision", accuracy.precision, "|L∩T| / k",
+            {"headline": 0, "overview": 2, "fairness": 4},
+        ),
+        _accuracy_spec(
+            "recall", accuracy.recall, "|L∩T| / |T|",
+            {"headline": 1, "overview": 0, "fairness": 1, "rerank_lab": 1},
+        ),
+        _accuracy_spec(
+            "hit_rate", accuracy.hit_rate, "1 if any hit", {"headline": 2, "overview": 3, "fairness": 2}
+        ),
+        _accuracy_spec("mrr", accuracy.mrr, "1 / rank of the first hit", {"fairness": 3}),
+        _accuracy_spec(
+            "ndcg", accuracy.ndcg, "DCG / IDCG, binary relevance",
+            {"headline": 3, "overview": 1, "fairness": 0, "rerank_lab": 0},
+        ),
+        _accuracy_spec("map", accuracy.map_at_k, "Σ prec@r at hits / min(k,|T|)", {"fairness": 5}),
         MetricSpec(
-            "coverage", "catalogue", (), lambda i, lists: exposure.coverage(lists), "|∪ L_u| / |I|"
+            name="coverage", family="exposure", kind="catalogue", needs=(), help="|∪ L_u| / |I|",
+            source="RecBole ItemCoverage (share of the catalogue)",
+            compute=lambda i, lists: exposure.coverage(lists),
+            sets={"diversity": 0, "rerank_lab": 2, "frontier": 1},
         ),
         MetricSpec(
-            "gini", "catalogue", (), lambda i, lists: exposure.gini_at_k(lists),
-            "Gini of list counts c_i over the whole catalogue (RecBole GiniIndex)",
+            name="gini", family="exposure", kind="catalogue", needs=(),
+            help="Gini of list counts c_i over the whole catalogue (RecBole GiniIndex)",
+            source="RecBole GiniIndex, LensKit gini (whole catalogue)",
+            compute=lambda i, lists: exposure.gini_at_k(lists), sets={"rerank_lab": 3, "frontier": 2},
         ),
         MetricSpec(
-            "gini_recommended_only", "catalogue", (),
-            lambda i, lists: exposure.gini_recommended_only(lists.exposure_counts()),
-            "Gini over recommended items only (Evidently's variant)",
+            name="gini_recommended_only", family="exposure", kind="catalogue", needs=(),
+            help="Gini over recommended items only (Evidently's variant)",
+            source="Evidently (recommended items only)",
+            compute=lambda i, lists: exposure.gini_recommended_only(lists.exposure_counts()), default=False,
         ),
         MetricSpec(
-            "exposure_gini", "catalogue", (), lambda i, lists: exposure.exposure_gini(lists),
-            "Gini of position-weighted exposure x_i",
-        ),
-        MetricSpec("entropy", "catalogue", (), lambda i, lists: exposure.entropy(lists), "−Σ p ln p of c_i"),
-        MetricSpec(
-            "entropy_norm", "catalogue", (), lambda i, lists: exposure.entropy_norm(lists), "entropy / ln |I|"
+            name="exposure_gini", family="exposure", kind="catalogue", needs=(),
+            help="Gini of position-weighted exposure x_i",
+            source="RecBole GiniIndex over position-weighted exposure",
+            compute=lambda i, lists: exposure.exposure_gini(lists),
         ),
         MetricSpec(
-            "personalization", "catalogue", (), lambda i, lists: exposure.personalization(lists),
-            "1 − mean pairwise list overlap / k",
+            name="entropy", family="exposure", kind="catalogue", needs=(), help="−Σ p ln p of c_i",
+            source="RecBole ShannonEntropy (natural log)", compute=lambda i, lists: exposure.entropy(lists),
         ),
         MetricSpec(
-            "arp", "user", (), lambda i, lists: popularity.arp(lists, i.item_popularity),
-            "mean training popularity φ(i) of the list",
+            name="entropy_norm", family="exposure", kind="catalogue", needs=(), help="entropy / ln |I|",
+            source="RecBole ShannonEntropy / ln |I|", compute=lambda i, lists: exposure.entropy_norm(lists),
         ),
         MetricSpec(
-            "aplt", "user", (), lambda i, lists: popularity.aplt(lists, i.head_mask),
-            "share of long-tail items in the list",
+            name="personalization", family="exposure", kind="catalogue", needs=(),
+            help="1 − mean pairwise list overlap / k",
+            source="docs/metrics.md: 1 − mean pairwise overlap / k, from c_i",
+            compute=lambda i, lists: exposure.personalization(lists), sets={"diversity": 6},
         ),
         MetricSpec(
-            "novelty", "user", (),
-            lambda i, lists: popularity.novelty(lists, i.item_users, i.n_train_users),
-            "mean −log2(users(i) / n_users)",
+            name="arp", family="popularity", kind="user", needs=(),
+            help="mean training popularity φ(i) of the list",
+            source="Abdollahpouri; Elliot, RecBole, RecTools",
+            compute=lambda i, lists: popularity.arp(lists, i.item_popularity),
+            sets={"diversity": 1, "rerank_lab": 6},
         ),
         MetricSpec(
-            "ild", "user", ("item_emb",), lambda i, lists: diversity.ild(lists, i.item_emb),
-            "mean pairwise 1 − cos of item embeddings",
+            name="aplt", family="popularity", kind="user", needs=(),
+            help="share of long-tail items in the list", source="Abdollahpouri; Elliot (80% short head)",
+            compute=lambda i, lists: popularity.aplt(lists, i.head_mask),
+            sets={"diversity": 2, "rerank_lab": 7},
         ),
         MetricSpec(
-            "ild_category", "user", ("categories",),
-            lambda i, lists: diversity.ild(lists, _categories(i)),
-            "mean pairwise 1 − cos of category vectors",
+            name="novelty", family="popularity", kind="user", needs=(),
+            help="mean −log2(users(i) / n_users)", source="RecTools MeanInvUserFreq",
+            compute=lambda i, lists: popularity.novelty(lists, i.item_users, i.n_train_users),
+            sets={"diversity": 3, "rerank_lab": 8},
         ),
         MetricSpec(
-            "serendipity", "user", ("test", "item_emb"),
-            lambda i, lists: diversity.serendipity(lists, i.test, i.train, i.item_emb),
-            "relevant and unlike the history (embeddings)",
+            name="ild", family="diversity", kind="user", needs=("item_emb",),
+            help="mean pairwise 1 − cos of item embeddings", source="Ziegler; RecTools ILD",
+            compute=lambda i, lists: diversity.ild(lists, i.item_emb),
+            sets={"diversity": 4, "rerank_lab": 4},
         ),
         MetricSpec(
-            "serendipity_category", "user", ("test", "categories"),
-            lambda i, lists: diversity.serendipity(lists, i.test, i.train, _categories(i)),
-            "relevant and unlike the history (categories)",
+            name="ild_category", family="diversity", kind="user", needs=("categories",),
+            help="mean pairwise 1 − cos of category vectors",
+            source="Ziegler; RecTools ILD (category vectors)",
+            compute=lambda i, lists: diversity.ild(lists, _categories(i)),
+            sets={"diversity": 5, "rerank_lab": 5, "frontier": 0},
         ),
         MetricSpec(
-            "miscalibration", "user", ("categories",),
-            lambda i, lists: calibration.miscalibration(lists, i.train, _categories(i)),
-            "KL(history categories ‖ list categories), Steck 2018",
+            name="serendipity", family="diversity", kind="user", needs=("test", "item_emb"),
+            help="relevant and unlike the history (embeddings)",
+            source="Zhang et al. 2012 (Auralist); MS Recommenders",
+            compute=lambda i, lists: diversity.serendipity(lists, i.test, i.train, i.item_emb),
+        ),
+        MetricSpec(
+            name="serendipity_category", family="diversity", kind="user", needs=("test", "categories"),
+            help="relevant and unlike the history (categories)",
+            source="Zhang et al. 2012 (Auralist); MS Recommenders (category vectors)",
+            compute=lambda i, lists: diversity.serendipity(lists, i.test, i.train, _categories(i)),
+        ),
+        MetricSpec(
+            name="miscalibration", family="calibration", kind="user", needs=("categories",),
+            help="KL(history categories ‖ list categories), Steck 2018",
+            source="Steck 2018, Calibrated recommendations (α = 0.01)",
+            compute=lambda i, lists: calibration.miscalibration(lists, i.train, _categories(i)),
+            sets={"rerank_lab": 9},
+        ),
+        MetricSpec(
+            name="exposure_disparity", family="fairness", kind="item_group", needs=("test",),
+            help="max / min exposure_ratio over groups with merit (1 = exposure proportional to merit)",
+            source="docs/metrics.md group exposure fairness",
         ),
     ]
 }
+"""The catalogue, in the order audits report metrics (accuracy, exposure, popularity, diversity, ...)."""
 
 _NAME = re.compile(r"^\s*([a-z_]+)\s*@\s*(\d+)\s*$")
+_BASE = re.compile(r"^([A-Za-z_]+)")
+
+
+def metric_names(
+    *,
+    set: str | None = None,  # the pages' word for it, though it shadows the builtin here
+    family: str | None = None,
+    kind: Kind | None = None,
+    default: bool | None = None,
+    engine: str | None = None,
+) -> list[str]:
+    """Catalogue names (without ``@k``) matching every given filter.
+
+    ``set`` lists its members by their position in the set, then in catalogue order; without ``set``
+    the order is the catalogue's. Read at call time, so a metric added to :data:`METRICS` is seen at once.
+
+    Raises:
+        ValueError: ``set`` is not one of :data:`SETS`.
+    """
+    if set is not None and set not in SETS:
+        raise ValueError(f"unknown metric set {set!r}; known: {', '.join(SETS)}")
+    specs = [
+        spec for spec in METRICS.values()
+        if (set is None or set in spec.sets)
+        and (family is None or spec.family == family)
+        and (kind is None or spec.kind == kind)
+        and (default is None or spec.default == default)
+        and (engine is None or engine in spec.engines)
+    ]
+    if set is not None:
+        order = {spec.name: position for position, spec in enumerate(METRICS.values())}
+        specs.sort(key=lambda spec: (spec.sets[set], order[spec.name]))
+    return [spec.name for spec in specs]
+
+
+def default_metrics() -> list[str]:
+    """What an audit that names no metrics computes per k: the default entries it can request by name
+    (item-group metrics come with the breakdowns instead)."""
+    return [spec.name for spec in METRICS.values() if spec.default and spec.compute is not None]
+
+
+def relevance_functions() -> dict[str, RelevanceFn]:
+    """``{name: fn(rel, n_relevant)}`` of every accuracy metric, in catalogue order (frame-level
+    evaluation, :func:`recaudit.metrics.ranking.evaluate_lists`)."""
+    return {spec.name: spec.relevance for spec in METRICS.values() if spec.relevance is not None}
+
+
+def gate_metric_names() -> list[str]:
+    """Every name a gate may use (without ``@k``): the requestable metrics sorted, then the item-group
+    ones (written ``name[column]@k``)."""
+    plain = sorted(name for name, spec in METRICS.items() if spec.kind != "item_group")
+    return plain + metric_names(kind="item_group")
+
+
+def _spec_of(name: str) -> MetricSpec | None:
+    """The spec of a reported name such as ``"gini@10"`` or ``"exposure_disparity[provider]@10"``."""
+    match = _BASE.match(name)
+    return METRICS.get(match.group(1)) if match else None
+
+
+def metric_help(name: str) -> str:
+    """The one-line formula of a reported metric name (``""`` for a name outside the catalogue)."""
+    spec = _spec_of(name)
+    return spec.help if spec else ""
+
+
+def metric_source(name: str) -> str:
+    """The paper or library a reported metric's definition agrees with (``""`` outside the catalogue)."""
+    spec = _spec_of(name)
+    return spec.source if spec else ""
 
 
 def parse_metric(text: str) -> tuple[MetricSpec, int]:
     """``"ndcg@10"`` -> (its spec, 10).
 
     Raises:
-        ValueError: unknown metric or a missing/invalid ``@k``.
+        ValueError: unknown metric, an item-group metric (computed with the breakdowns, not by name) or
+            a missing/invalid ``@k``.
     """
     match = _NAME.match(text)
     if not match:
         raise ValueError(f"metric {text!r} must look like name@k, e.g. ndcg@10")
     name, k = match.group(1), int(match.group(2))
-    if name not in METRICS:
-        raise ValueError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
+    spec = METRICS.get(name)
+    if spec is None:
+        known = [n for n, s in METRICS.items() if s.compute is not None]
+        raise ValueError(f"unknown metric {name!r}; known: {', '.join(known)}")
+    if spec.compute is None:
+        raise ValueError(
+            f"{name} is computed per item column by every audit with test data "
+            f"(reported as {name}[column]@k); it cannot be requested by name"
+        )
     if k < 1:
         raise ValueError(f"k must be >= 1 in {text!r}")
-    return METRICS[name], k
+    return spec, k
 
 
 def missing_needs(spec: MetricSpec, inputs: AuditInputs) -> list[str]:

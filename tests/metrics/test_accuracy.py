@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recaudit.metrics.accuracy import (
-    ACCURACY_METRICS,
     hit_rate,
     map_at_k,
     mrr,
@@ -21,6 +20,9 @@ from recaudit.metrics.accuracy import (
     relevance,
 )
 from recaudit.metrics.lists import RecLists
+from recaudit.metrics.registry import relevance_functions
+
+ACCURACY_METRICS = relevance_functions()  # the catalogue's accuracy entries, as the engine runs them
 
 
 def _lists(items: list[list[int]], n_items: int) -> RecLists:
@@ -63,7 +65,7 @@ def test_hand_computed_fixture() -> None:
 
 
 def test_map_divides_by_min_k_and_t() -> None:
-    # k = 2, both items relevant, |T| = 5: METRICS.md map = (1 + 1) / min(2, 5) = 1 (ranx would give 2/5)
+    # k = 2, both items relevant, |T| = 5: docs/metrics.md map = (1 + 1) / min(2, 5) = 1 (ranx would give 2/5)
     rel = np.array([[True, True]])
     assert map_at_k(rel, np.array([5]))[0] == pytest.approx(1.0)
     assert ndcg(rel, np.array([5]))[0] == pytest.approx(1.0)
@@ -95,7 +97,7 @@ def _random_world(
 
 
 def _reference(lst: list[int], truth: set[int], n_rel: int, k: int) -> dict[str, float]:
-    """Independent loop implementation of METRICS.md for one user."""
+    """Independent loop implementation of docs/metrics.md for one user."""
     hits = [i in truth for i in lst[:k]]
     dcg = sum(1 / math.log2(r + 2) for r, h in enumerate(hits) if h)
     idcg = sum(1 / math.log2(r + 2) for r in range(min(k, n_rel)))
@@ -144,7 +146,7 @@ def test_random_data_matches_ranx() -> None:
     for name in ("precision", "recall", "hit_rate", "mrr", "ndcg"):  # same names in ranx
         want = ranx.evaluate(qrels, run, f"{name}@{k}")
         assert np.nanmean(ACCURACY_METRICS[name](rel, n_rel)) == pytest.approx(want, abs=1e-9), name
-    # ranx's map divides by |T_u|; rescale it per user to METRICS.md's min(k, |T_u|)
+    # ranx's map divides by |T_u|; rescale it per user to docs/metrics.md's min(k, |T_u|)
     ap = ranx.evaluate(qrels, run, f"map@{k}", return_mean=False)
     per_user = np.asarray(ap) * n_rel[evaluated] / np.minimum(n_rel[evaluated], k)
     np.testing.assert_allclose(map_at_k(rel, n_rel)[evaluated], per_user, atol=1e-9)
