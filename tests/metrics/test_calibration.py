@@ -13,24 +13,11 @@ from hypothesis.extra.numpy import arrays
 
 from recaudit.metrics.calibration import category_distributions, genre_weights, miscalibration
 from recaudit.metrics.lists import RecLists
+from tests.metrics.conftest import rec_lists as _lists
+from tests.metrics.conftest import sets_matrix as _csr
 
 # item0 {x}, item1 {x, y}, item2 {y}, item3 no category, item4 {x}
 CATEGORIES = sp.csr_matrix(np.array([[1, 0], [1, 1], [0, 1], [0, 0], [1, 0]], dtype=np.float32))
-
-
-def _lists(items: list[list[int]], n_items: int, k: int | None = None) -> RecLists:
-    k = k or max(1, max(len(r) for r in items))
-    arr = np.full((len(items), k), -1, dtype=np.int64)
-    for u, row in enumerate(items):
-        arr[u, : len(row)] = row
-    return RecLists(np.arange(len(items)).astype(str).astype(object), arr,
-                    np.arange(n_items).astype(str).astype(object))
-
-
-def _csr(sets: list[list[int]], n_items: int) -> sp.csr_matrix:
-    rows = [u for u, s in enumerate(sets) for _ in s]
-    cols = [i for s in sets for i in s]
-    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(sets), n_items))
 
 
 def test_genre_weights() -> None:

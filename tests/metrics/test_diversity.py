@@ -13,26 +13,13 @@ from hypothesis.extra.numpy import arrays
 
 from recaudit.metrics.diversity import ild, serendipity
 from recaudit.metrics.lists import RecLists
+from tests.metrics.conftest import rec_lists as _lists
+from tests.metrics.conftest import sets_matrix as _csr
 
 # v0 = (1, 0), v1 = (0, 1), v2 = (1, 1), v3 = (0, 0): cos(0,1) = 0, cos(0,2) = cos(1,2) = 1/√2, v3 zero
 VECTORS = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
 # categories: item0 {a}, item1 {a, b}, item2 {b}, item3 none -> cos(0,1) = cos(1,2) = 1/√2, cos(0,2) = 0
 CATEGORIES = sp.csr_matrix(np.array([[1, 0], [1, 1], [0, 1], [0, 0]], dtype=np.float32))
-
-
-def _lists(items: list[list[int]], n_items: int, k: int | None = None) -> RecLists:
-    k = k or max(1, max(len(r) for r in items))
-    arr = np.full((len(items), k), -1, dtype=np.int64)
-    for u, row in enumerate(items):
-        arr[u, : len(row)] = row
-    return RecLists(np.arange(len(items)).astype(str).astype(object), arr,
-                    np.arange(n_items).astype(str).astype(object))
-
-
-def _csr(sets: list[list[int]], n_items: int) -> sp.csr_matrix:
-    rows = [u for u, s in enumerate(sets) for _ in s]
-    cols = [i for s in sets for i in s]
-    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(sets), n_items))
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> float:
