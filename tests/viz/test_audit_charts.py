@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,10 +24,7 @@ from recaudit.viz.audit_charts import (
     popularity_lift_chart,
 )
 from tests.audit_fixtures import audit_frames
-
-
-def traces(fig: go.Figure) -> dict[str, go.BaseTraceType]:
-    return {t.name: t for t in fig.data}
+from tests.viz.conftest import traces
 
 
 def _frames() -> dict[str, pd.DataFrame]:

@@ -14,10 +14,7 @@ from recaudit.viz import (
     popularity_curve,
     training_curve,
 )
-
-
-def traces(fig: go.Figure) -> dict[str, go.Scatter]:
-    return {t.name: t for t in fig.data}
+from tests.viz.conftest import traces
 
 
 def test_head_size_by_hand() -> None:

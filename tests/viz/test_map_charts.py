@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 from hypothesis import given, settings
@@ -33,16 +34,15 @@ def small_map() -> dict:
     }
 
 
+def small_map_figure(**kwargs: object) -> go.Figure:
+    """:func:`item_map_figure` of :func:`small_map`'s points, rows and popularity, with ``kwargs``."""
+    m = small_map()
+    return item_map_figure(m["xy"], m["rows"], popularity=m["popularity"], **kwargs)
+
+
 def test_one_webgl_trace_per_group_with_integer_customdata() -> None:
     m = small_map()
-    fig = item_map_figure(
-        m["xy"],
-        m["rows"],
-        popularity=m["popularity"],
-        groups=m["groups"],
-        exposure=m["exposure"],
-        titles=m["titles"],
-    )
+    fig = small_map_figure(groups=m["groups"], exposure=m["exposure"], titles=m["titles"])
     names = [t.name for t in fig.data]
     assert names == ["(none)", "comedy", "drama"]  # label order; a missing category is "(none)"
     assert all(t.type == "scattergl" for t in fig.data)
@@ -59,23 +59,13 @@ def test_one_webgl_trace_per_group_with_integer_customdata() -> None:
 
 
 def test_large_maps_send_no_per_point_titles() -> None:
-    m = small_map()
-    fig = item_map_figure(
-        m["xy"], m["rows"], popularity=m["popularity"], titles=m["titles"], hover_titles=False
-    )
+    fig = small_map_figure(titles=small_map()["titles"], hover_titles=False)
     assert fig.data[0].text is None and "%{text}" not in fig.data[0].hovertemplate
 
 
 def test_continuous_colour_and_size_by_exposure() -> None:
-    m = small_map()
-    fig = item_map_figure(
-        m["xy"],
-        m["rows"],
-        popularity=m["popularity"],
-        colour_values=m["exposure"],
-        exposure=m["exposure"],
-        size_by_exposure=True,
-    )
+    exposure = small_map()["exposure"]
+    fig = small_map_figure(colour_values=exposure, exposure=exposure, size_by_exposure=True)
     (trace,) = fig.data
     assert np.asarray(trace.marker.color).tolist() == [0, 4, 1, 16, 0]
     assert trace.marker.showscale
@@ -89,7 +79,7 @@ def test_overlays_are_drawn_last_and_zoom_focuses() -> None:
         MapOverlay("history", m["xy"][[0, 2]], np.array([10, 12]), "#111111", labels=["A", "C"]),
         MapOverlay("user", np.array([[0.5, 0.5]]), np.array([-1]), "#ffd700", symbol="star"),
     ]
-    fig = item_map_figure(m["xy"], m["rows"], popularity=m["popularity"], overlays=overlays, focus=(1.0, 0.0))
+    fig = small_map_figure(overlays=overlays, focus=(1.0, 0.0))
     assert [t.name for t in fig.data] == ["items", "history", "user"]
     assert np.asarray(fig.data[1].customdata).ravel().tolist() == [10, 12]
     assert fig.data[2].marker.symbol == "star"
@@ -103,12 +93,7 @@ def test_mismatched_lengths_raise() -> None:
     with pytest.raises(ValueError, match="rows"):
         item_map_figure(m["xy"], m["rows"][:3], popularity=m["popularity"])
     with pytest.raises(ValueError, match="overlay"):
-        item_map_figure(
-            m["xy"],
-            m["rows"],
-            popularity=m["popularity"],
-            overlays=[MapOverlay("x", m["xy"][:2], np.array([1]), "#000000")],
-        )
+        small_map_figure(overlays=[MapOverlay("x", m["xy"][:2], np.array([1]), "#000000")])
 
 
 def test_group_labels_keep_the_most_frequent() -> None:
