@@ -170,17 +170,24 @@ def time_rounds(
     return times
 
 
-def bench_size(
-    n_items: int,
-    batches: Sequence[int],
-    repeats: int,
-    device: torch.device,
-    *,
-    budget_s: float = CELL_BUDGET_S,
-    batch1_rounds: int = BATCH1_ROUNDS,
-    log: Callable[[str], None] | None = None,
-) -> list[Row]:
+@dataclass(frozen=True)
+class Timing:
+    """How the cells of a table are timed (:func:`time_rounds`): rounds, device, budget, progress."""
+
+    repeats: int  # rounds per cell (at least ``batch1_rounds`` at batch 1)
+    device: torch.device  # where ours and the floor run; synchronised before every clock read
+    budget_s: float = CELL_BUDGET_S
+    batch1_rounds: int = BATCH1_ROUNDS
+    log: Callable[[str], None] | None = None  # told when each cell is done
+
+    def rounds(self, batch: int) -> int:
+        """Rounds for a cell of ``batch`` queries."""
+        return max(self.repeats, self.batch1_rounds) if batch == 1 else self.repeats
+
+
+def bench_size(n_items: int, batches: Sequence[int], timing: Timing) -> list[Row]:
     """Every batch size's row for one seeded [n_items, 64] standard-normal catalogue."""
+    device = timing.device
     rng = np.random.default_rng(SEED)
     items = rng.standard_normal((n_items, DIM), dtype=np.float32)
     queries = rng.standard_normal((max(max(batches), 32), DIM), dtype=np.float32)
@@ -212,10 +219,9 @@ def bench_size(
             "faiss": lambda r, pick=pick: index.search(pick(r), K)[1],
             "floor": lambda r: table.sum(),
         }
-        rounds = max(repeats, batch1_rounds) if batch == 1 else repeats
-        cells.append((batch, time_rounds(fns, rounds, device, budget_s)))
-        if log is not None:
-            log(f"  done {n_items:>8} items, batch {batch:>4}")
+        cells.append((batch, time_rounds(fns, timing.rounds(batch), device, timing.budget_s)))
+        if timing.log is not None:
+            timing.log(f"  done {n_items:>8} items, batch {batch:>4}")
     floor_s = min(min(times["floor"]) for _, times in cells)
     return [
         Row(n_items, b, choose_method(b, n_items), times, floor_s, agree(b)) for b, times in cells
@@ -232,13 +238,10 @@ def run_table(
     batch1_rounds: int = BATCH1_ROUNDS,
     log: Callable[[str], None] | None = None,
 ) -> list[Row]:
-    """Rows for every catalogue size in ``sizes`` and batch size in ``batches`` (see bench_size)."""
-    rows: list[Row] = []
-    for n in sizes:
-        rows += bench_size(
-            n, batches, repeats, device, budget_s=budget_s, batch1_rounds=batch1_rounds, log=log
-        )
-    return rows
+    """Rows for every catalogue size in ``sizes`` and batch size in ``batches`` (see bench_size and
+    :class:`Timing` for the other arguments)."""
+    timing = Timing(repeats, device, budget_s=budget_s, batch1_rounds=batch1_rounds, log=log)
+    return [row for n in sizes for row in bench_size(n, batches, timing)]
 
 
 def format_table(rows: Sequence[Row]) -> str:
