@@ -5,7 +5,7 @@ import streamlit as st
 
 from recaudit.app import audit
 from recaudit.app import shell as support
-from recaudit.metrics import AuditResult
+from recaudit.metrics import AuditResult, metric_names
 from recaudit.metrics.calibration import category_distributions
 from recaudit.metrics.exposure import gini_at_k
 from recaudit.textsafe import md_text, plot_text
@@ -26,14 +26,14 @@ if inputs is None:
 lists = inputs.lists.truncate(k)
 st.caption(
     f"{lists.n_users:,} held-out users, top-{k} lists over a catalogue of {lists.n_items:,} items. "
-    "Definitions: METRICS.md; intervals: 95% percentile bootstrap over users."
+    "Definitions: docs/metrics.md; intervals: 95% percentile bootstrap over users."
 )
 
 # ---------------------------------------------------------------------------------------------- cards
 cards_area = st.container()  # filled once the metrics are computed, below the charts' code
 
 
-NAMES = ["coverage", "arp", "aplt", "novelty", "ild", "ild_category", "personalization"]
+NAMES = metric_names(set="diversity")  # the cards, from the metric catalogue
 
 
 def metric_cards(result: AuditResult) -> None:

@@ -5,9 +5,11 @@ import streamlit as st
 from recaudit.app import audit
 from recaudit.app import shell as support
 from recaudit.metrics.fairness import explain_disparity
-from recaudit.metrics.groups import ACTIVITY_LABELS
+from recaudit.metrics.groups import ACTIVITY_LABELS, user_group_labels
 from recaudit.metrics.popularity import POPULARITY_GROUPS
+from recaudit.metrics.registry import metric_help, metric_names
 from recaudit.textsafe import md_text, plot_text
+from recaudit.views import audit_tables
 from recaudit.viz import audit_charts as charts
 
 bundle = support.require_bundle()
@@ -32,8 +34,7 @@ else:
     disparity = result.values.get(f"exposure_disparity[{column}]@{k}")
     st.metric(
         md_text(f"exposure_disparity[{column}]@{k}"), audit.fmt(disparity, 3),
-        help="max_g exposure_ratio / min_g exposure_ratio over groups with merit; 1 = every group gets "
-        "exposure in proportion to its share of test interactions (merit).",
+        help=md_text(metric_help("exposure_disparity")),  # the catalogue's one-line formula
     )
     if disparity is not None and (why := explain_disparity(table, column)):
         st.text(why)  # why the card shows ∞ or —; it names groups (data values): plain text, not markdown
@@ -56,8 +57,8 @@ else:
 
 # ------------------------------------------------------------------------------------------ user groups
 st.subheader("Accuracy gaps between user groups")
-labels = audit.user_group_labels(inputs, users_frame=bundle.users)
-ACCURACY = ("ndcg", "recall", "hit_rate", "mrr", "precision", "map")
+labels = user_group_labels(inputs, users=bundle.users)
+ACCURACY = metric_names(set="fairness")  # ndcg, recall, ... from the metric catalogue
 accuracy = [m for m in ACCURACY if f"{m}@{k}" in result.per_user]
 if not accuracy:
     st.info("No accuracy metric could be computed (no test interactions).")
@@ -73,7 +74,7 @@ with right:
     )
 order = {"activity": ACTIVITY_LABELS, "popularity": POPULARITY_GROUPS}.get(grouping)
 values = result.per_user[metric].reindex(inputs.lists.user_ids).to_numpy()
-cis = audit.group_ci_table(values, labels[grouping], order=order, n_boot=1000, seed=0)
+cis = audit_tables.group_ci_table(values, labels[grouping], order=order, n_boot=1000, seed=0)
 cis = cis[cis["n_users"] > 0].reset_index(drop=True)
 chart, numbers = st.columns([3, 2])
 with chart:

@@ -4,9 +4,10 @@ The HTML page works offline: plotly.js is embedded once (in the first figure), n
 network (no CDN, fonts, stylesheets or MathJax), and it prints cleanly (each section starts a page, figures
 are not split). Every piece of text that comes from data or from the caller (title, model name, ids, group
 names, skip reasons) is HTML-escaped, since ids and titles may be hostile. The page says which model,
-which data (fingerprints) and which settings produced the numbers, and names each metric's formula source
-(METRICS.md). Data text inside the figures is escaped for plotly (:func:`recaudit.textsafe.plot_text`), which
-would otherwise render tags such as ``<a href>`` in tick labels and hovers.
+which data (fingerprints) and which settings produced the numbers, and names each metric's one-line formula
+and its source, both read from the metric catalogue (:mod:`recaudit.metrics.registry`; definitions in
+docs/metrics.md). Data text inside the figures is escaped for plotly (:func:`recaudit.textsafe.plot_text`),
+which would otherwise render tags such as ``<a href>`` in tick labels and hovers.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from recaudit import __version__
+from recaudit.metrics import registry
 from recaudit.metrics.engine import AuditResult
 from recaudit.metrics.fairness import explain_disparity
 from recaudit.metrics.inputs import AuditInputs
@@ -36,38 +38,11 @@ from recaudit.viz.audit_charts import (
     group_metric_chart,
     long_tail_chart,
     lorenz_chart,
-    metric_help,
     miscalibration_hist,
     popularity_lift_chart,
 )
 
-__all__ = ["METRIC_SOURCES", "default_figures", "metric_source", "render_html", "to_json", "write_report"]
-
-# The paper or library each default definition agrees with (METRICS.md).
-METRIC_SOURCES: dict[str, str] = {
-    "precision": "ranx conventions (binary relevance)",
-    "recall": "ranx conventions (binary relevance)",
-    "hit_rate": "ranx conventions (binary relevance)",
-    "mrr": "ranx conventions (binary relevance)",
-    "ndcg": "ranx conventions (binary relevance)",
-    "map": "ranx conventions (binary relevance)",
-    "coverage": "RecBole ItemCoverage (share of the catalogue)",
-    "gini": "RecBole GiniIndex, LensKit gini (whole catalogue)",
-    "gini_recommended_only": "Evidently (recommended items only)",
-    "exposure_gini": "RecBole GiniIndex over position-weighted exposure",
-    "entropy": "RecBole ShannonEntropy (natural log)",
-    "entropy_norm": "RecBole ShannonEntropy / ln |I|",
-    "personalization": "METRICS.md: 1 − mean pairwise overlap / k, from c_i",
-    "arp": "Abdollahpouri; Elliot, RecBole, RecTools",
-    "aplt": "Abdollahpouri; Elliot (80% short head)",
-    "novelty": "RecTools MeanInvUserFreq",
-    "ild": "Ziegler; RecTools ILD",
-    "ild_category": "Ziegler; RecTools ILD (category vectors)",
-    "serendipity": "Zhang et al. 2012 (Auralist); MS Recommenders",
-    "serendipity_category": "Zhang et al. 2012 (Auralist); MS Recommenders (category vectors)",
-    "miscalibration": "Steck 2018, Calibrated recommendations (α = 0.01)",
-    "exposure_disparity": "METRICS.md group exposure fairness",
-}
+__all__ = ["default_figures", "metric_source", "render_html", "to_json", "write_report"]
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
@@ -93,11 +68,9 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 
 
 def metric_source(name: str) -> str:
-    """The formula source (paper/library of METRICS.md) of a metric name such as ``"gini@10"``."""
-    base = name.split("@")[0]
-    if base.startswith("exposure_disparity"):
-        base = "exposure_disparity"
-    return METRIC_SOURCES.get(base, "")
+    """The formula source (the paper or library the definition agrees with, from the catalogue) of a
+    metric name such as ``"gini@10"`` or ``"exposure_disparity[provider]@10"``; ``""`` when unknown."""
+    return registry.metric_source(name)
 
 
 def _esc(value: object) -> str:
@@ -181,8 +154,8 @@ def _header(result: AuditResult, title: str, created: str) -> str:
     pairs.append(("recaudit version", __version__))
     return (
         f'<section class="first"><h1>{_esc(title)}</h1>'
-        f'<p class="muted">Recommendation audit. Definitions: recaudit METRICS.md; each metric names its '
-        f"source below.</p>{_kv_table(pairs)}</section>"
+        f'<p class="muted">Recommendation audit. Definitions: recaudit docs/metrics.md; each metric names '
+        f"its source below.</p>{_kv_table(pairs)}</section>"
     )
 
 
@@ -205,7 +178,7 @@ def _metrics_section(result: AuditResult) -> str:
         note = f"<br><strong>{_esc(why)}</strong>" if why else ""
         rows.append(
             f'<tr><td>{_esc(name)}</td><td class="num">{_esc(_fmt(value))}</td>'
-            f'<td class="num">{_esc(ci)}</td><td>{_esc(metric_help(name))}{note}</td>'
+            f'<td class="num">{_esc(ci)}</td><td>{_esc(registry.metric_help(name))}{note}</td>'
             f"<td>{_esc(metric_source(name))}</td></tr>"
         )
     body = "".join(rows) or '<tr><td colspan="5" class="muted">no metric computed</td></tr>'

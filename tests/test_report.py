@@ -180,7 +180,7 @@ def test_default_figures_without_inputs_uses_the_result_only(audit: tuple) -> No
 
 def test_metric_source_names_the_definition() -> None:
     assert "RecBole GiniIndex" in metric_source("gini@10")
-    assert metric_source("exposure_disparity[provider]@10").startswith("METRICS.md")
+    assert metric_source("exposure_disparity[provider]@10").startswith("docs/metrics.md")
     assert metric_source("unknown@10") == ""
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from recaudit.bundle import Bundle
 from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, RANK, SCORE, TIMESTAMP, TITLE
+from recaudit.metrics.registry import metric_names
 from recaudit.models.foldin import FoldIn
 from recaudit.scoring import ExactScorer, Recommendations
 
@@ -106,13 +107,10 @@ def item_label(bundle: Bundle) -> Callable[[str], str]:
     return lambda item_id: f"{titles[item_id]} ({item_id})" if item_id in titles else str(item_id)
 
 
-_HEADLINE_ORDER = ("recall", "ndcg", "precision", "hit_rate")
-
-
-def _metric_order(name: str) -> tuple[int, int, str]:
-    """Sort key: by k, then recall, ndcg, precision, hit rate, then any other metric by name."""
+def _metric_order(name: str, first: Sequence[str]) -> tuple[int, int, str]:
+    """Sort key: by k, then the metrics of ``first`` in its order, then any other metric by name."""
     base, _, k = name.partition("@")
-    rank = _HEADLINE_ORDER.index(base) if base in _HEADLINE_ORDER else len(_HEADLINE_ORDER)
+    rank = first.index(base) if base in first else len(first)
     return (int(k) if k.isdigit() else 0, rank, base)
 
 
@@ -120,7 +118,8 @@ def evaluation_frame(evaluation: dict[str, Any]) -> pd.DataFrame:
     """``{"model": {"recall@10": ..}, "popularity": {..}}`` -> metric rows, system columns."""
     systems = [name for name in ("model", "popularity") if isinstance(evaluation.get(name), dict)]
     metrics = list(dict.fromkeys(m for name in systems for m in evaluation[name]))
-    ordered = sorted(metrics, key=_metric_order)
+    first = metric_names(set="overview")  # the catalogue's Overview order: recall, ndcg, precision, hit rate
+    ordered = sorted(metrics, key=lambda name: _metric_order(name, first))
     frame = pd.DataFrame(
         {name: [evaluation[name].get(m, np.nan) for m in ordered] for name in systems},
         index=pd.Index(ordered, name="metric"),

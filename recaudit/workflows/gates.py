@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from recaudit.errors import RecauditInputError
 from recaudit.metrics.engine import AuditResult
-from recaudit.metrics.registry import METRICS
+from recaudit.metrics.registry import gate_metric_names, metric_names
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -29,8 +29,6 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _GATE = re.compile(rf"^\s*([A-Za-z_]+(?:\[[^\]]+\])?@\d+)\s*(>=|<=|>|<)\s*({_NUMBER})\s*$")
 _METRIC = re.compile(r"^([A-Za-z_]+)(?:\[([^\]]+)\])?@(\d+)$")
-ITEM_GROUP_METRICS = ("exposure_disparity",)
-"""Metrics computed per item column, written ``name[column]@k``."""
 
 
 @dataclass(frozen=True)
@@ -75,8 +73,14 @@ def check_gates(result: AuditResult, gates: Sequence[Gate]) -> list[str]:
 
 
 def known_metric_names() -> list[str]:
-    """Every metric name a gate may use (without ``@k``): the registry's and the item-group ones."""
-    return sorted(METRICS) + list(ITEM_GROUP_METRICS)
+    """Every metric name a gate may use (without ``@k``): the catalogue's, read when called
+    (:func:`recaudit.metrics.registry.gate_metric_names`)."""
+    return gate_metric_names()
+
+
+def item_group_metrics() -> list[str]:
+    """Metrics computed per item column, written ``name[column]@k`` (the catalogue's ``item_group`` kind)."""
+    return metric_names(kind="item_group")
 
 
 def _closest(name: str, known: Sequence[str], n: int = 3) -> list[str]:
@@ -106,6 +110,7 @@ def check_gate_names(
             audit does not compute.
     """
     known = known_metric_names()
+    per_column = item_group_metrics()
     for gate in gates:
         match = _METRIC.match(gate.metric)
         assert match, gate.metric  # parse_gate accepted it
@@ -114,11 +119,11 @@ def check_gate_names(
             close = _closest(name, known)
             hint = f"did you mean {', '.join(close)}?" if close else f"known metrics: {', '.join(known)}"
             raise RecauditInputError("--fail-on", f"unknown metric {name!r} in gate {gate}", hint)
-        if name in ITEM_GROUP_METRICS and column is None:
+        if name in per_column and column is None:
             raise RecauditInputError(
                 "--fail-on", f"{name} needs an item column in gate {gate}", f"e.g. {name}[category]@{gate_k}"
             )
-        if name not in ITEM_GROUP_METRICS and column is not None:
+        if name not in per_column and column is not None:
             raise RecauditInputError(
                 "--fail-on", f"{name} takes no [column] in gate {gate}", f"use {name}@{gate_k}"
             )

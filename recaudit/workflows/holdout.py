@@ -1,9 +1,10 @@
 """Held-out evaluation of a bundle against a popularity baseline (the numbers of the Overview and model card).
 
-Protocol (METRICS.md, ranx conventions): every user with at least one test item is evaluated; each user's
+Protocol (docs/metrics.md, ranx conventions): every user with at least one test item is evaluated; each user's
 training items are excluded from their list; test items the model cannot recommend still count in |T_u|;
 users unknown to the model count with zeros. The popularity baseline ranks the catalogue by training
-interactions φ(i) (ties: lower item row first) and applies the same exclusion.
+interactions φ(i) (ties: lower item row first) and applies the same exclusion. The metrics are the
+catalogue's ``headline`` set (:func:`recaudit.metrics.registry.metric_names`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import pandas as pd
 from recaudit.bundle import Bundle
 from recaudit.data.schema import USER_ID
 from recaudit.metrics.ranking import evaluate_lists
+from recaudit.metrics.registry import metric_names
 from recaudit.scoring import ExactScorer
-
-HEADLINE_METRICS = ("precision", "recall", "hit_rate", "ndcg")
 
 
 def popularity_scorer(bundle: Bundle, device: str = "cpu") -> ExactScorer:
@@ -58,9 +58,9 @@ def holdout_evaluation(
     bundle: Bundle,
     scorer: ExactScorer,
     ks: tuple[int, ...] = (10, 20),
-    metrics: tuple[str, ...] = HEADLINE_METRICS,
+    metrics: tuple[str, ...] | None = None,
 ) -> dict[str, object]:
-    """Model vs popularity on the bundle's test interactions.
+    """Model vs popularity on the bundle's test interactions (``metrics`` default: the ``headline`` set).
 
     Returns ``{"k": [...], "n_users": N, "n_unknown_users": M, "model": {...}, "popularity": {...}}``.
 
@@ -72,6 +72,7 @@ def holdout_evaluation(
     test_users = np.sort(bundle.test[USER_ID].astype(str).unique())
     known = test_users[np.isin(test_users, bundle.user_ids)]
     k_max = max(ks)
+    names = tuple(metric_names(set="headline")) if metrics is None else metrics
     results: dict[str, object] = {
         "k": list(ks),
         "n_users": int(len(test_users)),
@@ -79,6 +80,6 @@ def holdout_evaluation(
     }
     for name, candidate in (("model", scorer), ("popularity", popularity_scorer(bundle))):
         recs = recommend_users(candidate, known, k_max)
-        scores = evaluate_lists(recs, bundle.test, ks=ks, metrics=metrics)
+        scores = evaluate_lists(recs, bundle.test, ks=ks, metrics=names)
         results[name] = {key: round(float(value), 6) for key, value in scores.items()}
     return results
