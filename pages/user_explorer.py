@@ -1,5 +1,8 @@
 """User explorer: a user's history, live top-k, a second bundle side by side, what-if edits."""
 
+from collections.abc import Callable
+
+import pandas as pd
 import streamlit as st
 
 from recaudit.app import shell as support
@@ -12,6 +15,18 @@ scorer = support.guarded("could not build the scorer", support.get_scorer, bundl
 if scorer is None:
     st.stop()
 st.title("🧑 User explorer")
+
+
+def side_by_side(*panes: tuple[str, pd.DataFrame, str], title: Callable[[str], object] = st.caption) -> list:
+    """One column per ``(heading, table, key)`` pane: the heading (``title``: st.caption or st.subheader)
+    over the keyed table. Returns the columns, for what goes under a table."""
+    columns = st.columns(len(panes))
+    for column, (heading, frame, key) in zip(columns, panes, strict=True):
+        with column:
+            title(heading)
+            support.table(frame, key)
+    return columns
+
 
 # ---- who and how -------------------------------------------------------------------------------
 pick, settings = st.columns([1, 2])
@@ -48,14 +63,11 @@ history = explore.history_table(bundle, user)
 recs, latency_ms = explore.recommend_user(
     bundle, scorer, user, k, exclude_seen=exclude_seen, domain=domain_filter
 )
-left, right = st.columns(2)
-with left:
-    st.subheader(f"History ({len(history)})")
-    support.table(history, "history")
-with right:
-    st.subheader(f"Top-{k} for {md_text(user)}")
-    support.table(recs, "recs")
-    st.caption(f"scored in {latency_ms:.1f} ms on {scorer.device}")
+_, right = side_by_side(
+    (f"History ({len(history)})", history, "history"), (f"Top-{k} for {md_text(user)}", recs, "recs"),
+    title=st.subheader,
+)
+right.caption(f"scored in {latency_ms:.1f} ms on {scorer.device}")
 
 # ---- compare with a second bundle ---------------------------------------------------------------
 others = [p.name for p in list_bundles(support.bundle_dir()) if p.name != bundle.name]
@@ -82,13 +94,10 @@ if others:
         m1, m2 = st.columns(2)
         m1.metric("Overlap", f"{common} of {k}")
         m2.metric("Jaccard", f"{jaccard:.2f}")
-        one, two = st.columns(2)
-        with one:
-            st.caption(md_text(bundle.name))
-            support.table(recs, "compare_a")
-        with two:
-            st.caption(f"{md_text(other_name)} ({other_ms:.1f} ms)")
-            support.table(other_recs, "compare_b")
+        side_by_side(
+            (md_text(bundle.name), recs, "compare_a"),
+            (f"{md_text(other_name)} ({other_ms:.1f} ms)", other_recs, "compare_b"),
+        )
 
 
 # ---- what-if: edit the history, fold the user in again ------------------------------------------
@@ -114,13 +123,10 @@ def what_if_section(user: str, k: int, domain: str | None, live: list[str] | Non
     before = explore.what_if(bundle, scorer, foldin, history_ids, k, domain=domain)
     after = explore.what_if(bundle, scorer, foldin, edited, k, domain=domain)
     entered, left_ = explore.list_changes(before["item_id"], after["item_id"])
-    one, two = st.columns(2)
-    with one:
-        st.caption(f"before: fold-in of the full history ({len(history_ids)} items)")
-        support.table(before, "what_if_before")
-    with two:
-        st.caption(f"after: fold-in of the edited history ({len(edited)} items)")
-        support.table(after, "what_if_after")
+    side_by_side(
+        (f"before: fold-in of the full history ({len(history_ids)} items)", before, "what_if_before"),
+        (f"after: fold-in of the edited history ({len(edited)} items)", after, "what_if_after"),
+    )
     # item titles and ids come from the data: each label is shown as text, only the prefix is bold
     st.markdown(f"**Entered ({len(entered)}):** " + (", ".join(md_text(label(i)) for i in entered) or "none"))
     st.markdown(f"**Left ({len(left_)}):** " + (", ".join(md_text(label(i)) for i in left_) or "none"))
