@@ -29,13 +29,15 @@ PAGE = "pages/embedding_map.py"
 PCA = ProjectionParams(method="pca").to_dict()
 
 
-def open_map(bundle_dir: Path, **state: object) -> AppTest:
-    """The Embedding map page on bundle ``alpha`` with a PCA map (through ``app.py`` once registered)."""
+def open_map(bundle_dir: Path, *, params: dict | None = PCA, **state: object) -> AppTest:
+    """The Embedding map page on bundle ``alpha`` with a PCA map, or the page's default map with
+    ``params=None`` (through ``app.py`` once registered)."""
     registered = any(p.path == PAGE for p in support.PAGES)
     at = AppTest.from_file(APP if registered else str(ROOT / PAGE), default_timeout=120)
     at.session_state[support.BUNDLE_DIR_KEY] = str(bundle_dir)
     at.session_state[support.SELECTED_BUNDLE] = "alpha"
-    at.session_state[app_map.MAP_PARAMS] = PCA
+    if params is not None:
+        at.session_state[app_map.MAP_PARAMS] = params
     for key, value in state.items():
         at.session_state[key] = value
     at.run()
@@ -157,11 +159,7 @@ def test_on_demand_map_shows_its_step_while_the_rest_of_the_page_works(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(app_map, "project_items", held)
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state[support.BUNDLE_DIR_KEY] = str(bundles)
-    at.session_state[support.SELECTED_BUNDLE] = "alpha"
-    at.run()
-    at.switch_page(PAGE).run()
+    at = open_map(bundles, params=None)
     assert not at.exception, at.exception
     assert not [e for e in at.get("plotly_chart") if "embedding_map" in e.proto.id]
     labels = [s.label for s in at.get("status")]
@@ -194,11 +192,7 @@ def test_a_failed_on_demand_map_says_why_once_and_offers_a_retry(
         raise ValueError("UMAP returned non-finite coordinates")
 
     monkeypatch.setattr(app_map, "project_items", broken)
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state[support.BUNDLE_DIR_KEY] = str(bundles)
-    at.session_state[support.SELECTED_BUNDLE] = "alpha"
-    at.run()
-    at.switch_page(PAGE).run()
+    at = open_map(bundles, params=None)
     bundle = load_bundle(bundles / "alpha")
     app_map.existing_projection(bundle).wait(60)
     at.run()

@@ -19,6 +19,23 @@ from markdown_it import MarkdownIt
 
 from recaudit.textsafe import WORD_JOINER, md_code, md_text, plot_text, plot_texts
 
+STREAMLIT_MARKUP = [
+    "$x^2$ and $$y$$",
+    ":red[x] :blue-background[y] :small[z]",
+    ":material/home:",
+    ":smile: :+1:",
+]
+"""Streamlit's own markdown extensions (LaTeX, colours, icons, emoji shortcodes): plain text to CommonMark."""
+BARE_TEXT = [
+    "http://127.0.0.2:9/bare.png",
+    "HTTPS://127.0.0.2:9/upper",
+    "www.example.com",
+    "mail me: someone@example.com",
+    "u\u00e9 \u2603 plain unicode",
+    "",
+]
+"""Text without markup: what GFM's autolinker would link, plain unicode, nothing."""
+
 HOSTILE = [
     "![x](http://127.0.0.2:9/md.png)",
     "[click](javascript:alert(1))",
@@ -28,10 +45,7 @@ HOSTILE = [
     '<img src="x" onerror="alert(1)">',
     "<script>alert(1)</script>",
     "<http://127.0.0.2:9/angle.png>",
-    "$x^2$ and $$y$$",
-    ":red[x] :blue-background[y] :small[z]",
-    ":material/home:",
-    ":smile: :+1:",
+    *STREAMLIT_MARKUP,
     "**bold** __bold__ *it* _it_ ~~gone~~",
     "# heading",
     "### heading ###",
@@ -50,12 +64,7 @@ HOSTILE = [
     "&amp; &lt;b&gt; &#42;",
     "line one\nline two\n\n# heading",
     "hard  \nbreak",
-    "http://127.0.0.2:9/bare.png",
-    "HTTPS://127.0.0.2:9/upper",
-    "www.example.com",
-    "mail me: someone@example.com",
-    "u\u00e9 \u2603 plain unicode",
-    "",
+    *BARE_TEXT,
 ]
 
 # CommonMark with GFM tables and strikethrough; html=True so that raw HTML would pass through (the oracle
@@ -88,17 +97,9 @@ def test_md_text_renders_as_the_literal_text(text: str) -> None:
 NOT_COMMONMARK = {
     "[click](javascript:alert(1))",  # markdown-it refuses the javascript: link and prints the text
     "![r][ref]",  # the reference is defined in another string
-    "$x^2$ and $$y$$",
-    ":red[x] :blue-background[y] :small[z]",
-    ":material/home:",
-    ":smile: :+1:",
+    *STREAMLIT_MARKUP,
     "a | b | c",  # a table needs a delimiter row
-    "http://127.0.0.2:9/bare.png",
-    "HTTPS://127.0.0.2:9/upper",
-    "www.example.com",
-    "mail me: someone@example.com",
-    "u\u00e9 \u2603 plain unicode",
-    "",
+    *BARE_TEXT,
 }
 """Strings plain CommonMark leaves as text; Streamlit's extensions and GFM's autolinker do not (the
 checks below and the browser test cover them)."""
