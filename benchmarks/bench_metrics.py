@@ -41,7 +41,7 @@ from recaudit.metrics.registry import METRICS  # noqa: E402
 from recaudit.metrics.stats import bootstrap_ci  # noqa: E402
 
 K = 20
-ALPHA = 0.01  # Steck's smoothing, fixed by METRICS.md
+ALPHA = 0.01  # Steck's smoothing, fixed by docs/metrics.md
 TOL = 1e-6
 GROUPS: dict[str, tuple[str, ...]] = {
     "accuracy": ("precision", "recall", "hit_rate", "mrr", "ndcg", "map"),

@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--domain", help="recommend only items of this domain")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
 
-    p = sub.add_parser("metrics", help="every METRICS.md metric of any recommendation log (no bundle needed)")
+    p = sub.add_parser("metrics",
+                       help="every docs/metrics.md metric of any recommendation log (no bundle needed)")
     _path_arg(p, "--recs", kind="recs", required=True, help="user_id,item_id,rank[,score] (CSV or parquet)")
     _path_arg(p, "--train", kind="pairs", required=True, help="training interactions user_id,item_id")
     _path_arg(p, "--test", kind="pairs", help="held-out interactions user_id,item_id (for accuracy)")

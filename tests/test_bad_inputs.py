@@ -350,7 +350,7 @@ def test_metrics_ignore_non_numeric_and_non_finite_scores(
     assert values == {k: v for k, v in good.items() if isinstance(v, float)}
     # by hand: lists a=[i1,i2], b=[i1,i3]; 3 of 4 catalogue items recommended
     assert bad["coverage@2"] == 0.75
-    # Gini (METRICS.md): counts sorted c = (i4: 0, i2: 1, i3: 1, i1: 2), n = 4, sum c = 4,
+    # Gini (docs/metrics.md): counts sorted c = (i4: 0, i2: 1, i3: 1, i1: 2), n = 4, sum c = 4,
     # sum_j (2j - n - 1) c_j = (-3)*0 + (-1)*1 + 1*1 + 3*2 = 6, so G = 6 / (4 * 4) = 0.375
     assert bad["gini@2"] == pytest.approx(0.375)
 

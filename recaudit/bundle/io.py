@@ -140,7 +140,7 @@ class Bundle:
 
     @cached_property
     def item_popularity(self) -> np.ndarray:
-        """Training interactions per item, in item row order (φ(i) of METRICS.md)."""
+        """Training interactions per item, in item row order (φ(i) of docs/metrics.md)."""
         return np.asarray(self.seen.sum(axis=0)).ravel().astype(np.int64)
 
     def domain_mask(self, domain: str | None) -> np.ndarray | None:

@@ -1,6 +1,6 @@
 """Miscalibration of recommendation lists against the history (Steck 2018, "Calibrated recommendations").
 
-Definitions (METRICS.md):
+Definitions (docs/metrics.md):
 
 - ``p(g|i) = 1 / |genres(i)|`` for each category g of item i (0 otherwise);
 - ``p(g|u) = mean_{i ∈ H_u} p(g|i)`` (history), ``q(g|u) = mean_{i ∈ L_u} p(g|i)`` (list), uniform weights;
@@ -82,7 +82,7 @@ def miscalibration(
         lists: top-k lists, ``[U, k]``.
         train: ``[U, I]`` training interactions ``H_u``, aligned with the lists' users and the catalogue.
         categories: ``[I, G]`` 0/1 category membership (``membership_matrix``).
-        alpha: the smoothing weight α in ``q̃ = (1 − α) q + α p`` (0 < α ≤ 1; METRICS.md fixes 0.01).
+        alpha: the smoothing weight α in ``q̃ = (1 − α) q + α p`` (0 < α ≤ 1; docs/metrics.md fixes 0.01).
 
     Returns:
         ``[U]`` float64, NaN for users whose history or list has no categorised item.

@@ -1,4 +1,4 @@
-"""Intra-list diversity and serendipity over item vectors (METRICS.md "Diversity, serendipity, calibration").
+"""Intra-list diversity and serendipity over item vectors (docs/metrics.md, "Diversity and serendipity").
 
 Item vectors are either dense embeddings ``[I, d]`` or sparse category indicators ``csr [I, G]`` (from
 :func:`recaudit.metrics.lists.membership_matrix`); the latter give ``ild_category`` and
@@ -108,7 +108,7 @@ def serendipity(
     Conventions:
         - ``H_u`` and ``T_u`` are sets: any stored non-zero in ``train`` / ``test`` (``[U, I]``, aligned
           with the lists' users and the catalogue) marks membership, repeats count once.
-        - Users without test items score 0 (METRICS.md: every user with a list is averaged).
+        - Users without test items score 0 (docs/metrics.md: every user with a list is averaged).
         - Users with an empty history: the mean over ``H_u`` is taken as 0 (nothing in the history is
           similar), so each relevant recommendation has unexpectedness 1. This matches the zero-vector
           convention: the history centroid is the zero vector.

@@ -1,4 +1,4 @@
-"""Exposure and catalogue metrics (METRICS.md, "Exposure and catalogue").
+"""Exposure and catalogue metrics (docs/metrics.md, "Exposure and catalogue").
 
 Every metric here is computed over the *whole* catalogue ``I``, items that were never recommended
 included (their exposure is 0). All are catalogue-level: they return a float, NaN meaning 'n/a' (an
@@ -65,7 +65,7 @@ def gini_at_k(lists: RecLists) -> float:
 def exposure_gini(lists: RecLists) -> float:
     """``exposure_gini@k``: :func:`gini` of the position-weighted exposure ``x_i`` over the catalogue.
 
-    ``x_i = Σ_u Σ_r e(r) · 1[L_u[r] = i]``, ``e(r) = 1 / log2(r + 1)`` (METRICS.md).
+    ``x_i = Σ_u Σ_r e(r) · 1[L_u[r] = i]``, ``e(r) = 1 / log2(r + 1)`` (docs/metrics.md).
     """
     return gini(lists.position_exposure())
 
@@ -106,7 +106,7 @@ def personalization(lists: RecLists) -> float:
         personalization = 1 − Σ_i c_i (c_i − 1) / (U (U − 1) k)
 
     ``U`` counts the users whose list is non-empty (an empty list is no recommendation). Every
-    overlap is divided by ``k`` (the list width, ``lists.k``), as METRICS.md says, even for lists
+    overlap is divided by ``k`` (the list width, ``lists.k``), as docs/metrics.md says, even for lists
     shorter than k: two identical lists of length ``m < k`` give overlap ``m / k``, not 1. Hence
     short lists read as more personalised; truncate or pad upstream if that matters.
     NaN when fewer than two users have a list.

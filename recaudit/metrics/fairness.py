@@ -1,4 +1,4 @@
-"""Group exposure fairness (METRICS.md, "Group exposure fairness").
+"""Group exposure fairness (docs/metrics.md, "Group exposure fairness").
 
 Items are grouped by provider, category or any item column (``membership``: a 0/1 ``[I, G]`` matrix,
 see :func:`recaudit.metrics.lists.membership_matrix`). Exposure is position-weighted:
@@ -33,7 +33,7 @@ def group_exposure(
 ) -> pd.DataFrame:
     """Exposure, catalogue and merit shares per item group, one row per group.
 
-    For each group g (METRICS.md)::
+    For each group g (docs/metrics.md)::
 
         exposure_share = Σ_{i ∈ g} x_i / Σ_i x_i
         catalog_share  = |g ∩ I| / |I|

@@ -125,7 +125,7 @@ def user_group_labels(
 
     * ``activity``: :func:`activity_buckets` of the user's training interactions (``edges``);
     * ``popularity``: niche / diverse / blockbuster by head share, ties split by user id
-      (:func:`recaudit.metrics.popularity.popularity_groups`, METRICS.md "popularity_lift");
+      (:func:`recaudit.metrics.popularity.popularity_groups`, docs/metrics.md "Popularity groups");
     * one entry per column of ``users``: the given ``columns`` (each must exist), or, when ``columns``
       is None, every column of ``users`` other than ``user_id`` with at most ``max_groups`` distinct
       values.

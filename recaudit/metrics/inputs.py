@@ -4,7 +4,7 @@
 an optional items table and optional item embeddings into the aligned arrays the metric functions take: the
 ``[U, k]`` lists, ``[U, I]`` train/test matrices over the same user rows and catalogue, φ(i), users(i), the
 short head, category and provider membership. The catalogue is the items table when given, else the
-training items (METRICS.md: "I the catalogue: every item the model can recommend").
+training items (docs/metrics.md: the catalogue I is every item the model can recommend).
 """
 
 from __future__ import annotations

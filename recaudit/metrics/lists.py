@@ -71,7 +71,7 @@ class RecLists:
         return np.bincount(flat, minlength=self.n_items).astype(np.int64)
 
     def position_exposure(self) -> np.ndarray:
-        """``x_i = Σ_u Σ_r e(r) 1[L_u[r] = i]`` with ``e(r) = 1 / log2(r + 1)`` (METRICS.md)."""
+        """``x_i = Σ_u Σ_r e(r) 1[L_u[r] = i]`` with ``e(r) = 1 / log2(r + 1)`` (docs/metrics.md)."""
         weights = np.broadcast_to(1.0 / np.log2(np.arange(2, self.k + 2)), self.items.shape)
         mask = self.mask
         return np.bincount(self.items[mask], weights=weights[mask], minlength=self.n_items)

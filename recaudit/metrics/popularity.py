@@ -1,4 +1,4 @@
-"""Popularity-bias metrics (METRICS.md, "Popularity bias").
+"""Popularity-bias metrics (docs/metrics.md, "Popularity bias").
 
 ``φ(i)`` is the number of training interactions of item i (``item_popularity``), ``users(i)`` its
 number of distinct training users (``item_users``), ``n_users`` the number of distinct training users.
@@ -120,7 +120,7 @@ def popularity_groups(
     """User groups by the share of head items in ``H_u`` (Abdollahpouri et al. 2020): ``[U]`` labels.
 
     ``share_u = |H_u ∩ head| / |H_u|`` with ``H_u`` the distinct items of the user's training row
-    (``train`` rows are the users of ``user_ids``). METRICS.md: the ``n`` users with a history are ranked
+    (``train`` rows are the users of ``user_ids``). docs/metrics.md: the ``n`` users with a history are ranked
     by ``(share_u, user id compared as a string)``; the lowest ``round(fraction · n)`` are ``niche``, the
     highest ``round(fraction · n)`` ``blockbuster``, the rest ``diverse``. Ties at a boundary are split by
     id, never dropped, so each extreme group holds its 20% even when many users share the maximum share

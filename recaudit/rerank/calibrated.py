@@ -25,7 +25,8 @@ def _row_stochastic(categories: sp.spmatrix) -> sp.csr_matrix:
 
 
 def history_distribution(train: sp.spmatrix, categories: sp.spmatrix) -> np.ndarray:
-    """``p(g|u) = mean_{i ∈ H_u} p(g|i)``, ``p(g|i) = 1/|genres(i)|`` (Steck 2018; METRICS.md miscalibration).
+    """``p(g|u) = mean_{i ∈ H_u} p(g|i)``, ``p(g|i) = 1/|genres(i)|`` (Steck 2018; docs/metrics.md
+    miscalibration).
 
     Args:
         train: ``[U, I]`` training interactions (any positive count marks ``i ∈ H_u``; H_u is a set).
@@ -89,7 +90,7 @@ def calibrated(
 
     Maximises ``(1 − λ)·Σ_{i ∈ S} rel(i) − λ·C_KL(p, q̃(S))`` greedily: at each position it adds
     ``argmax_i (1 − λ)·rel(i) − λ·C_KL(p, q̃(S ∪ {i}))`` (``Σ_{j ∈ S} rel(j)`` is the same for every i), with
-    ``rel`` the min-max normalised base score, the METRICS.md miscalibration definitions
+    ``rel`` the min-max normalised base score, the docs/metrics.md miscalibration definitions
     ``p(g|i) = 1/|genres(i)|``, ``q(g|S) = mean_{j ∈ S} p(g|j)`` (uniform weights),
     ``q̃ = (1 − α)·q + α·p`` and ``C_KL(p, q̃) = Σ_{g: p(g|u) > 0} p(g|u)·ln(p(g|u) / q̃(g))``. A user without
     history (p = 0) has ``C_KL = 0`` and keeps the base ranking.

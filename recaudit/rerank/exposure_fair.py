@@ -99,8 +99,8 @@ def exposure_fair(
     position of earlier batches) and ``E`` the same over all placed items, each group's overshoot is
     ``o_g = max(0, E_g / E − t_g) / (1 − t_g)`` (in [0, 1]; 0 while E = 0, and for t_g = 1), and each user
     picks ``argmax_i (1 − λ)·rel(i) − λ·max_{g ∋ i} o_g`` (items in no group: penalty 0). Shares follow
-    METRICS.md (``exposure_share = Σ_{i ∈ g} x_i / Σ_i x_i``), so with overlapping groups the shares may sum
-    above 1. The result depends on the order of the batches (a global constraint), not on the user order
+    docs/metrics.md (``exposure_share = Σ_{i ∈ g} x_i / Σ_i x_i``), so with overlapping groups the shares may
+    sum above 1. The result depends on the order of the batches (a global constraint), not on the user order
     within one batch.
 
     Args:

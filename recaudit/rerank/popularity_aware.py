@@ -66,7 +66,7 @@ def popularity_aware(
 
     Args:
         candidates, scores, k, lambda_, options: see :func:`recaudit.rerank.mmr`.
-        head_mask: ``[I]`` bool, True for short-head items (METRICS.md 80% rule); the rest is the tail.
+        head_mask: ``[I]`` bool, True for short-head items (docs/metrics.md 80% rule); the rest is the tail.
         user_tail_pref: ``[U]`` in [0, 1], P(tail|u) (e.g. :func:`tail_preference`).
     """
     head = np.asarray(head_mask)

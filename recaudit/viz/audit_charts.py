@@ -141,7 +141,7 @@ def long_tail_chart(
     """Items ordered by training popularity rank; their popularity φ(i) and their exposure, on log axes.
 
     Items are ranked by φ descending (head items first among ties, then catalogue row order), so the
-    head of METRICS.md (Elliot's short head: the fewest most popular items holding 80% of interactions)
+    head of docs/metrics.md (Elliot's short head: the fewest most popular items holding 80% of interactions)
     is ranks 1..h. Above ``max_points`` items both curves keep log-spaced ranks (exact values at those
     ranks), and a third trace ``exposure (bin mean)`` gives the mean exposure of all the items between
     consecutive kept ranks, so exposure of the unshown tail items is not lost. Zeros cannot sit on a log
@@ -393,7 +393,7 @@ def category_bars(
 def group_exposure_chart(
     table: pd.DataFrame, title: str = "Exposure vs catalogue vs merit share", *, max_groups: int = MAX_BARS
 ) -> go.Figure:
-    """Grouped bars per item group: exposure share, catalogue share and merit share (METRICS.md).
+    """Grouped bars per item group: exposure share, catalogue share and merit share (docs/metrics.md).
 
     ``exposure_share = Σ_{i∈g} x_i / Σ x_i`` (position-weighted), ``catalog_share = |g ∩ I| / |I|``,
     ``merit_share`` the share of test interactions; hover shows ``exposure_ratio`` (exposure / merit).

@@ -24,7 +24,7 @@ MAX_CURVE_POINTS = 2000
 def head_size(counts: np.ndarray, head_share: float = 0.8) -> int:
     """Number of most-popular items that together hold at least ``head_share`` of all interactions.
 
-    The short head of METRICS.md (Elliot): sort items by popularity φ(i) descending and take the
+    The short head of docs/metrics.md (Elliot): sort items by popularity φ(i) descending and take the
     smallest h with Σ_{r ≤ h} φ_(r) ≥ head_share · Σ_i φ(i). Returns 0 when there are no
     interactions. Only the count matters here, so ties need no item-id order.
     """
@@ -58,7 +58,7 @@ def popularity_curve(
 
     Args:
         counts: training interactions per item φ(i), any order (item-row order from a bundle).
-        head_share: the share of interactions the head holds (0.8: the 80% cut of METRICS.md).
+        head_share: the share of interactions the head holds (0.8: the 80% cut of docs/metrics.md).
         title: the figure title.
         max_points: above this many items the curve is thinned to log-spaced ranks (the shape on a
             log axis is kept; the cut rank and the totals are computed from every item).

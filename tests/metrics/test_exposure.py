@@ -1,4 +1,4 @@
-"""Exposure and catalogue metrics: hand-computed values, loop references, properties (METRICS.md)."""
+"""Exposure and catalogue metrics: hand-computed values, loop references, properties (docs/metrics.md)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def random_lists(seed: int, n_users: int, n_items: int, k: int, pad: float = 0.3
     return _lists(items.tolist(), n_items)
 
 
-# --- loop-based references, written straight from METRICS.md ---------------------------------------
+# --- loop-based references, written straight from docs/metrics.md ---------------------------------------
 
 def ref_gini(counts: list[float]) -> float:
     c = sorted(counts)

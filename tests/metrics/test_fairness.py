@@ -1,4 +1,4 @@
-"""Group exposure fairness: hand-computed values, loop reference, properties (METRICS.md)."""
+"""Group exposure fairness: hand-computed values, loop reference, properties (docs/metrics.md)."""
 
 from __future__ import annotations
 

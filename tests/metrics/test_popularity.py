@@ -1,4 +1,4 @@
-"""Popularity-bias metrics: hand-computed values, loop references, properties (METRICS.md)."""
+"""Popularity-bias metrics: hand-computed values, loop references, properties (docs/metrics.md)."""
 
 from __future__ import annotations
 

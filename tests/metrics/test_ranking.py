@@ -40,7 +40,7 @@ def test_user_without_list_counts_as_zero_and_users_without_test_are_ignored() -
 
 
 def _reference(lst: list[str], truth: set[str], k: int) -> dict[str, float]:
-    """Independent, loop-based implementation of METRICS.md."""
+    """Independent, loop-based implementation of docs/metrics.md."""
     top = lst[:k]
     hits = [i in truth for i in top]
     dcg = sum(1 / math.log2(r + 2) for r, h in enumerate(hits) if h)

@@ -1,6 +1,6 @@
 """Validation recall@k for early stopping, with a small exact torch top-k.
 
-recall@k = |top-k(u) ∩ V_u| / |V_u| (METRICS.md), averaged over the users with validation items V_u.
+recall@k = |top-k(u) ∩ V_u| / |V_u| (docs/metrics.md), averaged over the users with validation items V_u.
 As in the benchmark protocol, the user's training items are excluded from the ranking and only items
 with training interactions can be recommended; validation items outside that catalogue still count
 in |V_u|. The training catalogue is small, so users are scored in blocks against every item.
