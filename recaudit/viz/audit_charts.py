@@ -22,7 +22,7 @@ from recaudit.metrics.engine import AuditResult
 from recaudit.metrics.exposure import gini as gini_index
 from recaudit.metrics.exposure import lorenz_curve
 from recaudit.metrics.registry import METRICS
-from recaudit.viz.charts import CUT_COLOUR, HEAD_COLOUR
+from recaudit.viz.charts import CUT_COLOUR, HEAD_COLOUR, MAX_CURVE_POINTS, log_spaced_indices
 from recaudit.viz.layout import finish_layout
 
 __all__ = [
@@ -38,7 +38,6 @@ __all__ = [
     "popularity_lift_chart",
 ]
 
-MAX_CURVE_POINTS = 2000
 MAX_BARS = 30
 HISTORY_COLOUR = "#4c72b0"
 RECOMMENDED_COLOUR = "#dd8452"
@@ -62,14 +61,6 @@ def _curve_indices(y: np.ndarray, max_points: int) -> np.ndarray:
     finite = np.nan_to_num(y, nan=0.0)
     in_y = np.searchsorted(finite, np.linspace(finite[0], finite[-1], half), side="left")
     return np.unique(np.concatenate([in_x, np.clip(in_y, 0, n - 1), [0, n - 1]]))
-
-
-def _log_spaced_ranks(n: int, max_points: int) -> np.ndarray:
-    """0-based indices of ranks 1..n thinned to about ``max_points`` log-spaced ranks (ends kept)."""
-    if n <= max_points:
-        return np.arange(n)
-    ranks = np.unique(np.geomspace(1, n, num=max_points).round().astype(np.int64))
-    return ranks - 1
 
 
 def lorenz_chart(
@@ -170,7 +161,7 @@ def long_tail_chart(
     order = np.lexsort((np.arange(n), ~head, -pop))
     pop_sorted, exp_sorted = pop[order], exp[order]
     ranks = np.arange(1, n + 1)
-    keep = _log_spaced_ranks(n, max_points)
+    keep = log_spaced_indices(n, max_points)
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(

@@ -39,8 +39,8 @@ def head_size(counts: np.ndarray, head_share: float = 0.8) -> int:
     return int(np.searchsorted(cumulative, head_share * total * (1 - 1e-12), side="left") + 1)
 
 
-def _log_spaced(n: int, max_points: int) -> np.ndarray:
-    """Indices 0..n-1 thinned to about ``max_points``, even on a log axis (first and last kept)."""
+def log_spaced_indices(n: int, max_points: int) -> np.ndarray:
+    """Indices 0..n-1 (of ranks 1..n) thinned to about ``max_points``, even on a log axis (ends kept)."""
     if n <= max_points:
         return np.arange(n)
     ranks = np.unique(np.geomspace(1, n, num=max_points).round().astype(np.int64))
@@ -76,7 +76,7 @@ def popularity_curve(
     positive = ordered[ordered > 0]
     h = head_size(values, head_share)
     ranks = np.arange(1, len(positive) + 1)
-    keep = _log_spaced(len(positive), max_points)
+    keep = log_spaced_indices(len(positive), max_points)
     head_idx = keep[keep < h]
     tail_idx = keep[keep >= h]
     total = max(int(positive.sum()), 1)
@@ -190,6 +190,17 @@ def metric_comparison_bar(frame: pd.DataFrame, *, title: str = "Held-out accurac
     return finish_layout(fig)
 
 
+def _epoch_line(part: pd.DataFrame, column: str, name: str, **style: object) -> go.Scatter:
+    """``column`` of one training phase against its epochs, as lines and markers."""
+    return go.Scatter(
+        x=part["epoch"].to_numpy(),
+        y=part[column].to_numpy(dtype=np.float64),
+        mode="lines+markers",
+        name=name,
+        **style,
+    )
+
+
 def training_curve(history: list[dict], best_epoch: int | None = None) -> go.Figure:
     """Loss (left axis) and validation recall (right axis) per epoch, one line per training phase.
 
@@ -207,25 +218,10 @@ def training_curve(history: list[dict], best_epoch: int | None = None) -> go.Fig
         frame["phase"] = "fit"
     for phase, part in frame.groupby("phase", sort=False):
         if "loss" in part.columns:
-            fig.add_trace(
-                go.Scatter(
-                    x=part["epoch"].to_numpy(),
-                    y=part["loss"].to_numpy(dtype=np.float64),
-                    mode="lines+markers",
-                    name=f"loss ({phase})",
-                )
-            )
+            fig.add_trace(_epoch_line(part, "loss", f"loss ({phase})"))
         if "valid_recall" in part.columns and part["valid_recall"].notna().any():
-            fig.add_trace(
-                go.Scatter(
-                    x=part["epoch"].to_numpy(),
-                    y=part["valid_recall"].to_numpy(dtype=np.float64),
-                    mode="lines+markers",
-                    name=f"validation recall ({phase})",
-                    yaxis="y2",
-                    line={"dash": "dot"},
-                )
-            )
+            name = f"validation recall ({phase})"
+            fig.add_trace(_epoch_line(part, "valid_recall", name, yaxis="y2", line={"dash": "dot"}))
     if best_epoch:
         fig.add_vline(x=best_epoch, line={"dash": "dot", "color": CUT_COLOUR})
     fig.update_layout(
