@@ -13,14 +13,9 @@ which would otherwise render tags such as ``<a href>`` in tick labels and hovers
 from __future__ import annotations
 
 import html as html_lib
-import json as json_lib
 import math
-import os
-import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +23,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from recaudit import __version__
+from recaudit._io import atomic_write_text, dumps_json
+from recaudit.formatting import format_value
 from recaudit.metrics import registry
 from recaudit.metrics.engine import AuditResult
 from recaudit.metrics.fairness import explain_disparity
@@ -77,25 +74,6 @@ def _esc(value: object) -> str:
     return html_lib.escape(str(value), quote=True)
 
 
-def _fmt(value: object) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    if isinstance(value, (int, np.integer)):
-        return f"{int(value):,}"
-    if isinstance(value, (float, np.floating)):
-        number = float(value)
-        if math.isnan(number):
-            return "n/a"
-        if math.isinf(number):
-            return "∞" if number > 0 else "−∞"
-        if number != 0 and (abs(number) >= 1e5 or abs(number) < 1e-3):
-            return f"{number:.4g}"
-        return f"{number:.4f}"
-    return str(value)
-
-
 def _table(frame: pd.DataFrame, *, numeric: set[str] | None = None) -> str:
     """A frame as an escaped HTML table (index included when named); numbers formatted by :func:`_fmt`."""
     data = frame.reset_index() if frame.index.name else frame
@@ -107,7 +85,7 @@ def _table(frame: pd.DataFrame, *, numeric: set[str] | None = None) -> str:
         for value in record:
             is_num = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
             cls = ' class="num"' if is_num else ""
-            cells.append(f"<td{cls}>{_esc(_fmt(value))}</td>")
+            cells.append(f"<td{cls}>{_esc(format_value(value))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     body = "".join(rows)
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
@@ -126,10 +104,10 @@ def _value_html(value: object) -> str:
             return '<span class="muted">none</span>'
         return "<br>".join(f"{_esc(k)}: {_value_html(v)}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
-        return _esc(", ".join(_fmt(v) for v in value))
+        return _esc(", ".join(format_value(v) for v in value))
     if isinstance(value, str) and len(value) >= 32 and all(c in "0123456789abcdef" for c in value):
         return f"<code>{_esc(value)}</code>"  # a fingerprint
-    return _esc(_fmt(value))
+    return _esc(format_value(value))
 
 
 def _header(result: AuditResult, title: str, created: str) -> str:
@@ -173,11 +151,12 @@ def _metrics_section(result: AuditResult) -> str:
     rows = []
     for name, value in result.values.items():
         low, high = result.ci.get(name, (math.nan, math.nan))
-        ci = "" if not (np.isfinite(low) and np.isfinite(high)) else f"[{_fmt(low)}, {_fmt(high)}]"
+        finite = np.isfinite(low) and np.isfinite(high)
+        ci = f"[{format_value(low)}, {format_value(high)}]" if finite else ""
         why = _disparity_why(result, name)
         note = f"<br><strong>{_esc(why)}</strong>" if why else ""
         rows.append(
-            f'<tr><td>{_esc(name)}</td><td class="num">{_esc(_fmt(value))}</td>'
+            f'<tr><td>{_esc(name)}</td><td class="num">{_esc(format_value(value))}</td>'
             f'<td class="num">{_esc(ci)}</td><td>{_esc(registry.metric_help(name))}{note}</td>'
             f"<td>{_esc(metric_source(name))}</td></tr>"
         )
@@ -238,7 +217,7 @@ def _embedding_section(result: AuditResult) -> str:
          help_text.get("effective_dimensionality", "")),
     ]
     body = "".join(
-        f"<tr><td>{_esc(name)}</td><td>{_esc(_fmt(value))}</td><td>{_esc(why)}</td></tr>"
+        f"<tr><td>{_esc(name)}</td><td>{_esc(format_value(value))}</td><td>{_esc(why)}</td></tr>"
         for name, value, why in rows
     )
     return (
@@ -372,52 +351,9 @@ def default_figures(result: AuditResult, inputs: AuditInputs | None = None) -> d
     return figures
 
 
-def _jsonable(value: Any) -> Any:
-    """Strict JSON: NaN -> null, ±inf -> "inf"/"-inf", numpy scalars/arrays -> Python, tuples -> lists."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, (np.integer, int)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        number = float(value)
-        if math.isnan(number):
-            return None
-        if math.isinf(number):
-            return "inf" if number > 0 else "-inf"
-        return number
-    if isinstance(value, (pd.Timestamp, datetime)):
-        return value.isoformat()
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
-
-
 def to_json(result: AuditResult) -> str:
     """:meth:`AuditResult.to_dict` as strict JSON text (metric names at the top level, no NaN tokens)."""
-    return json_lib.dumps(_jsonable(result.to_dict()), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-
-
-def _atomic_write(path: Path, produce: Callable[[], str]) -> Path:
-    """Write ``produce()`` to ``path`` via a temp file in the same folder and ``os.replace``.
-
-    On any error (producing the text, writing, renaming) the temp file is removed and an existing
-    ``path`` is left untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        tmp.write_text(produce(), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return dumps_json(result.to_dict())
 
 
 def write_report(
@@ -435,11 +371,8 @@ def write_report(
     """
     written: list[Path] = []
     if json is not None:
-        written.append(_atomic_write(Path(json), lambda: to_json(result)))
+        written.append(atomic_write_text(json, to_json(result)))
     if html is not None:
-        def page() -> str:
-            figs = figures if figures is not None else default_figures(result, inputs)
-            return render_html(result, title=title, figures=figs)
-
-        written.append(_atomic_write(Path(html), page))
+        figs = figures if figures is not None else default_figures(result, inputs)
+        written.append(atomic_write_text(html, render_html(result, title=title, figures=figs)))
     return written

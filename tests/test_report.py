@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import pytest
 
 import recaudit
+import recaudit._io
 from recaudit import report
 from recaudit.metrics import AuditInputs, evaluate
 from recaudit.report import default_figures, metric_source, render_html, to_json, write_report
@@ -161,7 +162,7 @@ def test_atomic_write_leaves_no_temp_file_on_error(
     def broken_replace(src: object, dst: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(report.os, "replace", broken_replace)
+    monkeypatch.setattr(recaudit._io.os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         write_report(result, html=None, json=tmp_path / "r.json", title="t")
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]

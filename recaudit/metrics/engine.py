@@ -9,10 +9,7 @@ category/provider/domain) and the popularity lift per user group come with them.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recaudit._io import atomic_write_text, dumps_json, json_safe
 from recaudit.data.schema import CATEGORY, DOMAIN, PROVIDER
 from recaudit.metrics import fairness, groups, popularity
 from recaudit.metrics.inputs import AuditInputs
@@ -80,46 +78,21 @@ class AuditResult:
         return out
 
     def save(self, path: str | Path) -> Path:
-        """Write :meth:`to_dict` as JSON atomically (temp file, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-        try:
-            tmp.write_text(json.dumps(self.to_dict(), indent=2, default=_json_default) + "\n")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return path
+        """Write :meth:`to_dict` as strict JSON (:func:`recaudit._io.dumps_json`), atomically."""
+        return atomic_write_text(path, dumps_json(self.to_dict()))
 
 
 def _num(value: object) -> float | str | None:
-    """JSON has no NaN or Infinity: undefined numbers become null, infinities the strings "inf"/"-inf"."""
-    if value is None:
-        return None
-    number = float(value)  # type: ignore[arg-type]
-    if math.isnan(number):
-        return None
-    if math.isinf(number):
-        return "inf" if number > 0 else "-inf"
-    return number
+    """A metric value as strict JSON (:func:`recaudit._io.json_safe` of the float; None stays None)."""
+    return None if value is None else json_safe(float(value))  # type: ignore[arg-type]
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     clean = frame.reset_index() if frame.index.name else frame
     return [
-        {key: (_num(v) if isinstance(v, (float, np.floating)) else v) for key, v in row.items()}
+        {key: (json_safe(v) if isinstance(v, (float, np.floating)) else v) for key, v in row.items()}
         for row in clean.to_dict(orient="records")
     ]
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, float) and math.isinf(value):
-        return str(value)
-    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
 def evaluate(
