@@ -9,7 +9,7 @@ from recaudit.metrics import AuditResult, metric_names
 from recaudit.textsafe import md_text
 from recaudit.views import audit_tables
 from recaudit.viz import audit_charts as charts
-from recaudit.workflows.audit import audit_users
+from recaudit.workflows.audit import audit_users, frontier_metrics
 
 bundle = support.require_bundle()
 st.title(f"🎚️ Re-ranking lab: {md_text(bundle.name)}")
@@ -82,11 +82,10 @@ with middle:
         st.selectbox, "Re-ranker B", key="frontier_b", default="calibrated", options=names,
         format_func=audit.RERANKER_LABELS.get,
     )
-axes = [f"{m}@{k}" for m in metric_names(set="frontier")]  # ild_category, coverage, gini
+sweep = frontier_metrics(k)  # ndcg (x), then the catalogue's frontier set: ild_category, coverage, gini
+x, axes = sweep[0], sweep[1:]
 with right:
     y = support.sticky(st.selectbox, "Versus", key="frontier_y", default=axes[0], options=axes)
-x = f"ndcg@{k}"
-sweep = [x, *axes]
 frontiers = {}
 for choice in dict.fromkeys([first, second]):
     sweeping = support.StepStatus(f"Sweeping λ for {audit.RERANKER_LABELS[choice]}")

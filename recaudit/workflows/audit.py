@@ -21,6 +21,7 @@ from recaudit.metrics.embedding import embedding_audit
 from recaudit.metrics.engine import AuditResult, evaluate
 from recaudit.metrics.inputs import AuditInputs
 from recaudit.metrics.lists import RecLists, membership_matrix
+from recaudit.metrics.registry import metric_names
 from recaudit.rerank import history_distribution, parse_spec, rerank, tail_preference
 
 DEFAULT_POOL = 100
@@ -221,16 +222,19 @@ def rerank_frontier(
     lambdas: Sequence[float],
     *,
     users: Sequence[str] | None = None,
-    metrics: Sequence[str] = ("ndcg@10", "ild_category@10", "coverage@10", "gini@10"),
+    metrics: Sequence[str] | None = None,
     progress: Callable[[str, float], None] | None = None,
 ) -> pd.DataFrame:
     """Metrics of ``spec_name`` re-ranking at each λ (one row per λ), on the same users.
+
+    ``metrics`` default to :func:`frontier_metrics` at ``k``.
 
     The users' candidate pools are scored once and re-ranked at every λ (the lists are the same as
     :func:`bundle_recommendations` with ``rerank=f"{spec_name}:{λ}"``). ``progress(step, fraction)``
     is told which λ is being evaluated.
     """
     report = progress or (lambda _step, _fraction: None)
+    metrics = frontier_metrics(k) if metrics is None else list(metrics)
     report("scoring the candidate pools", 0.0)
     pools = frontier_pools(bundle, k, users=users)
     rows = []
@@ -239,6 +243,12 @@ def rerank_frontier(
         rows.append(frontier_point(bundle, pools, k, spec_name, value, users=users, metrics=metrics))
     report("frontier ready", 1.0)
     return pd.DataFrame(rows)
+
+
+def frontier_metrics(k: int) -> list[str]:
+    """The trade-off frontier's metrics at ``k``: accuracy (``ndcg``, its x axis) and the catalogue's
+    ``frontier`` set (:func:`recaudit.metrics.registry.metric_names`), its y axes."""
+    return [f"ndcg@{k}"] + [f"{name}@{k}" for name in metric_names(set="frontier")]
 
 
 def frontier_pools(bundle: Bundle, k: int, *, users: Sequence[str] | None = None) -> CandidatePools:
