@@ -1,7 +1,8 @@
 """The ``recaudit`` command line.
 
     recaudit sample [--out DIR]
-    recaudit train INTERACTIONS [--items ITEMS] [--test TEST] --out BUNDLE [--dim D] [--epochs N] [--seed S]
+    recaudit train INTERACTIONS [--items ITEMS] [--test TEST] --out BUNDLE [--model mf] [--dim D] [--epochs N]
+                   [--seed S]
     recaudit import --user-embeddings F --item-embeddings F [--user-ids F] [--item-ids F] [--items ITEMS]
                     [--interactions F] --out BUNDLE
     recaudit recommend BUNDLE (--user ID | --all-users) [-k 10] [--out FILE] [--include-seen]
@@ -105,12 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=_non_negative_int, default=None, help="generator seed (default: the committed one)"
     )
 
-    p = sub.add_parser("train", help="train the embedding model and write a bundle")
+    from recaudit.models.registry import DEFAULT_KIND, MODEL_KINDS, kind_names
+
+    p = sub.add_parser("train", help="train a model (default: the embedding model) and write a bundle")
     _path_arg(p, "interactions", kind="interactions",
               help="interactions CSV or parquet (user_id,item_id,timestamp)")
     _path_arg(p, "--items", kind="items", help="items CSV or parquet (item_id,title,category,domain,...)")
     _path_arg(p, "--test", kind="interactions", help="held-out test interactions (default: temporal split)")
     _path_arg(p, "--out", kind="out_bundle", required=True, help="bundle directory to write")
+    p.add_argument(
+        "--model", choices=kind_names(), default=DEFAULT_KIND, metavar="KIND",
+        help=f"model kind (default {DEFAULT_KIND}): "
+        + "; ".join(f"{kind}: {MODEL_KINDS[kind].summary}" for kind in kind_names()),
+    )  # fmt: skip
     p.add_argument("--dim", type=_positive_int, help="embedding dimension")
     p.add_argument("--epochs", type=_positive_int, help="maximum training epochs")
     p.add_argument("--seed", type=_non_negative_int, help="random seed")
@@ -213,6 +221,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     bundle = train_bundle(
         args.interactions, items=args.items, test=args.test, out=args.out, overrides=overrides,
         overwrite=args.force, progress=None if args.quiet else "tqdm", log=_log, item_map=args.map,
+        model=args.model,
     )
     evaluation = bundle.manifest.get("evaluation") or {}
     for name in ("model", "popularity"):

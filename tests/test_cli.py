@@ -8,6 +8,7 @@ import pytest
 
 from recaudit.bundle import load_bundle
 from recaudit.cli import main
+from recaudit.models import MFConfig, TrainedMF
 
 
 def _world(tmp_path: Path) -> tuple[Path, Path]:
@@ -47,6 +48,21 @@ def test_train_stores_split_evaluation_and_metadata(trained: Path) -> None:
     assert bundle.domains == ["books", "movies"]
     assert bundle.manifest["projection"]["method"] == "pca"
     assert bundle.item_map["item_id"].tolist() == bundle.item_ids.tolist()
+
+
+def test_train_model_mf_is_the_default_and_dispatches_on_load(trained: Path, tmp_path: Path) -> None:
+    inter, items = _world(tmp_path)
+    code = main(["train", str(inter), "--items", str(items), "--out", str(tmp_path / "b"), "--dim", "8",
+                 "--epochs", "5", "--seed", "1", "--quiet", "--map", "pca", "--model", "mf"])
+    assert code == 0
+    default, explicit = load_bundle(trained), load_bundle(tmp_path / "b")
+    for name in ("user_emb", "item_emb", "item_bias"):
+        np.testing.assert_array_equal(getattr(default, name), getattr(explicit, name))
+    assert default.manifest["model"] == explicit.manifest["model"]
+    assert default.manifest["model"]["kind"] == "mf" and default.manifest["format_version"] == 2
+    assert isinstance(default.model, TrainedMF) and default.model.config == MFConfig.from_dict(
+        default.manifest["model"]["config"]
+    )
 
 
 def test_recommend_one_user_excludes_seen(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -91,6 +107,11 @@ def test_info_prints_the_model_card(trained: Path, capsys: pytest.CaptureFixture
         (["train", "{tmp}/none.csv", "--out", "{tmp}/x"], "none.csv: file not found"),
         (["train", "{tmp}/bad.csv", "--out", "{tmp}/x"], "missing column(s) ['timestamp']"),
         (["train", "{tmp}/bad.csv", "--out", "{b}"], "a bundle already exists there"),
+        (["train", "{tmp}/bad.csv", "--out", "{tmp}/x", "--model", "nope"],
+         "argument --model: invalid choice: 'nope' (choose from 'imported', 'mf')"),
+        (["train", "{tmp}/bad.csv", "--out", "{tmp}/x", "--model", "imported"],
+         "model kind 'imported': cannot be trained from interactions (turn trained tables into a bundle with "
+         "`recaudit import`)"),
         (["import", "--user-embeddings", "{tmp}/u.npy", "--item-embeddings", "{tmp}/none.npy",
           "--out", "{tmp}/y"], "none.npy: file not found"),
     ],

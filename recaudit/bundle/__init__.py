@@ -1,12 +1,15 @@
-"""Bundles: the on-disk format (manifest, sha256-checked files, no pickle), reading and writing
-(:mod:`.io`), and importing embeddings a user trained elsewhere (:mod:`.importers`)."""
+"""Bundles: the on-disk format (manifest, sha256-checked files and model-family components, no pickle),
+reading and writing (:mod:`.io`), and importing embeddings a user trained elsewhere (:mod:`.importers`)."""
 
 from recaudit.bundle.io import (
+    FORMAT_VERSION,
     MANIFEST,
     Bundle,
     ScoreFn,
     check_finite,
     check_output_dir,
+    family_of,
+    format_version_for,
     list_bundles,
     load_bundle,
     make_manifest,
@@ -15,11 +18,14 @@ from recaudit.bundle.io import (
 )
 
 __all__ = [
+    "FORMAT_VERSION",
     "MANIFEST",
     "Bundle",
     "ScoreFn",
     "check_finite",
     "check_output_dir",
+    "family_of",
+    "format_version_for",
     "list_bundles",
     "load_bundle",
     "make_manifest",

@@ -30,6 +30,7 @@ from recaudit.data.readers import check_input_file, read_interactions, read_item
 from recaudit.data.schema import ITEM_ID, USER_ID
 from recaudit.data.validation import require_ids, require_rows
 from recaudit.errors import RecauditInputError
+from recaudit.models.imported import IMPORTED_KIND, ImportedConfig
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".dill")
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
@@ -280,8 +281,8 @@ def import_embeddings(
         else:
             test_frame = frame[frame[USER_ID].isin(set(uids))].reset_index(drop=True)
     manifest = make_manifest(
-        kind="imported", score=score, dim=users_t.vectors.shape[1], data=data,
-        config={"user_key": user_key, "item_key": item_key},
+        kind=IMPORTED_KIND, score=score, dim=users_t.vectors.shape[1], data=data,
+        config=ImportedConfig(user_key=user_key, item_key=item_key).to_dict(),
     )
     return Bundle(
         users=users_frame, items=items_frame, user_emb=users_t.vectors, item_emb=items_t.vectors,

@@ -1,4 +1,5 @@
-"""The model bundle (format version 1): a directory any team's model can be turned into and audited from.
+"""The model bundle (format version 2; version 1 still loads): a directory any team's model can be turned
+into and audited from.
 
 Layout (documented in ``docs/bundle-format.md``)::
 
@@ -9,10 +10,17 @@ Layout (documented in ``docs/bundle-format.md``)::
     interactions/train.parquet, interactions/test.parquet   optional, for audits and seen-item exclusion
     projection/items.parquet  optional: the default 2-D map of the items (item_id, x, y)
 
-Never a pickle. Loading validates the manifest first (schema, version, sha256 of every file, no path leaving
-the bundle), then shapes against the id tables and finiteness of every vector. Saving is atomic: the bundle
-is written to a temporary sibling directory and renamed into place, so a failed save never leaves a
-half-written bundle nor destroys the previous one.
+Never a pickle. Loading validates the manifest first (schema, version, the model kind and its config,
+sha256 of every file, no path leaving the bundle), then shapes against the id
+tables and finiteness of every vector. Saving is atomic: the bundle is written to a temporary sibling
+directory and renamed into place, so a failed save never leaves a half-written bundle nor destroys the
+previous one.
+
+Versions. Format 2 adds to format 1 that ``model.kind`` names a family registered in
+:data:`recaudit.models.MODEL_KINDS`: loading dispatches on it, and refuses a kind this recaudit does not
+know. A format-1 bundle (written before, or by hand with a kind that
+is only a label) holds embedding tables and loads as it always did; :func:`save_bundle` still writes
+format 1 for a bundle whose kind is not registered, so such a bundle never claims a family contract.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,11 +45,15 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from recaudit import __version__
+from recaudit.config import ScoreFunction
 from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, TIMESTAMP, TITLE, USER_ID
 from recaudit.errors import RecauditInputError
 
 FORMAT_NAME = "recaudit-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The newest version this code reads and the one it writes for a registered model kind."""
+LABEL_FORMAT_VERSION = 1
+"""The version written for a bundle whose ``model.kind`` is a label, not a registered kind."""
 MANIFEST = "manifest.json"
 EMBEDDINGS = "embeddings.safetensors"
 USERS = "users.parquet"
@@ -53,9 +65,11 @@ REQUIRED_FILES = (EMBEDDINGS, USERS, ITEMS)
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
 if TYPE_CHECKING:
+    from recaudit.models.base import ModelFamily, TrainedModel
     from recaudit.scoring import ExactScorer
 
-ScoreFn = Literal["dot", "cosine"]
+ScoreFn = ScoreFunction
+"""The score function of a bundle (one spelling: :data:`recaudit.config.ScoreFunction`)."""
 
 
 @dataclass
@@ -78,6 +92,19 @@ class Bundle:
     item_map: pd.DataFrame | None = None
     """Default 2-D map of the items (``item_id, x, y`` in item row order); its settings are in
     ``manifest["projection"]``."""
+    @property
+    def family(self) -> ModelFamily:
+        """The model family of this bundle, from ``model.kind`` through the registry.
+
+        Format 2: the registered family (an unknown kind raises). Format 1: the registered family when the
+        label is a registered kind, else ``imported`` (format-1 bundles are embedding tables).
+        """
+        return family_of(self.manifest, self.path / MANIFEST if self.path is not None else None)
+
+    @cached_property
+    def model(self) -> TrainedModel:
+        """The trained model, rebuilt by the family from this bundle (once, on first use)."""
+        return self.family.from_bundle(self)
 
     @property
     def user_ids(self) -> np.ndarray:
@@ -187,7 +214,7 @@ def make_manifest(
     """A manifest skeleton; :func:`save_bundle` fills in files, counts, versions and time."""
     return {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": format_version_for(kind),
         "model": {"kind": kind, "config": config or {}},
         "dim": int(dim),
         "score": score,
@@ -195,6 +222,39 @@ def make_manifest(
         "evaluation": evaluation or {},
         "data": data or {},
     }
+
+
+def format_version_for(kind: object) -> int:
+    """The format version a bundle of model ``kind`` is written in: 2 for a registered kind, else 1."""
+    from recaudit.models.registry import MODEL_KINDS  # imported here: model families may import bundles
+
+    return FORMAT_VERSION if isinstance(kind, str) and kind in MODEL_KINDS else LABEL_FORMAT_VERSION
+
+
+def _model_kind(manifest: dict[str, Any]) -> object:
+    model = manifest.get("model")
+    return model.get("kind") if isinstance(model, dict) else None
+
+
+def family_of(manifest: dict[str, Any], source: str | Path | None = None) -> ModelFamily:
+    """The model family of a manifest (see :attr:`Bundle.family`).
+
+    Raises:
+        RecauditInputError: a format-2 manifest names a kind that is not registered.
+    """
+    from recaudit.models.imported import IMPORTED_KIND
+    from recaudit.models.registry import MODEL_KINDS, kind_names
+
+    kind = _model_kind(manifest)
+    family = MODEL_KINDS.get(kind) if isinstance(kind, str) else None
+    if family is not None:
+        return family
+    if manifest.get("format_version", FORMAT_VERSION) == LABEL_FORMAT_VERSION:
+        return MODEL_KINDS[IMPORTED_KIND]
+    raise RecauditInputError(
+        source, f"model kind {kind!r} is not known to this recaudit",
+        f"known kinds: {', '.join(kind_names())}; a newer recaudit may know it",
+    )  # fmt: skip
 
 
 def data_fingerprint(frame: pd.DataFrame | None) -> str | None:
@@ -251,8 +311,25 @@ def _check_consistent(bundle: Bundle) -> None:
             checks.append(f"{column} column is missing")
         elif ids.duplicated().any():
             checks.append(f"{column} has duplicate ids (first: {ids[ids.duplicated()].iloc[0]!r})")
+    checks += _model_problems(bundle)
     if checks:
         raise RecauditInputError(None, "cannot save bundle: " + "; ".join(checks))
+
+
+def _model_problems(bundle: Bundle) -> list[str]:
+    """A registered kind needs a valid config."""
+    from recaudit.models.registry import model_family
+
+    kind = _model_kind(bundle.manifest)
+    if format_version_for(kind) == LABEL_FORMAT_VERSION:
+        return []
+    family = model_family(kind)  # type: ignore[arg-type]
+    problems = []
+    try:
+        family.config(bundle.manifest["model"].get("config") or {})
+    except RecauditInputError as exc:
+        problems.append(f"model config: {exc.what}")
+    return problems
 
 
 def is_bundle_dir(path: Path) -> bool:
@@ -308,7 +385,8 @@ def save_bundle(bundle: Bundle, out: str | Path, *, overwrite: bool = False) -> 
             _write_parquet(bundle.item_map, tmp / ITEM_MAP)
         manifest = dict(bundle.manifest)
         manifest.setdefault("format", FORMAT_NAME)
-        manifest["format_version"] = FORMAT_VERSION
+        version = format_version_for(_model_kind(manifest))
+        manifest["format_version"] = version
         manifest["dim"] = int(bundle.item_emb.shape[1])
         manifest.setdefault("score", "dot")
         manifest["item_bias"] = bundle.item_bias is not None
@@ -415,7 +493,22 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         _inside(root, relative)
         if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str):
             raise RecauditInputError(manifest_path, f"file entry {relative!r} has no sha256")
+    if version > LABEL_FORMAT_VERSION:
+        _check_model(manifest, manifest_path)
     return manifest
+
+
+def _check_model(manifest: dict[str, Any], manifest_path: Path) -> ModelFamily:
+    """Format 2: ``model.kind`` is registered and ``model.config`` is a valid config of that family."""
+    model = manifest.get("model")
+    if not isinstance(model, dict):
+        raise RecauditInputError(manifest_path, "manifest has no 'model' table")
+    family = family_of(manifest, manifest_path)
+    try:
+        family.config(model.get("config") or {})
+    except RecauditInputError as exc:
+        raise RecauditInputError(manifest_path, f"model config: {exc.what}", exc.hint) from exc
+    return family
 
 
 def _verify_files(root: Path, manifest: dict[str, Any]) -> None:

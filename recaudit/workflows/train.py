@@ -1,8 +1,9 @@
 """From interaction files to a saved, evaluated bundle: the work behind ``recaudit train``.
 
 Steps: read and validate the files; split (the given test file, else a per-user temporal holdout of the last
-20%); train the embedding model (its early stopping carves its own validation slice out of the training
-part); evaluate on the held-out part against popularity; save the bundle with the split inside it.
+20%); train the model of the chosen kind (looked up in :data:`recaudit.models.MODEL_KINDS`; ``mf`` by
+default, whose early stopping carves its own validation slice out of the training part); evaluate on the
+held-out part against popularity; save the bundle with the split inside it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from recaudit.data.schema import DOMAIN, ITEM_ID, USER_ID
 from recaudit.data.splits import temporal_split
 from recaudit.data.validation import check_known_items
 from recaudit.errors import RecauditInputError
-from recaudit.models import MFConfig, TrainedMF, train_mf
+from recaudit.models.base import TrainedModel
+from recaudit.models.registry import DEFAULT_KIND, model_family
 from recaudit.workflows.holdout import holdout_evaluation
 
 Log = Callable[[str], None]
@@ -38,7 +40,7 @@ def catalogue_items(item_ids: Any, items: pd.DataFrame | None, interactions: pd.
 
 
 def bundle_from_model(
-    model: TrainedMF,
+    model: TrainedModel,
     *,
     train: pd.DataFrame,
     test: pd.DataFrame | None,
@@ -46,19 +48,16 @@ def bundle_from_model(
     sources: dict[str, str],
     seconds: float,
 ) -> Bundle:
-    """Wrap a trained model, its data split and metadata into an (unsaved) bundle."""
+    """Wrap a trained model of any family, its data split and metadata into an (unsaved) bundle.
+
+    The manifest records the model's kind, config, score function and training section.
+    """
     manifest = make_manifest(
-        kind="mf",
-        score=model.config.score,
+        kind=model.kind,
+        score=model.score_function,
         dim=model.user_emb.shape[1],
         config=model.config.to_dict(),
-        training={
-            "best_epoch": model.best_epoch,
-            "epochs_run": len(model.history),
-            "history": model.history,
-            "device": model.device,
-            "seconds": round(seconds, 2),
-        },
+        training={**model.training_info(), "seconds": round(seconds, 2)},
         data={"source": sources, "split": "given test file" if "test" in sources else "temporal 80/20"},
     )
     users = pd.DataFrame({USER_ID: list(map(str, model.user_ids))})
@@ -106,18 +105,22 @@ def train_bundle(
     progress: Callable[[dict], None] | str | None = None,
     log: Log = lambda _msg: None,
     item_map: str = "umap",
+    model: str = DEFAULT_KIND,
 ) -> Bundle:
-    """Train on an interactions file and save an evaluated bundle at ``out``.
+    """Train a model of kind ``model`` on an interactions file and save an evaluated bundle at ``out``.
 
+    ``overrides`` are values of the family's config (strict: a key it does not have is refused);
     ``item_map`` is the method of the stored default map (``umap``, ``pca`` or ``none``).
 
     Raises:
-        RecauditInputError: any bad file, option or output directory, before training starts.
+        RecauditInputError: any bad file, option, model kind or output directory, before training starts.
     """
     check_output_dir(out, overwrite=overwrite)
     if item_map not in MAP_METHODS:
         raise RecauditInputError("--map", f"unknown map method {item_map!r}", f"use one of {MAP_METHODS}")
-    config = MFConfig.from_dict(overrides or {})
+    family = model_family(model, "--model")
+    family.require_trainable()
+    config = family.config(overrides)
     frame = read_interactions(interactions)
     items_frame = read_items(items) if items is not None else None
     if items_frame is not None:
@@ -143,11 +146,12 @@ def train_bundle(
         f"{train_frame[ITEM_ID].nunique():,} items; {len(test_frame):,} held out"
     )
     started = time.perf_counter()
-    model = train_mf(train_frame, config, progress=progress)
+    trained = family.train(train_frame, config, progress=progress)
     seconds = time.perf_counter() - started
-    log(f"trained in {seconds:.1f}s on {model.device}, best epoch {model.best_epoch}")
+    note = trained.training_note()
+    log(f"trained in {seconds:.1f}s" + (f" {note}" if note else ""))
     bundle = bundle_from_model(
-        model, train=train_frame, test=test_frame, items=items_frame, sources=sources, seconds=seconds
+        trained, train=train_frame, test=test_frame, items=items_frame, sources=sources, seconds=seconds
     )
     if not test_frame.empty:
         bundle.manifest["evaluation"] = holdout_evaluation(bundle, bundle.exact_scorer())

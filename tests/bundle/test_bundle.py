@@ -1,4 +1,4 @@
-"""Bundle v1: round trip, validation of every part, atomic and non-destructive writes."""
+"""Bundles: round trip, validation of every part, atomic and non-destructive writes."""
 
 import json
 import shutil
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recaudit.bundle import Bundle, list_bundles, load_bundle, make_manifest, save_bundle
+from recaudit.bundle import FORMAT_VERSION, Bundle, list_bundles, load_bundle, make_manifest, save_bundle
 from recaudit.errors import RecauditInputError
 from recaudit.scoring import ExactScorer
 
@@ -136,7 +136,7 @@ def test_symlink_escaping_the_bundle_is_refused(saved: Path, tmp_path: Path) -> 
 
 
 def test_newer_format_and_foreign_manifest(saved: Path) -> None:
-    _rewrite_manifest(saved, format_version=2)
+    _rewrite_manifest(saved, format_version=FORMAT_VERSION + 1)
     with pytest.raises(RecauditInputError, match="newer than this recaudit supports"):
         load_bundle(saved)
     _rewrite_manifest(saved, format="something-else", format_version=1)

@@ -30,7 +30,8 @@ from recaudit.models.interactions import (
 from recaudit.models.losses import PositiveLookup, bpr_loss, in_batch_softmax_loss
 from recaudit.models.mf.config import MFConfig
 from recaudit.models.mf.early_stopping import ValidationSet
-from recaudit.models.mf.module import MFModule, TrainedMF
+from recaudit.models.mf.module import MFModule
+from recaudit.models.mf.trained import TrainedMF
 
 _DEFAULT_CONFIG = MFConfig()
 

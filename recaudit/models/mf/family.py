@@ -1,0 +1,64 @@
+"""The ``mf`` model family: embedding collaborative filtering trained from interactions.
+
+Registered in :data:`recaudit.models.MODEL_KINDS` as ``mf``. Its config is :class:`MFConfig`, its train
+function :func:`recaudit.models.train_mf`, its trained result :class:`TrainedMF`; a bundle of kind ``mf``
+holds nothing beyond the standard tables (no components), and is rebuilt from its tables, its
+``model.config`` and its ``training`` section. This module imports torch only when training.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from recaudit.models.base import ModelFamily
+from recaudit.models.mf.config import MFConfig
+from recaudit.models.mf.trained import MF_KIND, TrainedMF
+
+if TYPE_CHECKING:
+    from recaudit.bundle import Bundle
+
+
+def train(interactions: pd.DataFrame, config: MFConfig, *, progress: object = None) -> TrainedMF:
+    """:func:`recaudit.models.train_mf` on ``interactions`` (early stopping on its own validation slice)."""
+    from recaudit.models.mf.train import train_mf  # torch is imported only when training
+
+    return train_mf(interactions, config, progress=progress)  # type: ignore[arg-type]
+
+
+def from_bundle(bundle: Bundle) -> TrainedMF:
+    """The trained model a bundle of kind ``mf`` stores: its tables, config and training record.
+
+    Items whose vector is all zeros are the model's untrained items (:attr:`TrainedMF.cold_items`).
+
+    Raises:
+        RecauditInputError: the manifest's ``model.config`` is not a valid :class:`MFConfig`.
+    """
+    manifest = bundle.manifest
+    source = f"{bundle.path}/manifest.json" if bundle.path is not None else "bundle manifest"
+    config = MFConfig.from_dict((manifest.get("model") or {}).get("config") or {}, source)
+    training = manifest.get("training") or {}
+    item_ids = np.asarray(bundle.item_ids).astype(str)
+    return TrainedMF(
+        user_ids=np.asarray(bundle.user_ids).astype(str),
+        item_ids=item_ids,
+        user_emb=bundle.user_emb,
+        item_emb=bundle.item_emb,
+        item_bias=bundle.item_bias,
+        config=config,
+        history=list(training.get("history") or []),
+        best_epoch=int(training.get("best_epoch") or 0),
+        device=str(training.get("device") or "cpu"),
+        cold_items=item_ids[~bundle.item_emb.any(axis=1)],
+    )
+
+
+MF_FAMILY = ModelFamily(
+    kind=MF_KIND,
+    config_class=MFConfig,
+    from_bundle=from_bundle,
+    trainer=train,
+    summary="embedding collaborative filtering (user and item vectors, sampled softmax or BPR)",
+)
