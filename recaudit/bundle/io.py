@@ -9,16 +9,17 @@ Layout (documented in ``docs/bundle-format.md``)::
     items.parquet            item_id, title, category, domain, provider, text, in row order of ``item``
     interactions/train.parquet, interactions/test.parquet   optional, for audits and seen-item exclusion
     projection/items.parquet  optional: the default 2-D map of the items (item_id, x, y)
+    components/<name>/...    optional (format 2): a model family's own files (.safetensors, .json, .parquet)
 
 Never a pickle. Loading validates the manifest first (schema, version, the model kind and its config,
-sha256 of every file, no path leaving the bundle), then shapes against the id
+sha256 of every file, no path leaving the bundle or its component's folder), then shapes against the id
 tables and finiteness of every vector. Saving is atomic: the bundle is written to a temporary sibling
 directory and renamed into place, so a failed save never leaves a half-written bundle nor destroys the
 previous one.
 
-Versions. Format 2 adds to format 1 that ``model.kind`` names a family registered in
-:data:`recaudit.models.MODEL_KINDS`: loading dispatches on it, and refuses a kind this recaudit does not
-know. A format-1 bundle (written before, or by hand with a kind that
+Versions. Format 2 adds two things to format 1: ``model.kind`` names a family registered in
+:data:`recaudit.models.MODEL_KINDS` (loading dispatches on it, and refuses a kind this recaudit does not
+know), and the optional ``components``. A format-1 bundle (written before, or by hand with a kind that
 is only a label) holds embedding tables and loads as it always did; :func:`save_bundle` still writes
 format 1 for a bundle whose kind is not registered, so such a bundle never claims a family contract.
 """
@@ -28,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
 from dataclasses import dataclass, field
@@ -45,6 +47,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from recaudit import __version__
+from recaudit._io import dumps_json
 from recaudit.config import ScoreFunction
 from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, TIMESTAMP, TITLE, USER_ID
 from recaudit.errors import RecauditInputError
@@ -63,9 +66,14 @@ TEST = "interactions/test.parquet"
 ITEM_MAP = "projection/items.parquet"
 REQUIRED_FILES = (EMBEDDINGS, USERS, ITEMS)
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+COMPONENTS = "components"
+COMPONENT_SUFFIXES = (".safetensors", ".json", ".parquet")
+MAX_COMPONENT_DEPTH = 4
+_COMPONENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_COMPONENT_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 if TYPE_CHECKING:
-    from recaudit.models.base import ModelFamily, TrainedModel
+    from recaudit.models.base import ComponentFiles, ModelFamily, TrainedModel
     from recaudit.scoring import ExactScorer
 
 ScoreFn = ScoreFunction
@@ -92,6 +100,22 @@ class Bundle:
     item_map: pd.DataFrame | None = None
     """Default 2-D map of the items (``item_id, x, y`` in item row order); its settings are in
     ``manifest["projection"]``."""
+    components: dict[str, ComponentFiles] = field(default_factory=dict)
+    """A model family's own files, by component name: ``{file name inside the component: content}``,
+    where a ``.safetensors`` file holds ``{tensor name: numpy array}``, a ``.json`` file a JSON value and a
+    ``.parquet`` file a DataFrame. Stored under ``components/<name>/``, sha256-checked like every file."""
+
+    def component(self, name: str) -> ComponentFiles:
+        """The files of component ``name``.
+
+        Raises:
+            RecauditInputError: the bundle has no such component (the error lists the ones it has).
+        """
+        if name not in self.components:
+            have = ", ".join(sorted(self.components)) or "none"
+            raise RecauditInputError(self.path or "bundle", f"no component {name!r}", f"components: {have}")
+        return self.components[name]
+
     @property
     def family(self) -> ModelFamily:
         """The model family of this bundle, from ``model.kind`` through the registry.
@@ -317,11 +341,14 @@ def _check_consistent(bundle: Bundle) -> None:
 
 
 def _model_problems(bundle: Bundle) -> list[str]:
-    """A registered kind needs a valid config."""
-    from recaudit.models.registry import model_family
+    """A registered kind needs a valid config and its family's components; components need a family."""
+    from recaudit.models.registry import kind_names, model_family
 
     kind = _model_kind(bundle.manifest)
     if format_version_for(kind) == LABEL_FORMAT_VERSION:
+        if bundle.components:
+            return [f"components belong to a registered model family; kind {kind!r} is not one "
+                    f"(known kinds: {', '.join(kind_names())})"]
         return []
     family = model_family(kind)  # type: ignore[arg-type]
     problems = []
@@ -329,7 +356,57 @@ def _model_problems(bundle: Bundle) -> list[str]:
         family.config(bundle.manifest["model"].get("config") or {})
     except RecauditInputError as exc:
         problems.append(f"model config: {exc.what}")
+    missing = [name for name in family.components if name not in bundle.components]
+    if missing:
+        problems.append(f"bundles of kind {kind!r} need components {missing}")
+    for name, files in bundle.components.items():
+        problems += _component_problems(name, files)
     return problems
+
+
+def _component_problems(name: object, files: object) -> list[str]:
+    """What is wrong with component ``name`` before it is written (names, paths, content types)."""
+    if not isinstance(name, str) or not _COMPONENT_NAME.fullmatch(name):
+        return [f"component name {name!r} must be letters, digits, '_' or '-' (at most 64)"]
+    if not isinstance(files, dict) or not files:
+        return [f"component {name!r} must map file names to contents"]
+    problems = []
+    for relative, content in files.items():
+        problem = _component_path_problem(name, relative)
+        if problem is None:
+            problem = _component_content_problem(name, relative, content)
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def _component_path_problem(name: str, relative: object) -> str | None:
+    """Why ``relative`` is not a file path inside component ``name`` (None when it is one)."""
+    if not isinstance(relative, str):
+        return f"component {name!r}: file name {relative!r} is not a string"
+    parts = relative.split("/")
+    if len(parts) > MAX_COMPONENT_DEPTH or not all(_COMPONENT_PART.fullmatch(part) for part in parts):
+        return (f"component {name!r}: file path {relative!r} leaves the component directory or is not "
+                f"plain (letters, digits, '_', '-', '.'; at most {MAX_COMPONENT_DEPTH} levels)")
+    if not relative.endswith(COMPONENT_SUFFIXES):
+        return f"component {name!r}: file {relative!r} must end in one of {list(COMPONENT_SUFFIXES)}"
+    return None
+
+
+def _component_content_problem(name: str, relative: str, content: object) -> str | None:
+    """Why ``content`` cannot be written as ``relative`` (None when it can)."""
+    where = f"component {name!r} file {relative!r}"
+    if relative.endswith(".parquet"):
+        return None if isinstance(content, pd.DataFrame) else f"{where} must be a DataFrame"
+    if relative.endswith(".safetensors"):
+        if not isinstance(content, dict) or not content:
+            return f"{where} must be a non-empty mapping of tensor names to numpy arrays"
+        for key, value in content.items():
+            if not isinstance(key, str) or not key:
+                return f"{where}: tensor name {key!r} is not a non-empty string"
+            if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
+                return f"{where}: tensor {key!r} must be a numeric numpy array (no objects, never a pickle)"
+    return None
 
 
 def is_bundle_dir(path: Path) -> bool:
@@ -383,6 +460,8 @@ def save_bundle(bundle: Bundle, out: str | Path, *, overwrite: bool = False) -> 
             _write_parquet(bundle.test, tmp / TEST)
         if bundle.item_map is not None:
             _write_parquet(bundle.item_map, tmp / ITEM_MAP)
+        for name, files in bundle.components.items():
+            _write_component(tmp / COMPONENTS / name, name, files)
         manifest = dict(bundle.manifest)
         manifest.setdefault("format", FORMAT_NAME)
         version = format_version_for(_model_kind(manifest))
@@ -404,6 +483,16 @@ def save_bundle(bundle: Bundle, out: str | Path, *, overwrite: bool = False) -> 
         manifest["files"] = {
             p.relative_to(tmp).as_posix(): {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in files
         }
+        if version >= 2:
+            manifest["components"] = {
+                name: {"files": {
+                    relative: manifest["files"][f"{COMPONENTS}/{name}/{relative}"]["sha256"]
+                    for relative in sorted(files)
+                }}
+                for name, files in sorted(bundle.components.items())
+            }  # fmt: skip
+        else:
+            manifest.pop("components", None)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
         _replace_dir(tmp, out)
     except BaseException:
@@ -412,6 +501,20 @@ def save_bundle(bundle: Bundle, out: str | Path, *, overwrite: bool = False) -> 
     bundle.manifest = json.loads((out / MANIFEST).read_text())
     bundle.path = out
     return out
+
+
+def _write_component(directory: Path, name: str, files: ComponentFiles) -> None:
+    """Write one component's files (checked by :func:`_component_problems`) under ``directory``."""
+    for relative, content in files.items():
+        path = directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if relative.endswith(".safetensors"):
+            tensors = {key: np.ascontiguousarray(value) for key, value in content.items()}
+            save_file(tensors, str(path), metadata={"format": FORMAT_NAME, "component": name})
+        elif relative.endswith(".json"):
+            path.write_text(dumps_json(content), encoding="utf-8")
+        else:
+            _write_parquet(content, path)
 
 
 def _json_default(value: object) -> object:
@@ -493,8 +596,15 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         _inside(root, relative)
         if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str):
             raise RecauditInputError(manifest_path, f"file entry {relative!r} has no sha256")
-    if version > LABEL_FORMAT_VERSION:
-        _check_model(manifest, manifest_path)
+    if version == LABEL_FORMAT_VERSION:
+        if "components" in manifest:
+            raise RecauditInputError(manifest_path, "components need bundle format version 2, this is 1")
+        return manifest
+    family = _check_model(manifest, manifest_path)
+    _check_component_table(root, manifest, manifest_path)
+    missing = [name for name in family.components if name not in manifest.get("components", {})]
+    if missing:
+        raise RecauditInputError(manifest_path, f"bundles of kind {family.kind!r} need components {missing}")
     return manifest
 
 
@@ -509,6 +619,39 @@ def _check_model(manifest: dict[str, Any], manifest_path: Path) -> ModelFamily:
     except RecauditInputError as exc:
         raise RecauditInputError(manifest_path, f"model config: {exc.what}", exc.hint) from exc
     return family
+
+
+def _check_component_table(root: Path, manifest: dict[str, Any], manifest_path: Path) -> None:
+    """Every component file has a plain path inside ``components/<name>/`` and is listed in ``files``
+    with the same sha256 (so it is size- and hash-checked like the rest); no other file lives there."""
+    components = manifest.get("components", {})
+    if not isinstance(components, dict):
+        raise RecauditInputError(manifest_path, "'components' must be a table of component names")
+    claimed = set()
+    for name, entry in components.items():
+        if not isinstance(name, str) or not _COMPONENT_NAME.fullmatch(name):
+            raise RecauditInputError(manifest_path, f"component name {name!r} is not a plain name")
+        files = entry.get("files") if isinstance(entry, dict) else None
+        if not isinstance(files, dict) or not files:
+            raise RecauditInputError(manifest_path, f"component {name!r} lists no files")
+        for relative, sha in files.items():
+            problem = _component_path_problem(name, relative)
+            if problem is not None:
+                raise RecauditInputError(manifest_path, problem)
+            full = f"{COMPONENTS}/{name}/{relative}"
+            listed = manifest["files"].get(full)
+            if not isinstance(listed, dict) or listed.get("sha256") != sha:
+                raise RecauditInputError(
+                    manifest_path, f"component file {full} is not listed in 'files' with the same sha256"
+                )
+            if not _inside(root, full).is_relative_to((root / COMPONENTS / name).resolve()):
+                raise RecauditInputError(manifest_path, f"component file {full} leaves its directory")
+            claimed.add(full)
+    strays = sorted(p for p in manifest["files"] if p.startswith(f"{COMPONENTS}/") and p not in claimed)
+    if strays:
+        raise RecauditInputError(
+            manifest_path, f"files {strays} lie in {COMPONENTS}/ but belong to no component"
+        )
 
 
 def _verify_files(root: Path, manifest: dict[str, Any]) -> None:
@@ -656,10 +799,32 @@ def load_bundle(path: str | Path, *, verify: bool = True, with_interactions: boo
             train = _read_parquet(_inside(root, TRAIN))
         if TEST in manifest["files"]:
             test = _read_parquet(_inside(root, TEST))
+    components = {
+        name: {relative: _read_component_file(root, name, relative) for relative in entry["files"]}
+        for name, entry in manifest.get("components", {}).items()
+    }
     return Bundle(
         users=users, items=items, user_emb=user, item_emb=item, item_bias=bias,
-        train=train, test=test, manifest=manifest, path=root, item_map=item_map,
+        train=train, test=test, manifest=manifest, path=root, item_map=item_map, components=components,
     )
+
+
+def _read_component_file(root: Path, name: str, relative: str) -> object:
+    """One component file's content (its path and hash were checked by :func:`read_manifest`)."""
+    path = _inside(root, f"{COMPONENTS}/{name}/{relative}")
+    if relative.endswith(".parquet"):
+        return _read_parquet(path)
+    if relative.endswith(".safetensors"):
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise RecauditInputError(path, f"not a readable safetensors file: {exc}") from exc
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise RecauditInputError(path, "component JSON file is implausibly large")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RecauditInputError(path, f"not valid JSON: {exc}") from exc
 
 
 def list_bundles(directory: str | Path) -> list[Path]:

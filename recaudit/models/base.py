@@ -36,6 +36,12 @@ if TYPE_CHECKING:
     from recaudit.bundle import Bundle
     from recaudit.scoring import ExactScorer
 
+ComponentFiles = dict[str, Any]
+"""The files of one bundle component, by name inside the component: a ``.safetensors`` name maps to a dict
+of numpy arrays, a ``.json`` name to a JSON value, a ``.parquet`` name to a DataFrame (see
+:mod:`recaudit.bundle.io`)."""
+
+
 class Capability(enum.Enum):
     """Something a trained model may be able to do; the value is the phrase errors use."""
 
@@ -93,6 +99,10 @@ class TrainedModel:
 
     def training_info(self) -> dict[str, Any]:
         """The manifest's ``training`` section (epochs, history, device, ...); JSON-able."""
+        return {}
+
+    def components(self) -> dict[str, ComponentFiles]:
+        """The family's own bundle files, by component name (none by default)."""
         return {}
 
     def training_note(self) -> str:
@@ -214,9 +224,10 @@ class ModelFamily:
         kind: the name in the registry, in ``recaudit train --model`` and in a manifest's ``model.kind``.
         config_class: the family's :class:`~recaudit.config.ConfigBase` subclass.
         from_bundle: rebuilds the trained model from a loaded bundle (its tables, its manifest's config and
-            training sections).
+            training sections, its components).
         trainer: the train function (see :data:`TrainFunction`), or None when the family cannot learn
             from interactions.
+        components: names of the bundle components every bundle of this family must carry.
         summary: one line for help texts.
         how_to_make: what to do instead of training, shown when ``trainer`` is None.
     """
@@ -225,6 +236,7 @@ class ModelFamily:
     config_class: type[ConfigBase]
     from_bundle: Callable[[Bundle], TrainedModel]
     trainer: TrainFunction | None = None
+    components: tuple[str, ...] = ()
     summary: str = ""
     how_to_make: str | None = None
 

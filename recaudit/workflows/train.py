@@ -50,7 +50,8 @@ def bundle_from_model(
 ) -> Bundle:
     """Wrap a trained model of any family, its data split and metadata into an (unsaved) bundle.
 
-    The manifest records the model's kind, config, score function and training section.
+    The manifest records the model's kind, config, score function and training section; the family's own
+    files go into the bundle's components.
     """
     manifest = make_manifest(
         kind=model.kind,
@@ -70,6 +71,7 @@ def bundle_from_model(
         train=train,
         test=test,
         manifest=manifest,
+        components=model.components(),
     )
 
 
