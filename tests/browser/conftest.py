@@ -1,6 +1,7 @@
 """Real-browser fixtures: the app served by ``recaudit serve`` on a free loopback port, and Chromium.
 
-Recipes (launch flags, waiting, selectors) follow /work/shared/notes/streamlit.md section 3. The browser is
+Recipes (launch flags, waiting, selectors) follow the shared Streamlit notes (``notes/streamlit.md``),
+section 3. The browser is
 Debian's Chromium (``$CHROMIUM_PATH`` overrides ``/usr/bin/chromium``); Playwright's own browsers are never
 installed. Without Chromium the tests skip, unless ``RECAUDIT_REQUIRE_BROWSER=1`` (CI), where they fail.
 """
@@ -182,6 +183,59 @@ def open_page(context: object, log: RequestLog | None = None) -> object:
         page.on("request", lambda request: log.urls.append(request.url))
         page.on("websocket", lambda ws: log.urls.append(ws.url))
     return page
+
+
+@dataclass
+class Tab:
+    """One test's browser tab: the page, the URLs it requested and the JavaScript errors it raised."""
+
+    page: object
+    log: RequestLog
+    errors: list[str]
+    artefact_dir: Path
+
+    def screenshot(self, name: str) -> Path:
+        """Save the page as ``<name>.png`` in the artefact folder and print where."""
+        shot = self.artefact_dir / f"{name}.png"
+        self.page.screenshot(path=str(shot))
+        print(f"screenshot: {shot}")
+        return shot
+
+    def assert_local_and_error_free(self) -> None:
+        """Something was requested, nothing left 127.0.0.1 and no JavaScript error was raised."""
+        assert not self.log.foreign(), f"requests left 127.0.0.1: {sorted(set(self.log.foreign()))}"
+        assert self.log.urls, "no request recorded"
+        assert not self.errors, f"JavaScript errors: {self.errors}"
+
+
+@contextmanager
+def browser_tab(context: object, server: Server, artefact_dir: Path, name: str) -> Iterator[Tab]:
+    """A new tab of ``context`` recording its requests and JavaScript errors, for the block of one test.
+
+    When the block raises, the page is saved as ``<name>-FAILED.png`` and the tail of the server's log is
+    printed before the error goes on; the tab is closed either way. Check ``tab.log`` and ``tab.errors``
+    (:meth:`Tab.assert_local_and_error_free`) after the block.
+    """
+    log = RequestLog()
+    page = open_page(context, log)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield Tab(page, log, errors, artefact_dir)
+    except Exception:
+        page.screenshot(path=str(artefact_dir / f"{name}-FAILED.png"))
+        print(server.log_text()[-5000:])
+        raise
+    finally:
+        page.close()
+
+
+def open_from_sidebar(page: object, server: Server, title: str) -> None:
+    """Open the app's default page, let it settle, then follow the sidebar link to the page ``title``."""
+    page.goto(server.url + "/")
+    page.get_by_role("heading", name="Overview").first.wait_for()
+    wait_idle(page)
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title).click()
 
 
 def wait_idle(page: object, timeout_ms: int = TIMEOUT_MS) -> None:

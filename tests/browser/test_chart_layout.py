@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from recaudit.app.shell import PAGES
-from tests.browser.conftest import Server, open_page, pick_option, wait_charts, wait_idle
+from tests.browser.conftest import Server, browser_tab, open_page, pick_option, wait_charts, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -191,10 +191,10 @@ def test_chart_layout_at_demo_width(
     view: tuple[str, str, Callable], app_server: Server, browser_context, artefact_dir: Path
 ) -> None:
     name, title, interact = view
-    page = open_page(browser_context)
-    page.set_viewport_size(DEMO_VIEWPORT)
-    page.set_default_timeout(PAGE_TIMEOUT_MS)
-    try:
+    with browser_tab(browser_context, app_server, artefact_dir, f"layout-{name}") as tab:
+        page = tab.page
+        page.set_viewport_size(DEMO_VIEWPORT)
+        page.set_default_timeout(PAGE_TIMEOUT_MS)
         page.goto(f"{app_server.url}/{URL_PATHS[title]}")
         page.get_by_role("heading", name=re.compile(re.escape(title))).first.wait_for()
         wait_idle(page, PAGE_TIMEOUT_MS)
@@ -202,15 +202,7 @@ def test_chart_layout_at_demo_width(
         settle(page)
         assert page.locator('[data-testid="stException"]').count() == 0
         reports = chart_reports(page)
-        shot = artefact_dir / f"layout-{name}.png"
-        page.screenshot(path=str(shot))
-        print(f"screenshot: {shot}")
-    except Exception:
-        page.screenshot(path=str(artefact_dir / f"layout-{name}-FAILED.png"))
-        print(app_server.log_text()[-5000:])
-        raise
-    finally:
-        page.close()
+        tab.screenshot(f"layout-{name}")
     assert reports, f"{title}: no plotly chart found"
     assert all("tick" in r["kinds"] or name.startswith("map") for r in reports), reports
     problems = [f"{r['title']!r}: {p}" for r in reports for p in r["problems"]]

@@ -27,9 +27,9 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from recaudit.app.shell import PAGES, PageSpec
 from tests.browser.conftest import (
     LOCAL_SCHEMES,
-    RequestLog,
     Server,
-    open_page,
+    browser_tab,
+    open_from_sidebar,
     serve_bundles,
     wait_charts,
     wait_idle,
@@ -223,16 +223,10 @@ def test_hostile_strings_reach_every_page() -> None:
 def test_hostile_text_is_shown_as_text(
     spec: PageSpec, hostile_server: Server, browser_context, artefact_dir: Path
 ) -> None:
-    log = RequestLog()
-    page = open_page(browser_context, log)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    shot = artefact_dir / f"hostile-{spec.url_path}.png"
-    try:
-        page.goto(hostile_server.url + "/")
-        page.get_by_role("heading", name="Overview").first.wait_for()
-        wait_idle(page)
-        page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=spec.title).click()
+    name = f"hostile-{spec.url_path}"
+    with browser_tab(browser_context, hostile_server, artefact_dir, name) as tab:
+        page = tab.page
+        open_from_sidebar(page, hostile_server, spec.title)
         page.get_by_role("heading", name=spec.title).first.wait_for()
         wait_idle(page)
         if page.locator('[data-testid="stPlotlyChart"]').count():
@@ -246,17 +240,9 @@ def test_hostile_text_is_shown_as_text(
         wait_for_texts(page, expected)
         text = rendered_text(page)
         sources = page.evaluate(SOURCES_JS)
-        page.screenshot(path=str(shot))
-        print(f"screenshot: {shot}")
-    except Exception:
-        page.screenshot(path=str(artefact_dir / f"hostile-{spec.url_path}-FAILED.png"))
-        print(hostile_server.log_text()[-5000:])
-        raise
-    finally:
-        page.close()
+        tab.screenshot(name)
 
-    assert not log.foreign(), f"requests left 127.0.0.1: {sorted(set(log.foreign()))}"
-    assert log.urls, "no request recorded"
+    tab.assert_local_and_error_free()
     local = ("http://127.0.0.1:", *LOCAL_SCHEMES)
     foreign_images = [src for src in sources["imgs"] if src and not src.startswith(local)]
     assert not foreign_images, f"images pointing outside 127.0.0.1: {foreign_images}"
@@ -268,4 +254,3 @@ def test_hostile_text_is_shown_as_text(
         if not (w.search(text) if isinstance(w, re.Pattern) else w in text)
     ]
     assert not missing, f"not shown literally: {missing}\nrendered text:\n{text[:4000]}"
-    assert not errors, f"JavaScript errors: {errors}"

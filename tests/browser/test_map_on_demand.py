@@ -21,7 +21,14 @@ import pytest
 
 from recaudit.app.map import PROGRESS_KEY
 from recaudit.bundle import Bundle, make_manifest, save_bundle
-from tests.browser.conftest import RequestLog, Server, open_page, serve_bundles, wait_charts, wait_idle
+from tests.browser.conftest import (
+    Server,
+    browser_tab,
+    open_from_sidebar,
+    serve_bundles,
+    wait_charts,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -61,21 +68,15 @@ def unmapped_server(chromium_path: str, tmp_path_factory: pytest.TempPathFactory
 def test_first_map_shows_progress_and_the_rest_of_the_page_meanwhile(
     unmapped_server: Server, browser_context, artefact_dir: Path
 ) -> None:
-    log = RequestLog()
-    page = open_page(browser_context, log)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    try:
-        page.goto(unmapped_server.url + "/")
-        page.get_by_role("heading", name="Overview").first.wait_for()
-        wait_idle(page)
-        page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Embedding map").click()
+    with browser_tab(browser_context, unmapped_server, artefact_dir, "embedding-map-on-demand") as tab:
+        page = tab.page
+        open_from_sidebar(page, unmapped_server, "Embedding map")
         box = page.locator(f".st-key-{PROGRESS_KEY}")
         box.wait_for()  # the page draws the box at once instead of blocking on the projection
         # while the map is computed, the rest of the page is there and usable
         page.get_by_role("heading", name="Embedding health").wait_for()
         assert box.is_visible(), "the map finished before the page showed its health section"
-        page.screenshot(path=str(artefact_dir / "embedding-map-progress.png"))
+        tab.screenshot("embedding-map-progress")
 
         seen: list[int] = []
         started = time.monotonic()
@@ -96,12 +97,5 @@ def test_first_map_shows_progress_and_the_rest_of_the_page_meanwhile(
         wait_idle(page)
         assert page.locator('[data-testid="stException"]').count() == 0
         assert page.get_by_text(re.compile(r"UMAP .* of 2,000 item vectors · computed in")).count() == 1
-        page.screenshot(path=str(artefact_dir / "embedding-map-on-demand.png"))
-    except Exception:
-        page.screenshot(path=str(artefact_dir / "embedding-map-on-demand-FAILED.png"))
-        print(unmapped_server.log_text()[-5000:])
-        raise
-    finally:
-        page.close()
-    assert not log.foreign(), f"requests left 127.0.0.1: {log.foreign()}"
-    assert not errors, f"JavaScript errors: {errors}"
+        tab.screenshot("embedding-map-on-demand")
+    tab.assert_local_and_error_free()

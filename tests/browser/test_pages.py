@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from recaudit.app.shell import PAGES, PageSpec
-from tests.browser.conftest import RequestLog, Server, open_page, pick_option, wait_charts, wait_idle
+from tests.browser.conftest import Server, browser_tab, open_from_sidebar, pick_option, wait_charts, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -144,15 +144,9 @@ def test_every_page_has_an_interaction() -> None:
 
 @pytest.mark.parametrize("spec", PAGES, ids=[p.url_path for p in PAGES])
 def test_page(spec: PageSpec, app_server: Server, browser_context, artefact_dir: Path) -> None:
-    log = RequestLog()
-    page = open_page(browser_context, log)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    try:
-        page.goto(app_server.url + "/")
-        page.get_by_role("heading", name="Overview").first.wait_for()
-        wait_idle(page)
-        page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=spec.title).click()
+    with browser_tab(browser_context, app_server, artefact_dir, spec.url_path) as tab:
+        page = tab.page
+        open_from_sidebar(page, app_server, spec.title)
         page.get_by_role("heading", name=spec.title).first.wait_for()
         wait_idle(page)
         if spec.title in HAS_CHARTS:
@@ -165,15 +159,5 @@ def test_page(spec: PageSpec, app_server: Server, browser_context, artefact_dir:
         wait_idle(page)
 
         assert page.locator('[data-testid="stException"]').count() == 0
-        shot = artefact_dir / f"{spec.url_path}.png"
-        page.screenshot(path=str(shot))
-        print(f"screenshot: {shot}")
-    except Exception:
-        page.screenshot(path=str(artefact_dir / f"{spec.url_path}-FAILED.png"))
-        print(app_server.log_text()[-5000:])
-        raise
-    finally:
-        page.close()
-    assert not log.foreign(), f"requests left 127.0.0.1: {log.foreign()}"
-    assert log.urls, "no request recorded"
-    assert not errors, f"JavaScript errors: {errors}"
+        tab.screenshot(spec.url_path)
+    tab.assert_local_and_error_free()
