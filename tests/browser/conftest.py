@@ -1,9 +1,9 @@
 """Real-browser fixtures: the app served by ``recaudit serve`` on a free loopback port, and Chromium.
 
-Recipes (launch flags, waiting, selectors) follow the shared Streamlit notes (``notes/streamlit.md``),
-section 3. The browser is
-Debian's Chromium (``$CHROMIUM_PATH`` overrides ``/usr/bin/chromium``); Playwright's own browsers are never
-installed. Without Chromium the tests skip, unless ``RECAUDIT_REQUIRE_BROWSER=1`` (CI), where they fail.
+Recipes (launch flags, waiting, selectors) follow section 3 of the shared Streamlit notes
+(``notes/streamlit.md``). The browser is Debian's Chromium (``$CHROMIUM_PATH`` overrides
+``/usr/bin/chromium``); Playwright's own browsers are never installed. Without Chromium the tests skip,
+unless ``RECAUDIT_REQUIRE_BROWSER=1`` (CI), where they fail.
 """
 
 from __future__ import annotations
