@@ -437,6 +437,13 @@ def save_bundle(bundle: Bundle, out: str | Path, *, overwrite: bool = False) -> 
     The bundle is written into a temporary sibling directory, then renamed into place. An existing
     bundle at ``out`` is replaced only with ``overwrite=True`` (and only after the new one is complete);
     an existing directory that is not a bundle is never touched.
+
+    The format version is :data:`FORMAT_VERSION` when ``manifest["model"]["kind"]`` is a registered kind
+    (its config is then checked, and ``bundle.components`` written under ``components/<name>/``), else
+    :data:`LABEL_FORMAT_VERSION` (plain tables with a label; components are refused).
+
+    Raises:
+        RecauditInputError: the parts disagree, the config or a component is invalid, or ``out`` is taken.
     """
     out = Path(out)
     check_output_dir(out, overwrite=overwrite)
