@@ -25,7 +25,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recaudit.bundle import Bundle, ScoreFn, check_finite, make_manifest
+from recaudit.bundle import Bundle, check_finite, make_manifest
+from recaudit.config import ScoreFunction
 from recaudit.data.readers import check_input_file, read_interactions, read_items, read_table
 from recaudit.data.schema import ITEM_ID, USER_ID
 from recaudit.data.validation import require_ids, require_rows
@@ -236,7 +237,7 @@ def import_embeddings(
     items: str | Path | None = None,
     interactions: str | Path | None = None,
     test: str | Path | None = None,
-    score: ScoreFn = "dot",
+    score: ScoreFunction = "dot",
     user_key: str | None = None,
     item_key: str | None = None,
 ) -> Bundle:

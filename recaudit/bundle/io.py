@@ -50,6 +50,7 @@ from recaudit import __version__
 from recaudit._io import dumps_json
 from recaudit.config import ScoreFunction
 from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, TIMESTAMP, TITLE, USER_ID
+from recaudit.data.vocab import IdVocabulary
 from recaudit.errors import RecauditInputError
 
 FORMAT_NAME = "recaudit-bundle"
@@ -76,8 +77,6 @@ if TYPE_CHECKING:
     from recaudit.models.base import ComponentFiles, ModelFamily, TrainedModel
     from recaudit.scoring import ExactScorer
 
-ScoreFn = ScoreFunction
-"""The score function of a bundle (one spelling: :data:`recaudit.config.ScoreFunction`)."""
 
 
 @dataclass
@@ -141,7 +140,7 @@ class Bundle:
         return self.items[ITEM_ID].to_numpy(dtype=object)
 
     @property
-    def score(self) -> ScoreFn:
+    def score(self) -> ScoreFunction:
         """The score function: ``dot`` or ``cosine``."""
         return self.manifest.get("score", "dot")
 
@@ -165,13 +164,23 @@ class Bundle:
 
     @cached_property
     def user_row(self) -> pd.Series:
-        """Map external user id -> row."""
-        return pd.Series(np.arange(len(self.users)), index=self.users[USER_ID].to_numpy())
+        """Map external user id -> row (:meth:`recaudit.data.vocab.IdVocabulary.as_series`)."""
+        return self.user_vocab.as_series()
+
+    @cached_property
+    def user_vocab(self) -> IdVocabulary:
+        """The users' id vocabulary, in row order."""
+        return IdVocabulary(self.users[USER_ID].to_numpy(dtype=object), self.path or "users.parquet")
 
     @cached_property
     def item_row(self) -> pd.Series:
-        """Map external item id -> row."""
-        return pd.Series(np.arange(len(self.items)), index=self.items[ITEM_ID].to_numpy())
+        """Map external item id -> row (:meth:`recaudit.data.vocab.IdVocabulary.as_series`)."""
+        return self.item_vocab.as_series()
+
+    @cached_property
+    def item_vocab(self) -> IdVocabulary:
+        """The items' id vocabulary, in row order."""
+        return IdVocabulary(self.items[ITEM_ID].to_numpy(dtype=object), self.path or "items.parquet")
 
     @cached_property
     def seen(self) -> sp.csr_matrix:
@@ -228,7 +237,7 @@ class Bundle:
 def make_manifest(
     *,
     kind: str,
-    score: ScoreFn,
+    score: ScoreFunction,
     dim: int,
     config: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
@@ -500,7 +509,7 @@ def save_bundle(bundle: Bundle, out: str | Path, *, overwrite: bool = False) -> 
             }  # fmt: skip
         else:
             manifest.pop("components", None)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
+        (tmp / MANIFEST).write_text(dumps_json(manifest), encoding="utf-8")
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -522,16 +531,6 @@ def _write_component(directory: Path, name: str, files: ComponentFiles) -> None:
             path.write_text(dumps_json(content), encoding="utf-8")
         else:
             _write_parquet(content, path)
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
 def _replace_dir(new: Path, target: Path) -> None:

@@ -10,7 +10,7 @@ from a bundle); :class:`TrainedModel` is what every family's training returns, w
   arrays.
 * ``imported`` (:mod:`recaudit.models.imported`): embedding tables trained elsewhere.
 
-Torch is imported only for :class:`MFModule`, :func:`train_mf` and :func:`resolve_device`, on first use,
+Torch is imported only for :class:`MFModule` and :func:`train_mf`, on first use,
 so reading a bundle's manifest (which looks its kind up here) stays light.
 """
 
@@ -26,7 +26,6 @@ from recaudit.models.registry import MODEL_KINDS, model_family
 
 _TORCH_NAMES = {
     "MFModule": "recaudit.models.mf.module",
-    "resolve_device": "recaudit.models.mf.train",
     "train_mf": "recaudit.models.mf.train",
 }
 
@@ -39,7 +38,6 @@ __all__ = [
     "TrainedMF",
     "TrainedModel",
     "model_family",
-    "resolve_device",
     "train_mf",
 ]
 

@@ -38,6 +38,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from recaudit.config import ScoreFunction
 from recaudit.data.schema import ITEM_ID, RANK, SCORE, USER_ID
 from recaudit.data.vocab import IdVocabulary
 from recaudit.device import choose_device
@@ -47,7 +48,6 @@ from recaudit.vectors import unit_rows
 
 __all__ = ["ExactScorer", "FaissScorer", "Recommendations"]
 
-ScoreKind = Literal["dot", "cosine"]
 IndexKind = Literal["flat", "hnsw", "ivf"]
 
 # Largest d * max|u_j| * max|v_ij| accepted: it bounds every |score| and partial sum, so all stay
@@ -109,7 +109,7 @@ def _as_matrix(x: np.ndarray, source: str) -> np.ndarray:
     return out
 
 
-def _prepare_queries(x: np.ndarray, score: ScoreKind, has_bias: bool) -> np.ndarray:
+def _prepare_queries(x: np.ndarray, score: ScoreFunction, has_bias: bool) -> np.ndarray:
     """Query vectors in the scoring space: normalised for cosine, with a trailing 1 for the bias."""
     if score == "cosine":
         x = unit_rows(x)
@@ -118,7 +118,7 @@ def _prepare_queries(x: np.ndarray, score: ScoreKind, has_bias: bool) -> np.ndar
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def _prepare_items(v: np.ndarray, bias: np.ndarray | None, score: ScoreKind) -> np.ndarray:
+def _prepare_items(v: np.ndarray, bias: np.ndarray | None, score: ScoreFunction) -> np.ndarray:
     """Item vectors in the scoring space: normalised for cosine, with the bias as a last column."""
     if score == "cosine":
         v = unit_rows(v)
@@ -175,7 +175,7 @@ class _ScorerBase:
         item_ids: Sequence[str],
         *,
         item_bias: np.ndarray | None,
-        score: ScoreKind,
+        score: ScoreFunction,
         seen: sp.csr_matrix | None,
     ) -> None:
         if score not in ("dot", "cosine"):
@@ -480,7 +480,7 @@ class ExactScorer(_ScorerBase):
         item_ids: Sequence[str],
         *,
         item_bias: np.ndarray | None = None,
-        score: ScoreKind = "dot",
+        score: ScoreFunction = "dot",
         seen: sp.csr_matrix | None = None,
         device: str | torch.device = "auto",
         block_items: int | None = None,
@@ -536,7 +536,7 @@ class FaissScorer(_ScorerBase):
         item_ids: Sequence[str],
         *,
         item_bias: np.ndarray | None = None,
-        score: ScoreKind = "dot",
+        score: ScoreFunction = "dot",
         seen: sp.csr_matrix | None = None,
         index: IndexKind = "flat",
         nlist: int | None = None,

@@ -67,7 +67,7 @@ def model_card_text(bundle: Bundle) -> str:
     evaluation = m.get("evaluation", {})
     for name in ("model", "popularity"):
         if name in evaluation:
-            scores = ", ".join(f"{k} {v:.4f}" for k, v in evaluation[name].items())
+            scores = ", ".join(f"{k} {format_value(v)}" for k, v in evaluation[name].items())
             lines.append(f"{name:<11} {scores}")
     if evaluation:
         lines.append(f"evaluated   {evaluation.get('n_users')} users with held-out items")

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from recaudit._io import atomic_path, atomic_write_text, dumps_json
-from recaudit.config import ConfigBase
+from recaudit.config import ConfigBase, ScoreFunction
 from recaudit.data.schema import split_categories
 from recaudit.errors import RecauditInputError
 from recaudit.paths import REPO_ROOT
@@ -321,7 +321,7 @@ def place_users(
     user_vectors: np.ndarray,
     *,
     k: int = 15,
-    score: Literal["dot", "cosine"] = "cosine",
+    score: ScoreFunction = "cosine",
     batch_size: int | None = None,
 ) -> np.ndarray:
     """Map positions [B, 2] float32 of users: each user at the similarity-weighted mean of the map positions

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from recaudit.device import choose_device
 from recaudit.errors import RecauditInputError
 from recaudit.models.interactions import (
     Encoded,
@@ -80,7 +81,7 @@ def train_mf(
         fit_frame, held_frame = frame, None
     fit = encode(fit_frame, user_ids, item_ids)
     held = encode(held_frame, user_ids, item_ids) if held_frame is not None else None
-    device = resolve_device(config.device)
+    device = choose_device(config.device, source="MFConfig")
     report, close = _reporter(progress)
     try:
         with _torch_settings(config, device):
@@ -97,23 +98,6 @@ def train_mf(
     finally:
         close()
     return _export(model, fit, config, history, best_epoch, device)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; an explicit CUDA device must exist."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RecauditInputError(
-            "MFConfig", f"device {name!r} requested but CUDA is not available", hint="use 'auto'"
-        )
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise RecauditInputError(
-            "MFConfig", f"device {name!r} does not exist",
-            hint=f"{torch.cuda.device_count()} CUDA devices are visible",
-        )  # fmt: skip
-    return device
 
 
 @contextlib.contextmanager
