@@ -18,10 +18,10 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from recaudit.formatting import format_value
+from recaudit.metrics import registry
 from recaudit.metrics.engine import AuditResult
 from recaudit.metrics.exposure import gini as gini_index
 from recaudit.metrics.exposure import lorenz_curve
-from recaudit.metrics.registry import METRICS
 from recaudit.viz.charts import CUT_COLOUR, HEAD_COLOUR, MAX_CURVE_POINTS, log_spaced_indices
 from recaudit.viz.layout import finish_layout
 
@@ -215,12 +215,9 @@ def long_tail_chart(
 
 
 def metric_help(name: str) -> str:
-    """The one-line help of a metric name such as ``"ndcg@10"`` or ``"exposure_disparity[provider]@10"``."""
-    base = name.split("@")[0]
-    if base.startswith("exposure_disparity"):
-        return "max / min exposure_ratio over groups with merit (1 = exposure proportional to merit)"
-    spec = METRICS.get(base)
-    return spec.help if spec else ""
+    """The one-line help of a metric name such as ``"ndcg@10"`` or ``"exposure_disparity[provider]@10"``
+    (:func:`recaudit.metrics.registry.metric_help`, the catalogue's)."""
+    return registry.metric_help(name)
 
 
 def metric_cards_frame(result: AuditResult, names: Sequence[str]) -> pd.DataFrame:
