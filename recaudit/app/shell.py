@@ -1,7 +1,8 @@
 """What the Streamlit app shares: page registry, cached loaders, bundle picker, shared widgets.
 
-This is the one module of ``recaudit`` that imports Streamlit (DESIGN.md): pages stay thin (widgets
--> these helpers and recaudit calls -> rendering), and the rest of the package works without it.
+Streamlit is imported only inside ``recaudit/app/`` (``docs/architecture.md``; ``tests/test_layers.py``
+checks it): pages stay thin (widgets -> these helpers and recaudit calls -> rendering), and the rest of
+the package works without it.
 
 Two groups:
 
