@@ -4,6 +4,9 @@
   (atomic on POSIX and Windows within one folder). On any error the temporary file is removed and an
   existing target is left untouched, so a crash or a full disk never leaves half a report, recommendation
   log, cache entry or audit JSON behind.
+* :func:`atomic_dir`: the same for a whole folder (a bundle): it is built beside the target and swapped in
+  with two renames; an old folder is removed only after the new one is in place, and is put back if the
+  swap fails.
 * :func:`json_safe` / :func:`dumps_json`: strict JSON (RFC 8259 has no NaN or Infinity): NaN becomes
   ``null``, ±infinity the strings ``"inf"`` / ``"-inf"``, numpy scalars and arrays Python numbers and lists,
   timestamps ISO 8601 text, paths their string. Every JSON file the project writes (audit results,
@@ -15,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +44,39 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a new empty folder beside ``path``; when the block succeeds it replaces ``path``.
+
+    On any error the new folder is deleted and an existing ``path`` is left as it was.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        _replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Move ``new`` to ``target``; an old ``target`` is removed only after the move succeeded."""
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(target, old)
+        try:
+            os.replace(new, target)
+        except BaseException:
+            os.replace(old, target)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, target)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

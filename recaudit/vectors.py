@@ -7,6 +7,16 @@ table, the cosine scorer and the embedding-health numbers.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
+
+
+def unit_rows_sparse(x: sp.spmatrix) -> sp.csr_matrix:
+    """:func:`unit_rows` for a sparse matrix (e.g. item x category indicators): float64 CSR, zero rows
+    stay zero, the sparsity pattern is kept."""
+    m = sp.csr_matrix(x, dtype=np.float64)
+    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    return sp.csr_matrix(sp.diags(scale) @ m)
 
 
 def unit_rows(x: np.ndarray, dtype: np.dtype | type | None = None) -> np.ndarray:
@@ -24,7 +34,8 @@ def unit_rows(x: np.ndarray, dtype: np.dtype | type | None = None) -> np.ndarray
     if v.ndim != 2:
         raise ValueError(f"unit_rows expects a 2-D array, got shape {v.shape}")
     scale = np.abs(v).max(axis=1, keepdims=True) if v.shape[0] and v.shape[1] else np.ones((v.shape[0], 1))
-    scaled = np.divide(v, scale, out=np.zeros_like(v), where=scale > 0)
+    # zero rows stay zero; a NaN or infinite row gives NaN (never a silent zero row)
+    scaled = np.divide(v, scale, out=np.zeros_like(v), where=scale != 0)
     norms = np.linalg.norm(scaled, axis=1, keepdims=True)
-    unit = np.divide(scaled, norms, out=np.zeros_like(scaled), where=norms > 0)
+    unit = np.divide(scaled, norms, out=np.zeros_like(scaled), where=norms != 0)
     return np.ascontiguousarray(unit, dtype=out_dtype)

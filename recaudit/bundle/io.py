@@ -28,10 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -47,7 +44,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from recaudit import __version__
-from recaudit._io import dumps_json
+from recaudit._io import atomic_dir, dumps_json
 from recaudit.config import ScoreFunction
 from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, TIMESTAMP, TITLE, USER_ID
 from recaudit.data.vocab import IdVocabulary
@@ -457,10 +454,7 @@ def save_bundle(bundle: Bundle, out: str | Path, *, overwrite: bool = False) -> 
     out = Path(out)
     check_output_dir(out, overwrite=overwrite)
     _check_consistent(bundle)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    with atomic_dir(out) as tmp:
         tensors = {
             "user": np.ascontiguousarray(bundle.user_emb, dtype=np.float32),
             "item": np.ascontiguousarray(bundle.item_emb, dtype=np.float32),
@@ -510,10 +504,6 @@ def save_bundle(bundle: Bundle, out: str | Path, *, overwrite: bool = False) -> 
         else:
             manifest.pop("components", None)
         (tmp / MANIFEST).write_text(dumps_json(manifest), encoding="utf-8")
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     bundle.manifest = json.loads((out / MANIFEST).read_text())
     bundle.path = out
     return out
@@ -531,21 +521,6 @@ def _write_component(directory: Path, name: str, files: ComponentFiles) -> None:
             path.write_text(dumps_json(content), encoding="utf-8")
         else:
             _write_parquet(content, path)
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Move ``new`` to ``target``; an old ``target`` is removed only after the move succeeded."""
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(target, old)
-        try:
-            os.replace(new, target)
-        except BaseException:
-            os.replace(old, target)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(new, target)
 
 
 # --------------------------------------------------------------------------------------------------

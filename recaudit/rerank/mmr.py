@@ -9,17 +9,8 @@ import scipy.sparse as sp
 
 from recaudit.errors import RecauditInputError
 from recaudit.metrics.lists import RecLists
-from recaudit.rerank.greedy import SOURCE, RunOptions, divide_rows, run_greedy
-
-
-def _unit_rows(vectors: np.ndarray | sp.spmatrix) -> np.ndarray | sp.csr_matrix:
-    """Rows scaled to unit L2 norm (zero rows stay zero, so their cosine with anything is 0)."""
-    if sp.issparse(vectors):
-        x = sp.csr_matrix(vectors, dtype=np.float64)
-        return divide_rows(x, np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel()))
-    x = np.asarray(vectors, dtype=np.float64)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.where(norms > 0, x / np.where(norms > 0, norms, 1.0), 0.0)
+from recaudit.rerank.greedy import SOURCE, RunOptions, run_greedy
+from recaudit.vectors import unit_rows, unit_rows_sparse
 
 
 class _MMRState:
@@ -74,11 +65,15 @@ def mmr(
         options: ``batch_size``, ``user_ids``, ``item_ids`` (:class:`~recaudit.rerank.greedy.RunOptions`);
             a batch holds ``batch · n · d`` floats for dense vectors.
     """
-    unit = _unit_rows(item_vectors)
-    if unit.ndim != 2:
-        raise RecauditInputError(SOURCE, "item_vectors must be a 2-d [items, dim] array")
-    if not sp.issparse(unit) and not np.isfinite(unit).all():
-        raise RecauditInputError(SOURCE, "item_vectors hold NaN or infinite values")
+    if sp.issparse(item_vectors):
+        unit = unit_rows_sparse(item_vectors)
+    else:
+        dense = np.asarray(item_vectors, dtype=np.float64)
+        if dense.ndim != 2:
+            raise RecauditInputError(SOURCE, "item_vectors must be a 2-d [items, dim] array")
+        if not np.isfinite(dense).all():
+            raise RecauditInputError(SOURCE, "item_vectors hold NaN or infinite values")
+        unit = unit_rows(dense)
     return run_greedy(
         candidates, scores, k, lambda_, unit.shape[0],
         lambda batch, cand, valid: _MMRState(unit, cand),
