@@ -5,7 +5,8 @@
                    [--seed S]
     recaudit import --user-embeddings F --item-embeddings F [--user-ids F] [--item-ids F] [--items ITEMS]
                     [--interactions F] --out BUNDLE
-    recaudit recommend BUNDLE (--user ID | --all-users) [-k 10] [--out FILE] [--include-seen]
+    recaudit recommend BUNDLE (--user ID | --all-users | --history FILE) [-k 10] [--out FILE] [--include-seen]
+                       [--items-from FILE] [--new-users foldin|meta]
     recaudit info BUNDLE
     recaudit metrics --recs RECS --train TRAIN [--test TEST] [--items ITEMS] [--k 10] [--format json|table]
     recaudit audit BUNDLE [--k 10] [--rerank mmr:0.3] [--html F] [--json F] [--fail-on "gini@10>0.9" ...]
@@ -152,7 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", action="append", help="user id (repeatable)")
     who.add_argument("--all-users", action="store_true", help="every user of the bundle")
+    _path_arg(who, "--history", kind="pairs",
+              help="user_id,item_id[,timestamp] rows of users the bundle may not know: each gets a list from "
+                   "these items (rows of items outside the catalogue are skipped with a warning)")
     p.add_argument("-k", type=_positive_int, default=10, help="list length (default 10)")
+    _path_arg(p, "--items-from", kind="ids",
+              help="recommend only the item ids listed in this file (one per line, or an item_id column)")
+    p.add_argument("--new-users", choices=("foldin", "meta"), default="foldin",
+                   help="how --history users get a vector: closed-form fold-in (default) or the learned "
+                        "prior over the trained users (meta)")
     _path_arg(p, "--out", kind="out_file", help="CSV file to write (default: standard output)")
     p.add_argument("--include-seen", action="store_true", help="do not exclude each user's training items")
     p.add_argument("--domain", help="recommend only items of this domain")
@@ -260,14 +269,100 @@ def cmd_recommend(args: argparse.Namespace) -> int:
                 args.bundle, f"no domain {args.domain!r} in this bundle", f"domains: {bundle.domains}"
             )
         candidates = bundle.domain_mask(args.domain)
+    if args.items_from is not None:
+        listed = _listed_items(bundle, args.items_from)
+        if candidates is not None and not (candidates & listed).any():
+            raise RecauditInputError(args.items_from, f"no listed item is in domain {args.domain!r}")
+        candidates = listed if candidates is None else candidates & listed
     exclude_seen = not args.include_seen
-    if args.all_users:
+    if args.history is not None:
+        batches = _new_user_recommendations(bundle, scorer, args, candidates)
+    elif args.all_users:
         batches = scorer.iter_recommend_all(args.k, exclude_seen=exclude_seen, candidates=candidates)
     else:
         one = scorer.recommend(args.user, args.k, exclude_seen=exclude_seen, candidates=candidates)
         batches = iter([one])
     _write_recommendations(batches, args.out)
     return 0
+
+
+def _listed_items(bundle: object, path: Path) -> object:
+    """Bool mask of the items listed in ``path``; unknown ids are an error naming the file and the first."""
+    import numpy as np
+
+    from recaudit.data.readers import read_id_list
+
+    ids = read_id_list(path, "item")
+    rows = bundle.item_vocab.rows(ids, strict=False)  # type: ignore[attr-defined]
+    unknown = ids[rows < 0]
+    if len(unknown):
+        raise RecauditInputError(
+            path, f"{len(unknown)} of {len(ids)} item ids are not in the bundle's catalogue, e.g. "
+            f"{unknown[:5].tolist()}", "list only items of the bundle's catalogue",
+        )  # fmt: skip
+    mask = np.zeros(len(bundle.item_ids), dtype=bool)  # type: ignore[attr-defined]
+    mask[rows] = True
+    return mask
+
+
+def _new_user_recommendations(
+    bundle: object, scorer: object, args: argparse.Namespace, candidates: object
+) -> object:
+    """Lists for the users of ``--history``, each folded in from its rows (``--new-users``), its history
+    items excluded unless ``--include-seen``.
+
+    Users come in file order. Rows of items outside the catalogue are skipped and counted in one warning
+    line on stderr (a history log from production often holds items retired or added since training); a
+    user left with no known item gets the model's answer for an unknown user (fold-in: the item bias
+    alone; meta: the prior mean).
+    """
+    import numpy as np
+
+    from recaudit.data.readers import read_pairs
+    from recaudit.data.schema import ITEM_ID, USER_ID
+    from recaudit.models.base import Capability
+    from recaudit.models.newusers import new_user_solver, row_lists
+
+    bundle.model.require(Capability.FOLD_IN)  # type: ignore[attr-defined]
+    history = read_pairs(args.history)
+    rows = bundle.item_vocab.rows(history[ITEM_ID].to_numpy(dtype=object), strict=False)  # type: ignore[attr-defined]
+    unknown = rows < 0
+    if unknown.any():
+        first = history.loc[unknown, ITEM_ID].drop_duplicates().head(5).tolist()
+        _log(f"recaudit recommend: warning: {args.history}: skipped {int(unknown.sum())} of {len(rows)} rows "
+             f"whose items are not in the bundle's catalogue, e.g. {first}")
+    users: list[str] = []
+    per_user: list[np.ndarray] = []
+    for user, index in history.groupby(USER_ID, sort=False).indices.items():  # file order
+        users.append(str(user))
+        per_user.append(rows[index][rows[index] >= 0])
+    method = args.new_users
+    trained = None
+    if method == "meta":
+        if bundle.train is None or bundle.seen.nnz == 0:  # type: ignore[attr-defined]
+            raise RecauditInputError(
+                args.bundle, "--new-users meta needs the bundle's training interactions, and it has none",
+                "use --new-users foldin, or a bundle saved with its interactions",
+            )  # fmt: skip
+        trained = row_lists(bundle.seen.indptr, bundle.seen.indices)  # type: ignore[attr-defined]
+    try:
+        solver = new_user_solver(
+            method, bundle.item_emb, bundle.user_emb, cosine=bundle.score == "cosine",  # type: ignore[attr-defined]
+            histories=trained,
+        )
+    except ValueError as exc:
+        raise RecauditInputError(args.bundle, f"--new-users {method}: {exc}") from exc
+    exclude_seen = not args.include_seen
+
+    def batches() -> object:
+        for start in range(0, len(users), 1024):
+            chunk = per_user[start : start + 1024]
+            yield scorer.recommend_vectors(  # type: ignore[attr-defined]
+                np.stack([solver.fit(h) for h in chunk]), args.k, exclude=chunk if exclude_seen else None,
+                candidates=candidates, labels=users[start : start + 1024],
+            )
+
+    return batches()
 
 
 def _write_recommendations(batches: object, out: Path | None) -> None:

@@ -69,7 +69,9 @@ BASES: dict[str, Callable[[dict[str, str]], tuple[dict[str, str], list[str]]]] =
                           "--user-ids": w["user_ids"], "--item-ids": w["item_ids"], "--items": w["items"],
                           "--interactions": w["train"], "--test": w["test"], "--out": w["out"]},
                          ["--map", "none"]),
-    "recommend": lambda w: ({"bundle": w["bundle"], "--out": w["out"] + "/recs.csv"}, ["--all-users"]),
+    # --history (new users) excludes --user/--all-users, so the base takes it to cover every file argument
+    "recommend": lambda w: ({"bundle": w["bundle"], "--history": w["train"], "--items-from": w["item_ids"],
+                             "--out": w["out"] + "/recs.csv"}, []),
     "info": lambda w: ({"bundle": w["bundle"]}, []),
     "metrics": lambda w: ({"--recs": w["recs"], "--train": w["train"], "--test": w["test"],
                            "--items": w["items"], "--users": w["users"]}, ["--by", "country", "--no-ci"]),

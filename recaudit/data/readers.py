@@ -27,6 +27,8 @@ from recaudit.data.schema import (
     TITLE,
 )
 from recaudit.data.validation import (
+    require_ids,
+    require_rows,
     validate_interactions,
     validate_items,
     validate_pairs,
@@ -217,7 +219,38 @@ def read_recs(path: str | Path) -> pd.DataFrame:
     return validate_recs(read_table(path), source=path)
 
 
+def read_id_list(path: str | Path, side: str = "item") -> np.ndarray:
+    """Read a list of ``side`` ids (e.g. this week's new items): text with one id per line, or a CSV/parquet
+    table whose ``{side}_id`` or ``id`` column (or only column) holds them.
+
+    Blank lines are skipped and repeats kept once, in first-seen order (object array of str).
+
+    Raises:
+        RecauditInputError: missing, empty or unreadable file, missing ids in a table, or no id at all.
+    """
+    path = check_input_file(path, f"a list of {side} ids (text, CSV or parquet)")
+    if path.suffix.lower() in (".csv", ".tsv", ".parquet", ".pq"):
+        frame = read_table(path)
+        column = next((c for c in (f"{side}_id", "id") if c in frame.columns), None)
+        if column is None:
+            if len(frame.columns) != 1:
+                raise RecauditInputError(path, f"no {side}_id or id column; found {list(frame.columns)}")
+            column = str(frame.columns[0])
+        require_rows(frame, path, f"{side} id")
+        require_ids(frame, column, path)
+        values = frame[column].astype(str).str.strip().tolist()
+    else:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            raise RecauditInputError(path, f"{side} id list is not UTF-8 text", "save it as UTF-8") from exc
+        values = [line.strip() for line in lines if line.strip()]
+    if not values:
+        raise RecauditInputError(path, f"holds no {side} ids")
+    return np.asarray(list(dict.fromkeys(values)), dtype=object)
+
+
 __all__ = [
     "check_input_file",
     "check_output_file",
-    "read_table", "read_interactions", "read_items", "read_pairs", "read_recs", "read_users"]
+    "read_table", "read_id_list", "read_interactions", "read_items", "read_pairs", "read_recs", "read_users"]

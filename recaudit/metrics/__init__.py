@@ -2,7 +2,8 @@
 
 - :mod:`.lists`: recommendation logs and interactions in index form (the input of every metric);
 - :mod:`.accuracy`, :mod:`.exposure`, :mod:`.popularity`, :mod:`.diversity`, :mod:`.calibration`,
-  :mod:`.fairness`: the metric functions; :mod:`.groups` and :mod:`.stats`: breakdowns and intervals;
+  :mod:`.fairness`, :mod:`.coldstart`: the metric functions; :mod:`.groups` and :mod:`.stats`: breakdowns
+  and intervals;
 - :mod:`.registry`: the one metric catalogue (names such as ``"ndcg@10"``, help, sources, named sets);
   :mod:`.engine`: ``evaluate(...) -> AuditResult``;
 - :mod:`.ranking`: ranking accuracy straight from frames (the model card's held-out numbers).

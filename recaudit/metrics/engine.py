@@ -20,10 +20,18 @@ import pandas as pd
 
 from recaudit._io import atomic_write_text, dumps_json, json_safe
 from recaudit.data.schema import CATEGORY, DOMAIN, PROVIDER
-from recaudit.metrics import fairness, groups, popularity
+from recaudit.metrics import coldstart, fairness, groups, popularity
 from recaudit.metrics.inputs import AuditInputs
 from recaudit.metrics.lists import membership_matrix
-from recaudit.metrics.registry import METRICS, REFERENCE_ENGINE, default_metrics, missing_needs, parse_metric
+from recaudit.metrics.registry import (
+    METRICS,
+    NEED_TEXT,
+    REFERENCE_ENGINE,
+    default_metrics,
+    missing_needs,
+    parse_metric,
+    relevance_functions,
+)
 from recaudit.metrics.stats import bootstrap_ci
 
 ITEM_GROUP_COLUMNS = (PROVIDER, CATEGORY, DOMAIN)
@@ -41,6 +49,9 @@ class AuditResult:
             each user-level metric per group, with group sizes.
         item_groups: ``{"provider@10": frame, ...}``: exposure, catalogue and merit shares per group.
         popularity_lift: ``{"popularity_lift@10": frame}``: GAP and ΔGAP per popularity group.
+        coldstart: ``{"settings@10": frame, "item_buckets@10": frame, "bucket_exposure@10": frame}``, only
+            when a cold-start metric was computed (some test item has no training interactions): ColdRec's
+            all/warm/cold accuracy and the breakdowns by item bucket (:mod:`recaudit.metrics.coldstart`).
         skipped: metrics that could not be computed and why.
         info: settings, data description and fingerprints.
     """
@@ -51,6 +62,7 @@ class AuditResult:
     user_groups: dict[str, pd.DataFrame] = field(default_factory=dict)
     item_groups: dict[str, pd.DataFrame] = field(default_factory=dict)
     popularity_lift: dict[str, pd.DataFrame] = field(default_factory=dict)
+    coldstart: dict[str, pd.DataFrame] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -73,6 +85,8 @@ class AuditResult:
             "items": {name: _records(frame) for name, frame in self.item_groups.items()},
             "popularity_lift": {name: _records(frame) for name, frame in self.popularity_lift.items()},
         }
+        if self.coldstart:  # absent for logs without cold test items, whose JSON is as before
+            out["groups"]["coldstart"] = {name: _records(frame) for name, frame in self.coldstart.items()}
         out["skipped"] = dict(self.skipped)
         out["info"] = self.info
         return out
@@ -138,7 +152,7 @@ def evaluate(
             continue
         lacking = missing_needs(spec, inputs)
         if lacking:
-            skipped[f"{spec.name}@{k}"] = "needs " + ", ".join(lacking)
+            skipped[f"{spec.name}@{k}"] = "needs " + ", ".join(NEED_TEXT.get(n, n) for n in lacking)
             continue
         parsed.append((spec, k))
     if explicit and not parsed:
@@ -167,6 +181,8 @@ def evaluate(
     result = AuditResult(values=values, ci=intervals, per_user=per_user_frame, skipped=skipped)
     _user_breakdowns(result, inputs, activity_edges, user_columns)
     _item_breakdowns(result, inputs, sorted(by_k), item_columns)
+    cold_ks = sorted({k for spec, k in parsed if spec.family == "coldstart"})
+    _coldstart_breakdowns(result, inputs, cold_ks, ci=ci, n_boot=n_boot, seed=seed)
     result.info = {
         "data": inputs.describe(),
         "fingerprints": dict(inputs.fingerprints),
@@ -212,6 +228,28 @@ def _item_breakdowns(
         labels = popularity.popularity_groups(inputs.train, inputs.head_mask, inputs.lists.user_ids)
         result.popularity_lift[f"popularity_lift@{k}"] = popularity.popularity_lift(
             lists, inputs.train, inputs.item_users, inputs.n_train_users, labels
+        )
+
+
+def _coldstart_breakdowns(
+    result: AuditResult, inputs: AuditInputs, ks: list[int], *, ci: bool, n_boot: int, seed: int
+) -> None:
+    """ColdRec's all/warm/cold table and the item-bucket tables per k (docs/metrics.md "Cold start"), for
+    the ks at which a cold-start metric was computed."""
+    if inputs.test is None or inputs.n_relevant is None:
+        return
+    accuracy_fns = relevance_functions()
+    for k in ks:
+        lists = inputs.lists.truncate(k)
+        result.coldstart[f"settings@{k}"] = coldstart.settings_table(
+            lists, inputs.test, inputs.n_relevant, inputs.cold_items, accuracy_fns,
+            ci=ci, n_boot=n_boot, seed=seed,
+        )
+        result.coldstart[f"item_buckets@{k}"] = coldstart.bucket_accuracy_table(
+            lists, inputs.test, inputs.item_popularity, accuracy_fns, ci=ci, n_boot=n_boot, seed=seed
+        )
+        result.coldstart[f"bucket_exposure@{k}"] = coldstart.bucket_exposure_table(
+            lists, inputs.item_popularity, ci=ci, n_boot=n_boot, seed=seed
         )
 
 

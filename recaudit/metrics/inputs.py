@@ -38,6 +38,8 @@ class AuditInputs:
     items: pd.DataFrame
     users: pd.DataFrame | None = None
     item_emb: np.ndarray | None = None
+    cold_lists: RecLists | None = None
+    """Lists ranked over the cold items only (``cold_item_recall_among_cold``), aligned with ``lists``."""
     memberships: dict[str, tuple[sp.csr_matrix, list[str]]] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
     cache: dict[object, object] = field(default_factory=dict, repr=False)
@@ -46,6 +48,18 @@ class AuditInputs:
     @property
     def categories(self) -> tuple[sp.csr_matrix, list[str]] | None:
         return self.memberships.get(CATEGORY)
+
+    @property
+    def cold_items(self) -> np.ndarray:
+        """``[I]`` bool: catalogue items with no training interactions, C (docs/metrics.md "Cold start")."""
+        return self.item_popularity == 0
+
+    @property
+    def has_cold_test(self) -> bool:
+        """Whether some test interaction is with a cold item (the cold-start metrics need one)."""
+        if self.test is None:
+            return False
+        return bool(self.cold_items[self.test.indices].any())
 
     @classmethod
     def from_frames(
@@ -59,6 +73,7 @@ class AuditInputs:
         item_emb: np.ndarray | None = None,
         k: int | None = None,
         source: str | None = None,
+        cold_recs: pd.DataFrame | None = None,
     ) -> AuditInputs:
         """Align a log with its data.
 
@@ -71,6 +86,8 @@ class AuditInputs:
             users: optional users table (``user_id`` + attributes for group breakdowns).
             item_emb: ``[I, d]`` vectors in the row order of ``items`` (for embedding ILD/serendipity).
             k: cut-off; default the longest list.
+            cold_recs: optional ``user_id, item_id, rank`` lists ranked over the cold items only (for
+                ``cold_item_recall_among_cold``; a log ranked over the full catalogue cannot give them).
 
         The audited users are the users of ``recs`` plus, when ``test`` is given, every user with test
         items (a test user without a list counts with zeros in accuracy metrics).
@@ -91,6 +108,9 @@ class AuditInputs:
         audited = pd.unique(pd.concat(id_columns, ignore_index=True).astype(str))
         user_ids = np.sort(np.asarray(audited, dtype=object))
         lists = RecLists.from_frame(recs, item_ids, k=k, users=user_ids, source=source)
+        cold_lists = None
+        if cold_recs is not None:
+            cold_lists = RecLists.from_frame(cold_recs, item_ids, k=lists.k, users=user_ids, source=source)
         train_matrix = interaction_matrix(train, user_ids, item_ids)
         all_train = interaction_matrix(train, np.sort(train[USER_ID].astype(str).unique()), item_ids)
         item_popularity = np.asarray(all_train.sum(axis=0)).ravel().astype(np.int64)
@@ -119,6 +139,7 @@ class AuditInputs:
             items=catalogue,
             users=users,
             item_emb=None if item_emb is None else np.asarray(item_emb, dtype=np.float32),
+            cold_lists=cold_lists,
             memberships=memberships,
             fingerprints={
                 "recs": _fingerprint(recs, [USER_ID, ITEM_ID, "rank"]),

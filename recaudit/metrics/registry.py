@@ -36,13 +36,13 @@ from typing import Literal
 
 import numpy as np
 
-from recaudit.metrics import accuracy, calibration, diversity, exposure, popularity
+from recaudit.metrics import accuracy, calibration, coldstart, diversity, exposure, popularity
 from recaudit.metrics.inputs import AuditInputs
 from recaudit.metrics.lists import RecLists
 
 Kind = Literal["user", "catalogue", "item_group"]
-Need = Literal["test", "item_emb", "categories"]
-Family = Literal["accuracy", "exposure", "popularity", "diversity", "calibration", "fairness"]
+Need = Literal["test", "item_emb", "categories", "cold_test", "cold_lists"]
+Family = Literal["accuracy", "exposure", "popularity", "diversity", "calibration", "coldstart", "fairness"]
 Compute = Callable[[AuditInputs, RecLists], "np.ndarray | float"]
 RelevanceFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """An accuracy metric on a ``[U, k]`` relevance matrix and ``|T_u|`` (:mod:`recaudit.metrics.accuracy`)."""
@@ -58,8 +58,15 @@ SETS: dict[str, str] = {
     "fairness": "accuracy metrics the Fairness page compares between user groups",
     "rerank_lab": "base vs re-ranked cards of the Re-ranking lab page",
     "frontier": "y axes of the Re-ranking lab's trade-off frontier (x is ndcg)",
+    "coldstart": "cold-start metrics of the Cold start page and of the report's cold-start section",
 }
 """The named sets a spec may belong to, and who reads each (``metric_names(set=...)``)."""
+
+NEED_TEXT: dict[str, str] = {
+    "cold_test": "a test item without training interactions",
+    "cold_lists": "lists ranked over the cold items only (recaudit audit ranks them from a bundle)",
+}
+"""How a skip reason names a need (``"needs " + ...``); a need not listed is named as is (``test``)."""
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -70,7 +77,9 @@ class MetricSpec:
         name: the metric's name without ``@k`` (``"ndcg"``); the key in :data:`METRICS`.
         family: the module its function lives in (``recaudit/metrics/<family>.py``).
         kind: ``user``, ``catalogue`` or ``item_group`` (module docstring).
-        needs: inputs it cannot do without; an audit lacking one skips it and says which.
+        needs: inputs it cannot do without; an audit lacking one skips it and says which (``cold_test``:
+            at least one test interaction with a cold item; ``cold_lists``: lists ranked over the cold
+            items only, :attr:`AuditInputs.cold_lists`).
         help: the formula in one line, for tooltips and the report's definition column.
         source: the paper or library the definition agrees with (the report's source column).
         compute: ``(inputs, lists truncated to k) -> [U] values or one float``; None for item-group
@@ -112,6 +121,12 @@ def _accuracy_spec(name: str, fn: RelevanceFn, help: str, sets: Mapping[str, int
         name=name, family="accuracy", kind="user", needs=("test",), help=help,
         source="ranx conventions (binary relevance)", compute=_accuracy(fn), relevance=fn, sets=sets,
     )
+
+
+def _cold_lists(inputs: AuditInputs, lists: RecLists) -> RecLists:
+    """The lists ranked among cold items, cut to the k of ``lists`` (shorter when C has fewer items)."""
+    assert inputs.cold_lists is not None
+    return inputs.cold_lists.truncate(min(lists.k, inputs.cold_lists.k))
 
 
 def _categories(inputs: AuditInputs):  # noqa: ANN202 - csr matrix
@@ -229,6 +244,30 @@ METRICS: dict[str, MetricSpec] = {
             sets={"rerank_lab": 9},
         ),
         MetricSpec(
+            name="cold_item_recall", family="coldstart", kind="user", needs=("test", "cold_test"),
+            help="|L∩T∩C| / |T∩C|, C = items without training interactions, full-catalogue lists",
+            source="docs/metrics.md cold start (ColdRec's cold setting)",
+            compute=lambda i, lists: coldstart.cold_item_recall(lists, i.test, i.cold_items),
+            sets={"coldstart": 0},
+        ),
+        MetricSpec(
+            name="cold_item_recall_among_cold", family="coldstart", kind="user",
+            needs=("test", "cold_test", "cold_lists"),
+            help="cold_item_recall of lists ranked over the cold items only (content path alone)",
+            source="docs/metrics.md cold start",
+            compute=lambda i, lists: coldstart.cold_item_recall_among_cold(
+                _cold_lists(i, lists), i.test, i.cold_items
+            ),
+            sets={"coldstart": 1},
+        ),
+        MetricSpec(
+            name="cold_exposure_share", family="coldstart", kind="catalogue", needs=("test", "cold_test"),
+            help="Σ_u |L_u ∩ C| / Σ_u |L_u|: share of list slots held by cold items",
+            source="docs/metrics.md cold start",
+            compute=lambda i, lists: coldstart.cold_exposure_share(lists, i.cold_items),
+            sets={"coldstart": 2},
+        ),
+        MetricSpec(
             name="exposure_disparity", family="fairness", kind="item_group", needs=("test",),
             help="max / min exposure_ratio over groups with merit (1 = exposure proportional to merit)",
             source="docs/metrics.md group exposure fairness",
@@ -341,5 +380,8 @@ def missing_needs(spec: MetricSpec, inputs: AuditInputs) -> list[str]:
         "test": inputs.test is not None,
         "item_emb": inputs.item_emb is not None,
         "categories": inputs.categories is not None,
+        # each need is named only when those before it are met: one short reason per skip
+        "cold_test": inputs.test is None or inputs.has_cold_test,
+        "cold_lists": inputs.cold_lists is not None or not inputs.has_cold_test,
     }
     return [need for need in spec.needs if not have[need]]

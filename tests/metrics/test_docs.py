@@ -12,7 +12,7 @@ from recaudit.metrics.registry import METRICS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 PLANNED = "## Planned definitions"
-TABLES = {"popularity_lift"}
+TABLES = {"popularity_lift", "settings", "item_buckets", "bucket_exposure"}
 """Named results that are tables per group, not numbers, so they have no catalogue entry."""
 
 
