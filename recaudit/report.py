@@ -201,6 +201,70 @@ def _frames_section(
     return "".join(parts)
 
 
+def _with_ci(value: object, low: object, high: object) -> str:
+    """``0.1234 [0.1000, 0.1500]``; the value alone when the interval is undefined."""
+    text = format_value(value)
+    if isinstance(low, float) and isinstance(high, float) and np.isfinite(low) and np.isfinite(high):
+        text += f" [{format_value(low)}, {format_value(high)}]"
+    return text
+
+
+def _side_by_side(table: pd.DataFrame, column: str) -> pd.DataFrame:
+    """A long cold-start table (``column, metric, n_users, value, ci_low, ci_high``) turned so that metrics
+    are rows and the values of ``column`` (settings or buckets) are columns, cells "value [low, high]",
+    with a first row of users evaluated (those of the first metric: every accuracy metric has the same)."""
+    order = list(dict.fromkeys(table[column]))
+    bounds = zip(table["value"], table["ci_low"], table["ci_high"], strict=True)
+    cells = table.assign(cell=[_with_ci(v, lo, hi) for v, lo, hi in bounds])
+    turned = cells.pivot(index="metric", columns=column, values="cell").reindex(
+        index=list(dict.fromkeys(table["metric"])), columns=order
+    )
+    first = table.drop_duplicates(column).set_index(column)["n_users"].reindex(order)
+    users = pd.DataFrame([[format_value(int(n)) for n in first]], index=["users evaluated"], columns=order)
+    out = pd.concat([users, turned.astype(object)])
+    out.columns = [str(c) for c in out.columns]
+    return out.rename_axis("metric")
+
+
+def _coldstart_section(result: AuditResult) -> str:
+    """Cold-start metrics, ColdRec's all/warm/cold table and the item-bucket tables (only when the audit
+    computed them, i.e. some test item has no training interactions)."""
+    if not result.coldstart:
+        return ""
+    family = set(registry.metric_names(family="coldstart"))
+    names = [name for name in result.values if name.split("@")[0] in family]
+    rows = "".join(
+        f'<tr><td>{_esc(name)}</td><td class="num">'
+        f'{_esc(_with_ci(result.values[name], *result.ci.get(name, (math.nan, math.nan))))}</td>'
+        f"<td>{_esc(registry.metric_help(name))}</td></tr>"
+        for name in names
+    )
+    parts = [
+        "<section><h2>Cold start</h2>"
+        '<p class="muted">Cold items C = catalogue items with no training interactions (docs/metrics.md, '
+        "Cold start). Values with their 95% bootstrap interval over users.</p>"
+        "<table><thead><tr><th>metric</th><th>value [95% CI]</th><th>definition</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    ]
+    notes = {
+        "settings": "ColdRec's settings: all = T_u as is; warm = T_u restricted to items with training "
+        "interactions; cold = T_u restricted to C.",
+        "item_buckets": "Accuracy with T_u restricted to the items of each bucket of training interaction "
+        "count.",
+        "bucket_exposure": "Exposure by the bucket of the items in the lists: slot share = Σ_u |L_u ∩ b| / "
+        "Σ_u |L_u|; exposure share is position-weighted; list share = mean_u |L_u ∩ b| / |L_u|.",
+    }
+    for name, table in result.coldstart.items():
+        kind = name.split("@")[0]
+        if kind in ("settings", "item_buckets"):
+            shown = _side_by_side(table, "setting" if kind == "settings" else "bucket")
+        else:
+            shown = table.set_index("bucket")
+        parts.append(f'<h3>{_esc(name)}</h3><p class="muted">{_esc(notes.get(kind, ""))}</p>{_table(shown)}')
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def _embedding_section(result: AuditResult) -> str:
     """Embedding health (``info["embedding"]`` from :func:`recaudit.metrics.embedding.embedding_audit`)."""
     audit = (result.info or {}).get("embedding")
@@ -254,6 +318,7 @@ def render_html(
     Sections: header (title, model name/kind, re-ranking, data and fingerprints, settings, created time,
     recaudit version), headline metrics (value, 95% CI, one-line definition from the registry, formula
     source), skipped metrics with reasons, user-group tables, item-group exposure tables, popularity lift,
+    the cold-start section (only when some test item has no training interactions), embedding health
     and the figures (``{heading: figure}``, e.g. from :func:`default_figures`).
     """
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -281,6 +346,7 @@ def render_html(
                 "history (profile) or list (recommended); ΔGAP = (GAP_L − GAP_H) / GAP_H.",
                 result.popularity_lift,
             ),
+            _coldstart_section(result),
             _embedding_section(result),
             _figures_section(figures or {}),
         ]

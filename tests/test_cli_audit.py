@@ -158,3 +158,98 @@ def test_metrics_json_popularity_groups_on_ml_latest_small_match_pandas(
         assert got.loc[name, "n_users"] == expected.loc[name, "size"]
         assert got.loc[name, "gap_profile"] == pytest.approx(expected.loc[name, "mean"])
     assert got.loc["niche", "n_users"] == got.loc["blockbuster", "n_users"] == cut == 122
+
+
+# ------------------------------------------------------------------------------------------- cold start
+
+
+def test_metrics_table_prints_cold_item_recall_when_a_test_item_is_cold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = _log(tmp_path)  # a's test item i2 has no training interactions
+    assert main(["metrics", "--recs", str(f["recs"]), "--train", str(f["train"]), "--test", str(f["test"]),
+                 "--items", str(f["items"]), "--k", "2", "--no-ci"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert lines["cold_item_recall@2"].split()[1] == "1.0000"  # a gets i2 at rank 2
+    assert lines["cold_exposure_share@2"].split()[1] == "0.5000"  # i2, i3 hold 2 of 4 slots
+    assert "lists ranked over the cold items only" in lines["cold_item_recall_among_cold@2"]
+
+
+def test_metrics_table_without_cold_test_items_adds_one_skip_line_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = _log(tmp_path)
+    warm = tmp_path / "warm.csv"
+    pd.DataFrame({"user_id": ["a", "b"], "item_id": ["i1", "i9"]}).to_csv(warm, index=False)
+    assert main(["metrics", "--recs", str(f["recs"]), "--train", str(f["train"]), "--test", str(warm),
+                 "--items", str(f["items"]), "--k", "2", "--no-ci"]) == 0
+    out = capsys.readouterr().out
+    cold = [line for line in out.splitlines() if line.startswith("cold_")]
+    assert [line.split()[0] for line in cold] == [
+        "cold_item_recall@2", "cold_item_recall_among_cold@2", "cold_exposure_share@2"
+    ]
+    assert all(line.split()[1] == "n/a" and line.endswith("(needs a test item without training interactions)")
+               for line in cold)
+
+
+@pytest.fixture(scope="module")
+def cold_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An imported bundle whose catalogue holds 4 items without training interactions (c0..c3), 2 of them
+    in the test set; warm items w0..w7."""
+    import numpy as np
+
+    tmp = tmp_path_factory.mktemp("cold")
+    rng = np.random.default_rng(0)
+    users = [f"u{u}" for u in range(12)]
+    items = [f"w{i}" for i in range(8)] + [f"c{i}" for i in range(4)]
+    np.save(tmp / "users.npy", rng.normal(size=(len(users), 4)).astype(np.float32))
+    np.save(tmp / "items.npy", rng.normal(size=(len(items), 4)).astype(np.float32))
+    (tmp / "user_ids.txt").write_text("\n".join(users) + "\n")
+    (tmp / "item_ids.txt").write_text("\n".join(items) + "\n")
+    pd.DataFrame({"item_id": items, "category": ["x", "y"] * 6}).to_csv(tmp / "items.csv", index=False)
+    train = [(u, f"w{(i + j) % 8}", j) for i, u in enumerate(users) for j in range(3)]
+    pd.DataFrame(train, columns=["user_id", "item_id", "timestamp"]).to_csv(tmp / "train.csv", index=False)
+    test = [(u, f"w{(i + 4) % 8}", 9) for i, u in enumerate(users)]
+    test += [(u, f"c{i % 2}", 9) for i, u in enumerate(users[:6])]
+    pd.DataFrame(test, columns=["user_id", "item_id", "timestamp"]).to_csv(tmp / "test.csv", index=False)
+    assert main(["import", "--user-embeddings", str(tmp / "users.npy"), "--item-embeddings",
+                 str(tmp / "items.npy"), "--user-ids", str(tmp / "user_ids.txt"), "--item-ids",
+                 str(tmp / "item_ids.txt"), "--items", str(tmp / "items.csv"), "--interactions",
+                 str(tmp / "train.csv"), "--test", str(tmp / "test.csv"), "--map", "none",
+                 "--out", str(tmp / "b")]) == 0
+    return tmp / "b"
+
+
+def test_audit_of_a_bundle_with_cold_test_items_reports_the_cold_start_section(
+    cold_bundle_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    html, out = tmp_path / "r.html", tmp_path / "r.json"
+    assert main(["audit", str(cold_bundle_dir), "--k", "3", "--html", str(html), "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "cold_item_recall@3" in printed and "cold_item_recall_among_cold@3" in printed
+    data = json.loads(out.read_text())
+    # ranked among the 4 cold items only, each of the 6 users with a cold test item sees 3 of the 4
+    assert 0.0 <= data["cold_item_recall_among_cold@3"] <= 1.0
+    assert data["cold_item_recall_among_cold@3"] >= data["cold_item_recall@3"]
+    assert "cold_item_recall_among_cold@3" not in data["skipped"]
+    assert set(data["groups"]["coldstart"]) == {"settings@3", "item_buckets@3", "bucket_exposure@3"}
+    settings = pd.DataFrame(data["groups"]["coldstart"]["settings@3"]).set_index(["setting", "metric"])
+    assert settings.loc[("all", "ndcg@3"), "value"] == pytest.approx(data["ndcg@3"])
+    assert settings.loc[("cold", "recall@3"), "value"] == pytest.approx(data["cold_item_recall@3"])
+    assert settings.loc[("cold", "recall@3"), "n_users"] == 6
+    page = html.read_text()
+    section = page[page.index("<h2>Cold start</h2>"):]
+    section = section[: section.index("</section>")]
+    for text in ("cold_item_recall@3", "cold_exposure_share@3", "settings@3", "item_buckets@3",
+                 "bucket_exposure@3", "<th>warm</th>", "<th>11-50</th>", "users evaluated"):
+        assert text in section, text
+
+
+def test_audit_without_cold_test_items_has_no_cold_start_section(
+    bundle_dir: Path, tmp_path: Path
+) -> None:
+    html, out = tmp_path / "r.html", tmp_path / "r.json"
+    assert main(["audit", str(bundle_dir), "--k", "5", "--html", str(html), "--json", str(out)]) == 0
+    assert "<h2>Cold start</h2>" not in html.read_text()
+    data = json.loads(out.read_text())
+    assert "coldstart" not in data["groups"] and "cold_item_recall@5" in data["skipped"]

@@ -251,3 +251,16 @@ def test_report_of_hostile_data_has_no_markup_from_the_data() -> None:
     assert not [(t, a) for t, a in parser.tags if {"src", "href"} & set(a)]  # nothing loads or links
     for raw in [p for p in PROVIDERS if "<" in p] + ["<img src=http://127.0.0.2:9/kind.png>"]:
         assert raw not in page  # neither in the HTML nor in the figure JSON
+
+
+def test_cold_start_section_only_when_a_test_item_is_cold(audit: tuple) -> None:
+    result, _ = audit  # the shared world's a has test item i2, which has no training interactions
+    page = render_html(result, title="cold")
+    section = page[page.index("<h2>Cold start</h2>"):]
+    section = section[: section.index("</section>")]
+    assert "<td>cold_item_recall@2</td>" in section and "1.0000 [1.0000, 1.0000]" in section
+    assert "<h3>settings@2</h3>" in section and "<th>cold</th>" in section and "<th>51+</th>" in section
+    f = audit_frames()
+    warm = f["test"].assign(item_id=["i1", "i9", "i4"])
+    inputs = AuditInputs.from_frames(f["recs"], f["train"], test=warm, items=f["items"])
+    assert "Cold start" not in render_html(evaluate(inputs, ks=(2,), ci=False), title="warm")

@@ -9,6 +9,7 @@ CIs. ``rerank_frontier`` sweeps λ for one re-ranker and returns the metrics per
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -174,6 +175,46 @@ def audit_inputs(
     )
 
 
+def cold_recommendations(bundle: Bundle, inputs: AuditInputs) -> pd.DataFrame | None:
+    """Lists ranked over the cold items only (``cold_item_recall_among_cold``), for the audited users the
+    model knows: the bundle's scorer with its candidates restricted to the catalogue items without
+    training interactions (docs/metrics.md "Cold start"). None when no test item is cold.
+
+    They are the base model's lists (never re-ranked), ``inputs.lists.k`` long or shorter when there are
+    fewer cold items.
+    """
+    if not inputs.has_cold_test:
+        return None
+    cold_ids = set(map(str, inputs.lists.item_ids[inputs.cold_items]))
+    candidates = np.isin(np.asarray(bundle.item_ids, dtype=str), list(cold_ids))
+    known = set(map(str, bundle.user_ids))
+    users = [u for u in map(str, inputs.lists.user_ids) if u in known]
+    scorer = bundle.exact_scorer()
+    k = min(inputs.lists.k, int(candidates.sum()))
+    if k == 0:  # the scorer knows none of the cold items: the metric is skipped, not reported as 0
+        return None
+    frames = [
+        scorer.recommend(users[s : s + 4096], k=k, candidates=candidates).to_frame()
+        for s in range(0, len(users), 4096)
+    ]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[USER_ID, ITEM_ID, RANK])
+    return frame.dropna(subset=[ITEM_ID])
+
+
+def with_cold_lists(bundle: Bundle, inputs: AuditInputs) -> AuditInputs:
+    """``inputs`` with :attr:`AuditInputs.cold_lists` from :func:`cold_recommendations` (a copy; the same
+    object when it already has them or no test item is cold)."""
+    if inputs.cold_lists is not None:
+        return inputs
+    recs = cold_recommendations(bundle, inputs)
+    if recs is None:
+        return inputs
+    lists = RecLists.from_frame(
+        recs, inputs.lists.item_ids, k=inputs.lists.k, users=inputs.lists.user_ids, source=str(bundle.path)
+    )
+    return replace(inputs, cold_lists=lists)
+
+
 def audit_bundle(
     bundle: Bundle,
     k: int = 10,
@@ -192,13 +233,16 @@ def audit_bundle(
     ``inputs_out``, when given, receives the aligned inputs the audit ran on (for charts that need the
     lists themselves, without scoring the users a second time). ``inputs``, when given, are lists
     already aligned by :func:`audit_inputs` for the same ``k``, ``rerank`` and ``users`` (the app has
-    them cached): the users are then not scored again.
+    them cached): the users are then not scored again. When some test item has no training interactions,
+    the users are also ranked over the cold items only (:func:`with_cold_lists`), for
+    ``cold_item_recall_among_cold``.
     """
     if rerank is not None:
         parse_spec(rerank)  # fail on a bad spec before any work
     if inputs is None:
         recs = bundle_recommendations(bundle, k, rerank=rerank, users=users)
         inputs = audit_inputs(bundle, recs, k=k, users=users)
+    inputs = with_cold_lists(bundle, inputs)  # lists ranked among cold items, when some test item is cold
     if inputs_out is not None:
         inputs_out.append(inputs)
     result = evaluate(inputs, metrics, ks=(k,), ci=ci, n_boot=n_boot, seed=seed)
