@@ -1,5 +1,6 @@
 """The recaudit command line: exact forms, outputs, and exit code 2 with one line on bad input."""
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,122 @@ def test_recommend_all_users_to_file_with_seen_and_domain(trained: Path, tmp_pat
     assert len(recs) == 40 * 12  # every books item, seen ones included
 
 
+def _recs(out: str) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(out), dtype={"user_id": str, "item_id": str})
+
+
+def test_recommend_items_from_restricts_the_candidates(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listed = ["a1", "a2", "b3", "b4", "b5", "a1"]  # a repeat counts once
+    (tmp_path / "new.txt").write_text("\n".join(listed) + "\n\n")
+    assert main(["recommend", str(trained), "--all-users", "-k", "5", "--items-from",
+                 str(tmp_path / "new.txt"), "--include-seen"]) == 0
+    recs = _recs(capsys.readouterr().out)
+    assert list(recs.columns) == ["user_id", "item_id", "rank", "score"]
+    assert set(recs["item_id"]) <= set(listed) and recs.groupby("user_id").size().eq(5).all()
+    # with --domain: both restrictions; seen items still excluded
+    assert main(["recommend", str(trained), "--user", "u1", "-k", "5", "--items-from",
+                 str(tmp_path / "new.txt"), "--domain", "books"]) == 0
+    recs = _recs(capsys.readouterr().out)
+    seen = set(load_bundle(trained).history("u1")["item_id"])
+    assert set(recs["item_id"]) == {"b3", "b4", "b5"} - seen
+    # a CSV with an item_id column is read too
+    pd.DataFrame({"item_id": ["a7"]}).to_csv(tmp_path / "one.csv", index=False)
+    assert main(["recommend", str(trained), "--user", "u1", "--items-from", str(tmp_path / "one.csv")]) == 0
+    assert _recs(capsys.readouterr().out)["item_id"].tolist() == ["a7"]
+
+
+def test_recommend_history_folds_in_new_users(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = pd.DataFrame({"user_id": ["new_b", "new_b", "new_a", "new_a", "new_a"],
+                            "item_id": ["b0", "b1", "a0", "a1", "a2"], "timestamp": [5, 6, 1, 2, 3]})
+    history.to_csv(tmp_path / "history.csv", index=False)
+    for method in ("foldin", "meta"):
+        assert main(["recommend", str(trained), "--history", str(tmp_path / "history.csv"), "-k", "4",
+                     "--new-users", method]) == 0
+        captured = capsys.readouterr()
+        recs = _recs(captured.out)
+        assert captured.err == ""
+        assert list(recs.columns) == ["user_id", "item_id", "rank", "score"]
+        assert recs["user_id"].drop_duplicates().tolist() == ["new_b", "new_a"]  # file order
+        assert recs.groupby("user_id")["rank"].apply(list).eq([[1, 2, 3, 4]] * 2).all()
+        for user, group in recs.groupby("user_id"):
+            mine = set(history.loc[history["user_id"] == user, "item_id"])
+            assert not mine & set(group["item_id"]), (method, user)  # the history is excluded
+            assert group["item_id"].iloc[0][0] == user[-1], (method, group)  # their taste first
+        assert recs.groupby("user_id")["score"].apply(lambda s: s.is_monotonic_decreasing).all()
+
+
+def test_recommend_history_fold_in_matches_the_models_new_user_scores(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = load_bundle(trained)
+    rows = bundle.history("u0")[["user_id", "item_id"]]
+    rows.to_csv(tmp_path / "u0.csv", index=False)
+    assert main(["recommend", str(trained), "--history", str(tmp_path / "u0.csv"), "-k", "6"]) == 0
+    recs = _recs(capsys.readouterr().out)
+    scores = bundle.model.score_new_user(rows["item_id"].tolist())
+    scores[bundle.item_vocab.rows(rows["item_id"].tolist())] = -np.inf
+    order = np.lexsort((np.arange(len(scores)), -scores))[:6]
+    assert recs["item_id"].tolist() == bundle.item_ids[order].tolist()
+    np.testing.assert_allclose(recs["score"], scores[order], rtol=1e-5)
+
+
+def test_recommend_history_skips_unknown_items_with_one_warning(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "h.csv").write_text("user_id,item_id\nx,a0\nx,zz1\ny,zz2\ny,zz1\n")
+    out = tmp_path / "recs.csv"
+    argv = ["recommend", str(trained), "--history", str(tmp_path / "h.csv"), "-k", "3", "--out", str(out)]
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 0
+    assert err[0] == (f"recaudit recommend: warning: {tmp_path / 'h.csv'}: skipped 3 of 4 rows whose items "
+                      "are not in the bundle's catalogue, e.g. ['zz1', 'zz2']")
+    recs = pd.read_csv(out, dtype={"user_id": str, "item_id": str})
+    assert recs.groupby("user_id").size().to_dict() == {"x": 3, "y": 3}  # y: the answer for an unknown user
+    assert "a0" not in set(recs.loc[recs["user_id"] == "x", "item_id"])
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("a1\nzz9\nb2\nqq\n",
+         "new.txt: 2 of 4 item ids are not in the bundle's catalogue, e.g. ['zz9', 'qq']"),
+        ("", "new.txt: file is empty"),
+        ("\n  \n", "new.txt: holds no item ids"),
+    ],
+)
+def test_recommend_items_from_bad_lists_exit_2_with_one_line(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, expected: str
+) -> None:
+    (tmp_path / "new.txt").write_text(content)
+    code = main(["recommend", str(trained), "--all-users", "--items-from", str(tmp_path / "new.txt")])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err.startswith("recaudit recommend: error: ") and expected in captured.err, captured.err
+    assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_recommend_history_meta_needs_training_interactions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    np.save(tmp_path / "u.npy", np.eye(3, dtype=np.float32))
+    np.save(tmp_path / "i.npy", np.eye(3, dtype=np.float32))
+    assert main(["import", "--user-embeddings", str(tmp_path / "u.npy"), "--item-embeddings",
+                 str(tmp_path / "i.npy"), "--out", str(tmp_path / "imp"), "--map", "none"]) == 0
+    (tmp_path / "h.csv").write_text("user_id,item_id\nx,1\n")
+    capsys.readouterr()
+    argv = ["recommend", str(tmp_path / "imp"), "--history", str(tmp_path / "h.csv"), "-k", "1"]
+    assert main([*argv, "--new-users", "meta"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--new-users meta needs the bundle's training interactions" in err and len(err.splitlines()) == 1
+    assert main(argv) == 0  # the fold-in needs only the item table
+    assert capsys.readouterr().out.splitlines()[1].startswith("x,")
+
+
 def test_info_prints_the_model_card(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info", str(trained)]) == 0
     out = capsys.readouterr().out
@@ -103,7 +220,10 @@ def test_info_prints_the_model_card(trained: Path, capsys: pytest.CaptureFixture
         (["recommend", "{tmp}/missing", "--all-users"], "bundle not found"),
         (["recommend", "{b}", "--all-users", "--domain", "music"], "no domain 'music'"),
         (["recommend", "{b}", "--all-users", "-k", "0"], "expected an integer >= 1, got '0'"),
-        (["recommend", "{b}"], "one of the arguments --user --all-users is required"),
+        (["recommend", "{b}"], "one of the arguments --user --all-users --history is required"),
+        (["recommend", "{b}", "--all-users", "--history", "{tmp}/bad.csv"],
+         "argument --history: not allowed with argument --all-users"),
+        (["recommend", "{b}", "--all-users", "--new-users", "maml"], "argument --new-users: invalid choice"),
         (["train", "{tmp}/none.csv", "--out", "{tmp}/x"], "none.csv: file not found"),
         (["train", "{tmp}/bad.csv", "--out", "{tmp}/x"], "missing column(s) ['timestamp']"),
         (["train", "{tmp}/bad.csv", "--out", "{b}"], "a bundle already exists there"),
