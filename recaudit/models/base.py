@@ -230,6 +230,8 @@ class ModelFamily:
         components: names of the bundle components every bundle of this family must carry.
         summary: one line for help texts.
         how_to_make: what to do instead of training, shown when ``trainer`` is None.
+        uses_items: the trainer also takes the items table (``items=``, a DataFrame or None), e.g. to
+            encode item descriptions; other trainers are never passed it.
     """
 
     kind: str
@@ -239,6 +241,7 @@ class ModelFamily:
     components: tuple[str, ...] = ()
     summary: str = ""
     how_to_make: str | None = None
+    uses_items: bool = False
 
     def config(self, values: Mapping[str, Any] | None = None, source: str | None = None) -> ConfigBase:
         """The family's config from ``values`` (strict: unknown keys and bad values are refused)."""
@@ -258,9 +261,15 @@ class ModelFamily:
             )  # fmt: skip
 
     def train(
-        self, interactions: pd.DataFrame, config: ConfigBase | None = None, *, progress: object = None
+        self,
+        interactions: pd.DataFrame,
+        config: ConfigBase | None = None,
+        *,
+        progress: object = None,
+        items: pd.DataFrame | None = None,
     ) -> TrainedModel:
-        """Train on ``interactions`` with ``config`` (default: the config class's defaults).
+        """Train on ``interactions`` with ``config`` (default: the config class's defaults); ``items`` (the
+        items table) reaches the trainer only when the family declares :attr:`uses_items`.
 
         Raises:
             RecauditInputError: the family cannot train, the config is of another class, or the
@@ -274,4 +283,6 @@ class ModelFamily:
                 f"expected a {self.config_class.__name__}, got {type(config).__name__}",
             )
         assert self.trainer is not None
+        if self.uses_items:
+            return self.trainer(interactions, config, progress=progress, items=items)
         return self.trainer(interactions, config, progress=progress)

@@ -142,5 +142,5 @@ def test_once_unregistered_its_bundles_no_longer_load(tmp_path: Path) -> None:
     assert "popularity" not in MODEL_KINDS
     with pytest.raises(RecauditInputError, match="model kind 'popularity' is not known to this recaudit"):
         read_manifest(out)
-    with pytest.raises(RecauditInputError, match="known kinds: imported, mf"):
+    with pytest.raises(RecauditInputError, match="known kinds: coldstart, imported, mf"):
         load_bundle(out)
