@@ -2,7 +2,7 @@
 
     recaudit sample [--out DIR]
     recaudit train INTERACTIONS [--items ITEMS] [--test TEST] --out BUNDLE [--model mf] [--dim D] [--epochs N]
-                   [--seed S]
+                   [--seed S] [--content auto|tfidf|minilm|none] [--blend schedule|learned]
     recaudit import --user-embeddings F --item-embeddings F [--user-ids F] [--item-ids F] [--items ITEMS]
                     [--interactions F] --out BUNDLE
     recaudit recommend BUNDLE (--user ID | --all-users | --history FILE) [-k 10] [--out FILE] [--include-seen]
@@ -129,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--map", choices=("umap", "pca", "none"), default="umap",
                    help="default item map stored with the bundle (default umap)")
+    p.add_argument("--content", choices=("auto", "tfidf", "minilm", "none"), default="auto",
+                   help="item content encoder (default auto: tfidf when --items has title, text or category, "
+                   "else none); with content the bundle is kind coldstart and holds every item of --items")
+    p.add_argument("--blend", choices=("schedule", "learned"), default=None,
+                   help="with content: blend weights by interaction count, the seed's schedule (default) or "
+                   "learned on held-out interactions")
 
     p = sub.add_parser("import", help="turn external user/item embeddings into a bundle")
     _path_arg(p, "--user-embeddings", kind="embeddings", required=True,
@@ -230,7 +236,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     bundle = train_bundle(
         args.interactions, items=args.items, test=args.test, out=args.out, overrides=overrides,
         overwrite=args.force, progress=None if args.quiet else "tqdm", log=_log, item_map=args.map,
-        model=args.model,
+        model=args.model, content=args.content, blend=args.blend,
     )
     evaluation = bundle.manifest.get("evaluation") or {}
     for name in ("model", "popularity"):

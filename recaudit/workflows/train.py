@@ -4,6 +4,10 @@ Steps: read and validate the files; split (the given test file, else a per-user 
 20%); train the model of the chosen kind (looked up in :data:`recaudit.models.MODEL_KINDS`; ``mf`` by
 default, whose early stopping carves its own validation slice out of the training part); evaluate on the
 held-out part against popularity; save the bundle with the split inside it.
+
+With item content (``content``: ``auto`` finds it in an items table with a title, text or category column)
+the kind becomes ``coldstart``: the same embedding model plus a content encoder, whose catalogue is every
+item of the items table (cold items scored from content, :mod:`recaudit.models.coldstart`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from recaudit.data.splits import temporal_split
 from recaudit.data.validation import check_known_items
 from recaudit.errors import RecauditInputError
 from recaudit.models.base import TrainedModel
+from recaudit.models.coldstart.features import has_content, require_minilm
 from recaudit.models.registry import DEFAULT_KIND, model_family
 from recaudit.workflows.holdout import holdout_evaluation
 
@@ -76,6 +81,52 @@ def bundle_from_model(
 
 
 MAP_METHODS = ("umap", "pca", "none")
+CONTENT_CHOICES = ("auto", "tfidf", "minilm", "none")
+BLEND_CHOICES = ("schedule", "learned")
+CONTENT_KINDS = ("mf", "coldstart")
+"""The kinds ``--content`` applies to: ``coldstart`` wraps ``mf``'s model."""
+
+
+def resolve_content(content: str, blend: str | None, model: str, items: pd.DataFrame | None) -> str:
+    """The content path to train with (``tfidf``, ``minilm`` or ``none``), or a usage error.
+
+    ``auto`` is ``tfidf`` when ``items`` describes its items (title, text or category) and the kind is
+    ``mf`` or ``coldstart``, else ``none`` (a plain ``mf`` bundle, as before content existed). An explicit
+    ``tfidf``/``minilm`` needs ``--items`` and a kind in :data:`CONTENT_KINDS`; ``--model coldstart`` needs
+    content; ``--blend`` needs content.
+
+    Raises:
+        RecauditInputError: any of these combinations is refused, or ``minilm`` lacks its optional package.
+    """
+    if content not in CONTENT_CHOICES:
+        raise RecauditInputError("--content", f"unknown content {content!r}", f"use one of {CONTENT_CHOICES}")
+    if blend is not None and blend not in BLEND_CHOICES:
+        raise RecauditInputError("--blend", f"unknown blend {blend!r}", f"use one of {BLEND_CHOICES}")
+    if content in ("tfidf", "minilm"):
+        if model not in CONTENT_KINDS:
+            raise RecauditInputError(
+                "--content", f"--content {content} applies to --model mf or coldstart, not {model!r}",
+                hint="drop --content or use --content none",
+            )  # fmt: skip
+        if items is None:
+            raise RecauditInputError("--content", f"--content {content} needs --items ITEMS (the content)")
+        if content == "minilm":
+            require_minilm()
+    resolved = content
+    if content == "auto":
+        resolved = "tfidf" if model in CONTENT_KINDS and has_content(items) else "none"
+    if resolved == "none":
+        if model == "coldstart":
+            raise RecauditInputError(
+                "--model coldstart", "needs item content",
+                hint="pass --items with a title, text or category column (--content auto, tfidf or minilm)",
+            )  # fmt: skip
+        if blend is not None:
+            raise RecauditInputError(
+                "--blend", "applies only with item content",
+                hint="pass --items with a title, text or category column",
+            )  # fmt: skip
+    return resolved
 
 
 def attach_item_map(bundle: Bundle, method: str, log: Log = lambda _msg: None) -> None:
@@ -108,11 +159,15 @@ def train_bundle(
     log: Log = lambda _msg: None,
     item_map: str = "umap",
     model: str = DEFAULT_KIND,
+    content: str = "auto",
+    blend: str | None = None,
 ) -> Bundle:
     """Train a model of kind ``model`` on an interactions file and save an evaluated bundle at ``out``.
 
     ``overrides`` are values of the family's config (strict: a key it does not have is refused);
-    ``item_map`` is the method of the stored default map (``umap``, ``pca`` or ``none``).
+    ``item_map`` is the method of the stored default map (``umap``, ``pca`` or ``none``). ``content`` and
+    ``blend`` choose the content path (:func:`resolve_content`): with content the kind is ``coldstart``
+    and the catalogue holds every item of ``items``; ``content="none"`` trains exactly as before.
 
     Raises:
         RecauditInputError: any bad file, option, model kind or output directory, before training starts.
@@ -120,13 +175,19 @@ def train_bundle(
     check_output_dir(out, overwrite=overwrite)
     if item_map not in MAP_METHODS:
         raise RecauditInputError("--map", f"unknown map method {item_map!r}", f"use one of {MAP_METHODS}")
-    family = model_family(model, "--model")
-    family.require_trainable()
-    config = family.config(overrides)
+    model_family(model, "--model").require_trainable()
+    if content != "auto":  # a usage error of an explicit choice fails before any file is read
+        resolve_content(content, blend, model, pd.DataFrame() if items is not None else None)
     frame = read_interactions(interactions)
     items_frame = read_items(items) if items is not None else None
     if items_frame is not None:
         check_known_items(frame, items_frame, source=interactions)
+    resolved = resolve_content(content, blend, model, items_frame)
+    if resolved != "none":
+        model = "coldstart"
+        overrides = {**(overrides or {}), "content": resolved, **({"blend": blend} if blend else {})}
+    family = model_family(model, "--model")
+    config = family.config(overrides)
     sources = {"interactions": Path(interactions).name}
     if items is not None:
         sources["items"] = Path(items).name
@@ -148,7 +209,7 @@ def train_bundle(
         f"{train_frame[ITEM_ID].nunique():,} items; {len(test_frame):,} held out"
     )
     started = time.perf_counter()
-    trained = family.train(train_frame, config, progress=progress)
+    trained = family.train(train_frame, config, progress=progress, items=items_frame)
     seconds = time.perf_counter() - started
     note = trained.training_note()
     log(f"trained in {seconds:.1f}s" + (f" {note}" if note else ""))
