@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from playwright.sync_api import expect
 
 from recaudit.app.map import PROGRESS_KEY
 from recaudit.bundle import Bundle, make_manifest, save_bundle
@@ -96,6 +97,6 @@ def test_first_map_shows_progress_and_the_rest_of_the_page_meanwhile(
         wait_charts(page)
         wait_idle(page)
         assert page.locator('[data-testid="stException"]').count() == 0
-        assert page.get_by_text(re.compile(r"UMAP .* of 2,000 item vectors · computed in")).count() == 1
+        expect(page.get_by_text(re.compile(r"UMAP .* of 2,000 item vectors · computed in"))).to_have_count(1)
         tab.screenshot("embedding-map-on-demand")
     tab.assert_local_and_error_free()
