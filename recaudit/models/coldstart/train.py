@@ -104,7 +104,7 @@ def train_coldstart(
         {
             "content": config.content, "blend": config.blend, "n_items": int(len(catalogue)),
             "n_warm": int(trained_rows.sum()), "n_content_only": int((share == 1.0).sum()),
-            "n_features": int(features.featurizer.transform(catalogue.head(1)).shape[1]),
+            "n_features": int(features.matrix.shape[1]),
             "n_terms": len(features.featurizer.terms),
         }  # fmt: skip
     )
@@ -127,6 +127,8 @@ def _catalogue(frame: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
 
 
 class _Features:
+    """The fitted feature map and the catalogue's feature matrix (row order of the catalogue)."""
+
     def __init__(self, featurizer: ItemFeaturizer, matrix: np.ndarray) -> None:
         self.featurizer, self.matrix = featurizer, matrix
 
