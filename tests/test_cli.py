@@ -34,7 +34,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("cli")
     inter, items = _world(tmp)
     code = main(["train", str(inter), "--items", str(items), "--out", str(tmp / "b"), "--dim", "8",
-                 "--epochs", "5", "--seed", "1", "--quiet", "--map", "pca"])
+                 "--epochs", "5", "--seed", "1", "--quiet", "--map", "pca", "--content", "auto"])
     assert code == 0
     return tmp / "b"
 
@@ -52,10 +52,10 @@ def test_train_stores_split_evaluation_and_metadata(trained: Path) -> None:
 
 
 def test_train_model_mf_is_the_default_and_dispatches_on_load(tmp_path: Path) -> None:
-    """Without content (``--content none``) the default kind is mf, the model of ``--model mf``."""
+    """The default (no ``--content``, which defaults to none) is kind mf, the model of ``--model mf``."""
     inter, items = _world(tmp_path)
     argv = ["train", str(inter), "--items", str(items), "--dim", "8", "--epochs", "5", "--seed", "1",
-            "--quiet", "--map", "pca", "--content", "none"]  # fmt: skip
+            "--quiet", "--map", "pca"]  # fmt: skip
     assert main([*argv, "--out", str(tmp_path / "a")]) == 0
     assert main([*argv, "--out", str(tmp_path / "b"), "--model", "mf"]) == 0
     default, explicit = load_bundle(tmp_path / "a"), load_bundle(tmp_path / "b")
@@ -69,15 +69,15 @@ def test_train_model_mf_is_the_default_and_dispatches_on_load(tmp_path: Path) ->
 
 
 def test_train_with_content_makes_a_coldstart_bundle_of_every_item(tmp_path: Path) -> None:
-    """``--content auto`` (the default) finds the titles: kind coldstart, and an item of ITEMS without any
-    interaction is in the catalogue, scored from its content."""
+    """``--content auto`` finds the titles: kind coldstart, and an item of ITEMS without any interaction is
+    in the catalogue, scored from its content."""
     inter, items = _world(tmp_path)
     table = pd.read_csv(items)
     extra = pd.DataFrame({"item_id": ["c0"], "title": ["Title c0"], "domain": ["books"]})
     pd.concat([table, extra]).to_csv(items, index=False)
     argv = ["train", str(inter), "--items", str(items), "--dim", "8", "--epochs", "5", "--seed", "1",
             "--quiet", "--map", "none"]  # fmt: skip
-    assert main([*argv, "--out", str(tmp_path / "auto")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "auto"), "--content", "auto"]) == 0
     assert main([*argv, "--out", str(tmp_path / "tfidf"), "--content", "tfidf", "--model", "mf"]) == 0
     auto, tfidf = load_bundle(tmp_path / "auto"), load_bundle(tmp_path / "tfidf")
     assert auto.manifest["model"]["kind"] == "coldstart" and auto.manifest["model"] == tfidf.manifest["model"]
@@ -97,7 +97,8 @@ def test_train_with_content_makes_a_coldstart_bundle_of_every_item(tmp_path: Pat
 def test_train_blend_learned_records_its_weights(tmp_path: Path) -> None:
     inter, items = _world(tmp_path)
     assert main(["train", str(inter), "--items", str(items), "--out", str(tmp_path / "b"), "--dim", "8",
-                 "--epochs", "3", "--quiet", "--map", "none", "--blend", "learned"]) == 0  # fmt: skip
+                 "--epochs", "3", "--quiet", "--map", "none", "--content", "auto",
+                 "--blend", "learned"]) == 0  # fmt: skip
     bundle = load_bundle(tmp_path / "b")
     assert bundle.manifest["model"]["config"]["blend"] == "learned"
     weights = bundle.manifest["training"]["coldstart"]["weights"]

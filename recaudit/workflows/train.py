@@ -159,7 +159,7 @@ def train_bundle(
     log: Log = lambda _msg: None,
     item_map: str = "umap",
     model: str = DEFAULT_KIND,
-    content: str = "auto",
+    content: str = "none",
     blend: str | None = None,
 ) -> Bundle:
     """Train a model of kind ``model`` on an interactions file and save an evaluated bundle at ``out``.
