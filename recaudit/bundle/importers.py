@@ -27,9 +27,8 @@ import pyarrow.parquet as pq
 
 from recaudit.bundle import Bundle, check_finite, make_manifest
 from recaudit.config import ScoreFunction
-from recaudit.data.readers import check_input_file, read_interactions, read_items, read_table
+from recaudit.data.readers import check_input_file, id_column, read_interactions, read_items, read_table
 from recaudit.data.schema import ITEM_ID, USER_ID
-from recaudit.data.validation import require_ids, require_rows
 from recaudit.errors import RecauditInputError
 from recaudit.models.imported import IMPORTED_KIND, ImportedConfig
 
@@ -191,14 +190,7 @@ def load_ids(path: str | Path, side: str) -> np.ndarray:
         values = np.asarray([str(v) for v in ids.ravel()], dtype=object)
     elif suffix in (".csv", ".tsv", ".parquet", ".pq"):
         frame = read_table(path)
-        column = next((c for c in (f"{side}_id", "id") if c in frame.columns), None)
-        if column is None:
-            if len(frame.columns) != 1:
-                raise RecauditInputError(path, f"no {side}_id or id column; found {list(frame.columns)}")
-            column = str(frame.columns[0])
-        require_rows(frame, path, f"{side} id")
-        require_ids(frame, column, path)
-        values = frame[column].astype(str).to_numpy(dtype=object)
+        values = frame[id_column(frame, path, side)].astype(str).to_numpy(dtype=object)
     else:
         try:
             lines = path.read_text(encoding="utf-8").splitlines()

@@ -219,6 +219,19 @@ def read_recs(path: str | Path) -> pd.DataFrame:
     return validate_recs(read_table(path), source=path)
 
 
+def id_column(frame: pd.DataFrame, path: Path, side: str) -> str:
+    """The column of an id table that holds ``side`` ids: ``{side}_id``, else ``id``, else the only column;
+    checked to have rows and no missing ids (one clear error naming ``path`` otherwise)."""
+    column = next((c for c in (f"{side}_id", "id") if c in frame.columns), None)
+    if column is None:
+        if len(frame.columns) != 1:
+            raise RecauditInputError(path, f"no {side}_id or id column; found {list(frame.columns)}")
+        column = str(frame.columns[0])
+    require_rows(frame, path, f"{side} id")
+    require_ids(frame, column, path)
+    return column
+
+
 def read_id_list(path: str | Path, side: str = "item") -> np.ndarray:
     """Read a list of ``side`` ids (e.g. this week's new items): text with one id per line, or a CSV/parquet
     table whose ``{side}_id`` or ``id`` column (or only column) holds them.
@@ -231,14 +244,7 @@ def read_id_list(path: str | Path, side: str = "item") -> np.ndarray:
     path = check_input_file(path, f"a list of {side} ids (text, CSV or parquet)")
     if path.suffix.lower() in (".csv", ".tsv", ".parquet", ".pq"):
         frame = read_table(path)
-        column = next((c for c in (f"{side}_id", "id") if c in frame.columns), None)
-        if column is None:
-            if len(frame.columns) != 1:
-                raise RecauditInputError(path, f"no {side}_id or id column; found {list(frame.columns)}")
-            column = str(frame.columns[0])
-        require_rows(frame, path, f"{side} id")
-        require_ids(frame, column, path)
-        values = frame[column].astype(str).str.strip().tolist()
+        values = frame[id_column(frame, path, side)].astype(str).str.strip().tolist()
     else:
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
@@ -253,4 +259,12 @@ def read_id_list(path: str | Path, side: str = "item") -> np.ndarray:
 __all__ = [
     "check_input_file",
     "check_output_file",
-    "read_table", "read_id_list", "read_interactions", "read_items", "read_pairs", "read_recs", "read_users"]
+    "id_column",
+    "read_id_list",
+    "read_interactions",
+    "read_items",
+    "read_pairs",
+    "read_recs",
+    "read_table",
+    "read_users",
+]

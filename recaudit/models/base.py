@@ -216,6 +216,24 @@ TrainFunction = Callable[..., TrainedModel]
 a per-epoch callback, ``"tqdm"`` or None."""
 
 
+def bundle_tables(bundle: Bundle) -> dict[str, Any]:
+    """The tables every trained result holds, read from a loaded bundle: ``user_ids``, ``item_ids``
+    (strings, row order), ``user_emb``, ``item_emb`` and ``item_bias`` (for a family's ``from_bundle``)."""
+    return {
+        "user_ids": np.asarray(bundle.user_ids).astype(str),
+        "item_ids": np.asarray(bundle.item_ids).astype(str),
+        "user_emb": bundle.user_emb,
+        "item_emb": bundle.item_emb,
+        "item_bias": bundle.item_bias,
+    }
+
+
+def epoch_record(history: list[dict], best_epoch: int, device: str) -> dict[str, Any]:
+    """A trained-by-epochs model's part of the manifest's ``training``: best epoch, epochs run, the
+    per-epoch history and the device."""
+    return {"best_epoch": best_epoch, "epochs_run": len(history), "history": history, "device": device}
+
+
 @dataclass(frozen=True)
 class ModelFamily:
     """One entry of :data:`recaudit.models.MODEL_KINDS`.

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from recaudit.config import ConfigBase, ScoreFunction
-from recaudit.models.base import Capabilities, Capability, ModelFamily, TrainedModel
+from recaudit.models.base import Capabilities, Capability, ModelFamily, TrainedModel, bundle_tables
 
 if TYPE_CHECKING:
     from recaudit.bundle import Bundle
@@ -81,11 +81,7 @@ def from_bundle(bundle: Bundle) -> TrainedEmbeddings:
         source = f"{bundle.path}/manifest.json" if bundle.path is not None else "bundle manifest"
         config = ImportedConfig.from_dict(model.get("config") or {}, source)
     return TrainedEmbeddings(
-        user_ids=np.asarray(bundle.user_ids).astype(str),
-        item_ids=np.asarray(bundle.item_ids).astype(str),
-        user_emb=bundle.user_emb,
-        item_emb=bundle.item_emb,
-        item_bias=bundle.item_bias,
+        **bundle_tables(bundle),
         config=config,
         score=bundle.score,
     )

@@ -48,22 +48,17 @@ def model_card_text(bundle: Bundle) -> str:
         f"catalogue   {len(bundle.users):,} users x {len(bundle.items):,} items"
         + (f", domains: {', '.join(bundle.domains)}" if bundle.domains else ""),
     ]
-    data = m.get("data", {})
-    if data:
-        lines.append(
-            f"data        train {data.get('n_train')}, test {data.get('n_test')} interactions; "
-            f"fingerprint {str(data.get('train_fingerprint'))[:16]}"
-        )
-        if data.get("source"):
-            lines.append(f"sources     {data['source']}")
-    training = m.get("training", {})
-    if training:
-        lines.append(
-            f"training    best epoch {training.get('best_epoch')} of {training.get('epochs_run')}, "
-            f"{training.get('seconds')} s on {training.get('device')}"
-        )
-    if model.get("config"):
-        lines.append("config      " + ", ".join(f"{k}={v}" for k, v in model["config"].items()))
+    data, training = m.get("data") or {}, m.get("training") or {}
+    optional = [
+        ("data", bool(data), lambda: f"train {data.get('n_train')}, test {data.get('n_test')} interactions; "
+         f"fingerprint {str(data.get('train_fingerprint'))[:16]}"),
+        ("sources", bool(data.get("source")), lambda: str(data.get("source"))),
+        ("training", bool(training), lambda: f"best epoch {training.get('best_epoch')} of "
+         f"{training.get('epochs_run')}, {training.get('seconds')} s on {training.get('device')}"),
+        ("config", bool(model.get("config")),
+         lambda: ", ".join(f"{k}={v}" for k, v in model["config"].items())),
+    ]
+    lines += [f"{label:<11} {text()}" for label, present, text in optional if present]
     evaluation = m.get("evaluation", {})
     for name in ("model", "popularity"):
         if name in evaluation:

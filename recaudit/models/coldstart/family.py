@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from recaudit.models.base import ModelFamily
+from recaudit.models.base import ModelFamily, bundle_tables
 from recaudit.models.coldstart.config import ColdStartConfig
 from recaudit.models.coldstart.encoder import ContentEncoder
 from recaudit.models.coldstart.features import ItemFeaturizer
@@ -60,11 +60,7 @@ def from_bundle(bundle: Bundle) -> TrainedColdStart:
     weights = tuple(float(w) for w in meta.get("weights", config.content_weights))
     info.pop("weights", None)
     return TrainedColdStart(
-        user_ids=np.asarray(bundle.user_ids).astype(str),
-        item_ids=np.asarray(bundle.item_ids).astype(str),
-        user_emb=bundle.user_emb,
-        item_emb=bundle.item_emb,
-        item_bias=bundle.item_bias,
+        **bundle_tables(bundle),
         config=config,
         collab_emb=np.asarray(tables["collab_item"], np.float32),
         collab_bias=None if "collab_bias" not in tables else np.asarray(tables["collab_bias"], np.float32),

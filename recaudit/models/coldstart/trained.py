@@ -13,7 +13,7 @@ import pandas as pd
 from recaudit.config import ScoreFunction
 from recaudit.data.schema import ITEM_ID
 from recaudit.errors import RecauditInputError
-from recaudit.models.base import Capabilities, Capability, ComponentFiles, TrainedModel
+from recaudit.models.base import Capabilities, Capability, ComponentFiles, TrainedModel, epoch_record
 from recaudit.models.coldstart.blend import bucket_of, content_share
 from recaudit.models.coldstart.config import ColdStartConfig
 from recaudit.models.coldstart.encoder import ContentEncoder
@@ -97,10 +97,7 @@ class TrainedColdStart(TrainedModel):
 
     def training_info(self) -> dict[str, Any]:
         return {
-            "best_epoch": self.best_epoch,
-            "epochs_run": len(self.history),
-            "history": self.history,
-            "device": self.device,
+            **epoch_record(self.history, self.best_epoch, self.device),
             "coldstart": {**self.encoder_info, "weights": list(self.weights)},
         }
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
-from recaudit.models.base import ModelFamily
+from recaudit.models.base import ModelFamily, bundle_tables
 from recaudit.models.mf.config import MFConfig
 from recaudit.models.mf.trained import MF_KIND, TrainedMF
 
@@ -40,18 +39,14 @@ def from_bundle(bundle: Bundle) -> TrainedMF:
     source = f"{bundle.path}/manifest.json" if bundle.path is not None else "bundle manifest"
     config = MFConfig.from_dict((manifest.get("model") or {}).get("config") or {}, source)
     training = manifest.get("training") or {}
-    item_ids = np.asarray(bundle.item_ids).astype(str)
+    tables = bundle_tables(bundle)
     return TrainedMF(
-        user_ids=np.asarray(bundle.user_ids).astype(str),
-        item_ids=item_ids,
-        user_emb=bundle.user_emb,
-        item_emb=bundle.item_emb,
-        item_bias=bundle.item_bias,
+        **tables,
         config=config,
         history=list(training.get("history") or []),
         best_epoch=int(training.get("best_epoch") or 0),
         device=str(training.get("device") or "cpu"),
-        cold_items=item_ids[~bundle.item_emb.any(axis=1)],
+        cold_items=tables["item_ids"][~bundle.item_emb.any(axis=1)],
     )
 
 

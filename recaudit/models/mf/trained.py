@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from recaudit.config import ScoreFunction
-from recaudit.models.base import Capabilities, Capability, TrainedModel
+from recaudit.models.base import Capabilities, Capability, TrainedModel, epoch_record
 from recaudit.models.mf.config import MFConfig
 
 MF_KIND = "mf"
@@ -67,12 +67,7 @@ class TrainedMF(TrainedModel):
 
     def training_info(self) -> dict[str, Any]:
         """Best epoch, epochs run, the per-epoch history and the device (the manifest's ``training``)."""
-        return {
-            "best_epoch": self.best_epoch,
-            "epochs_run": len(self.history),
-            "history": self.history,
-            "device": self.device,
-        }
+        return epoch_record(self.history, self.best_epoch, self.device)
 
     def training_note(self) -> str:
         return f"on {self.device}, best epoch {self.best_epoch}"
