@@ -91,12 +91,7 @@ def train_coldstart(
         step("encoder", started)
         started = time.perf_counter()
         counts, collab, collab_bias, trained_rows, encoder, content, content_bias = parts
-        share = content_share(counts, config.bucket_edges, weights)
-        share[~trained_rows] = 1.0
-        item_emb, item_bias = blend(
-            content, collab, share, cosine=config.score == "cosine", content_bias=content_bias,
-            collab_bias=collab_bias,
-        )  # fmt: skip
+        share, item_emb, item_bias = _blend_by_counts(parts, weights, config)
         step("blend", started)
     finally:
         close()
@@ -173,6 +168,23 @@ def _encode(
     return counts, collab, collab_bias, trained_rows, encoder, content, content_bias
 
 
+def _blend_by_counts(
+    parts: tuple, weights: tuple[float, ...], config: ColdStartConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(content share, item vectors, item bias)`` of the catalogue for bucket ``weights``: the share
+    w(n) by each item's training count, 1 (content alone) for items the collaborative model never
+    trained; ``parts`` is :func:`_encode`'s result. One rule for the exported blend and the gate's
+    candidates, so the learned weights are judged on exactly the vectors they would export."""
+    counts, collab, collab_bias, trained_rows, _, content, content_bias = parts
+    share = content_share(counts, config.bucket_edges, weights)
+    share[~trained_rows] = 1.0
+    vectors, bias = blend(
+        content, collab, share, cosine=config.score == "cosine", content_bias=content_bias,
+        collab_bias=collab_bias,
+    )  # fmt: skip
+    return share, vectors, bias
+
+
 def _learn_gate(
     frame: pd.DataFrame,
     catalogue: pd.DataFrame,
@@ -190,9 +202,7 @@ def _learn_gate(
     fit_frame, held = carve_validation(frame, config.valid_fraction)
     mf = train_mf(fit_frame, replace(config.mf_config(), refit=False), valid=held, progress=progress)
     features = _featurize(catalogue, config)
-    counts, collab, collab_bias, trained_rows, _, content, content_bias = _encode(
-        mf, fit_frame, catalogue, features, config
-    )
+    parts = _encode(mf, fit_frame, catalogue, features, config)
     ids = catalogue[ITEM_ID].to_numpy().astype(str)
     users = np.asarray(mf.user_ids).astype(str)
     user_pos = pd.Index(users)
@@ -208,12 +218,7 @@ def _learn_gate(
     k = config.valid_k
 
     def evaluate(weights: tuple[float, ...]) -> float:
-        share = content_share(counts, config.bucket_edges, weights)
-        share[~trained_rows] = 1.0
-        vectors, bias = blend(
-            content, collab, share, cosine=config.score == "cosine", content_bias=content_bias,
-            collab_bias=collab_bias,
-        )  # fmt: skip
+        _, vectors, bias = _blend_by_counts(parts, weights, config)
         scorer = ExactScorer(
             mf.user_emb, vectors, users, ids, item_bias=bias, score=config.score, seen=seen, device="cpu"
         )
