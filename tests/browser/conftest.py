@@ -260,12 +260,29 @@ def wait_charts(page: object, timeout_ms: int = TIMEOUT_MS) -> None:
     )
 
 
-def pick_option(page: object, label: str, option: str) -> None:
-    """Open the selectbox labelled ``label`` (in the main area) and choose ``option``."""
+def pick_option(page: object, label: str, option: str, attempts: int = 3) -> None:
+    """Open the selectbox labelled ``label`` (in the main area) and choose ``option``.
+
+    The option list is virtualised, so the id is typed to filter it first. A rerun that lands while the
+    list is open closes it again (seen on a loaded machine): then the list is reopened, up to
+    ``attempts`` times, each waiting for the script to be idle first. Nothing waits a fixed time.
+    """
     box = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').filter(
         has=page.get_by_text(label, exact=True)
     )
-    box.click()
-    page.keyboard.type(option)  # the option list is virtualised: filter it first
-    page.get_by_role("option", name=option, exact=True).click()
-    wait_idle(page)
+    choice = page.get_by_role("option", name=option, exact=True)
+    for attempt in range(attempts):
+        wait_idle(page)
+        box.locator("input").click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type(option)
+        try:
+            choice.wait_for(state="visible", timeout=TIMEOUT_MS)
+        except Exception:  # Playwright's TimeoutError: the list closed under us; reopen it
+            page.keyboard.press("Escape")
+            if attempt == attempts - 1:
+                raise
+            continue
+        choice.click()
+        wait_idle(page)
+        return
