@@ -1,4 +1,11 @@
-"""The new-user curve: held-out users' ndcg@k against the number of interactions revealed to the model.
+"""The cold-start curves: how a model treats newcomers as their first interactions arrive.
+
+* :func:`new_user_curve`: held-out users' ndcg@k against the number of interactions revealed to the model.
+* :func:`new_item_curve`: held-out cold items' recall@k against the number of their interactions revealed,
+  for the content vector alone, the collaborative vector alone and their blend (the ``coldstart`` family).
+
+New users
+---------
 
 Definition (shared/METRICS.md, "Cold start", new users): for n = 0, 1, 2, 5, 10, a held-out user's first n
 interactions by time are revealed (the model gets them as a new user's history), the rest is T_u, the n
@@ -33,14 +40,27 @@ from recaudit.bundle import Bundle
 from recaudit.data.schema import ITEM_ID, TIMESTAMP, USER_ID
 from recaudit.metrics.ranking import evaluate_lists
 from recaudit.metrics.stats import bootstrap_ci
+from recaudit.models.foldin import FoldIn, median_norm
 from recaudit.models.newusers import new_user_solver, row_lists
+from recaudit.vectors import unit_rows
 from recaudit.workflows.holdout import popularity_scorer
 
-__all__ = ["CURVE_COLUMNS", "DEFAULT_NS", "held_out_histories", "new_user_curve"]
+__all__ = [
+    "CURVE_COLUMNS",
+    "DEFAULT_NS",
+    "ITEM_CURVE_COLUMNS",
+    "ITEM_METHODS",
+    "held_out_histories",
+    "held_out_item_histories",
+    "new_item_curve",
+    "new_user_curve",
+]
 
 DEFAULT_NS: tuple[int, ...] = (0, 1, 2, 5, 10)
 CURVE_COLUMNS = ("method", "n", "ndcg", "ci_low", "ci_high", "n_users")
 METHODS: tuple[str, ...] = ("foldin", "meta", "popularity")
+ITEM_CURVE_COLUMNS = ("method", "n", "recall", "ci_low", "ci_high", "n_users")
+ITEM_METHODS: tuple[str, ...] = ("content", "collaborative", "blend")
 
 
 def held_out_histories(
@@ -144,3 +164,165 @@ def new_user_curve(
     curve.attrs["held_out"] = rule
     curve.attrs["k"] = k
     return curve
+
+
+# ---- new items ----------------------------------------------------------------------------------------
+def held_out_item_histories(
+    bundle: Bundle, interactions: pd.DataFrame | None = None, *, min_rows: int = 11
+) -> dict[str, np.ndarray]:
+    """Each held-out cold item's users (bundle user rows) in time order.
+
+    Held out: the rows of ``interactions`` (default: the bundle's test set) whose item is in the catalogue
+    without training interactions (a cold item, scored from content alone) and whose user the bundle knows
+    (their vector is what an item fold-in regresses on). A user counts once per item (first time).
+    Items with fewer than ``min_rows`` such users are left out.
+
+    Raises:
+        ValueError: no interactions, or no cold item with ``min_rows`` known users.
+    """
+    frame = bundle.test if interactions is None else interactions
+    if frame is None or frame.empty:
+        raise ValueError("no held-out interactions: the bundle has no test set and none was given")
+    frame = frame[[c for c in (USER_ID, ITEM_ID, TIMESTAMP) if c in frame.columns]].astype(
+        {USER_ID: str, ITEM_ID: str}
+    )
+    trained = np.diff(bundle.seen.tocsc().indptr) > 0
+    cold_ids = set(bundle.item_ids[~trained].astype(str))
+    frame = frame[frame[ITEM_ID].isin(cold_ids) & frame[USER_ID].isin(bundle.user_row.index)]
+    order = [ITEM_ID, TIMESTAMP] if TIMESTAMP in frame.columns else [ITEM_ID]
+    frame = frame.sort_values(order, kind="mergesort").drop_duplicates([ITEM_ID, USER_ID])
+    users = bundle.user_row.loc[frame[USER_ID]].to_numpy(dtype=np.int64)
+    items = frame[ITEM_ID].to_numpy(dtype=object)
+    out: dict[str, np.ndarray] = {}
+    if len(items):
+        starts = np.flatnonzero(np.r_[True, items[1:] != items[:-1]])
+        ends = np.r_[starts[1:], len(items)]
+        out = {str(items[s]): users[s:e] for s, e in zip(starts, ends, strict=True) if e - s >= min_rows}
+    if not out:
+        raise ValueError(
+            f"no cold item (catalogue item without training interactions) has at least {min_rows} "
+            "held-out interactions by users the bundle knows"
+        )
+    return out
+
+
+def new_item_curve(
+    bundle: Bundle,
+    interactions: pd.DataFrame | None = None,
+    *,
+    ns: Sequence[int] = DEFAULT_NS,
+    k: int = 10,
+    methods: Sequence[str] = ITEM_METHODS,
+    max_items: int | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """recall@k of held-out cold items against n revealed interactions: content, collaborative, blend.
+
+    Protocol (the item-side mirror of :func:`new_user_curve`). For each cold item of
+    :func:`held_out_item_histories`, its first n users by time are revealed, n = 0, 1, 2, 5, 10:
+
+    * ``content``: the item's calibrated content vector (and bias), whatever n;
+    * ``collaborative``: the item vector folded in from the revealed users' vectors alone
+      (:class:`~recaudit.models.foldin.FoldIn` with users and items swapped: the same closed-form ridge,
+      rescaled to the warm items' median norm under ``dot``); with an item bias, its bias is the mean
+      learnt bias of the warm items with n training interactions (the nearest counts interpolated: what
+      the collaborative model gives an item that popular), and at n = 0 the lowest learnt bias (what the
+      family gives an item it never trained). n = 0 gives the zero vector;
+    * ``blend``: the model's own blend of the two at n (:func:`recaudit.models.coldstart.blend.blend` with
+      the bundle's bucket weights: content alone at n = 0, the 1-10 bucket's share at n = 1 ... 10).
+
+    Evaluated pairs: each item's users after its first max(n), the same pairs at every n and for every
+    method (a paired comparison). A pair (u, i) is a hit when the item's score for u is strictly above
+    u's k-th best score over the rest of the catalogue (the bundle's exported items, u's training items
+    excluded): the item would enter u's top-k list where warm and cold items compete. recall@k is each
+    user's hit share over their pairs, averaged over users (as ``cold_item_recall@k``), with a 95%
+    percentile-bootstrap interval over users.
+
+    ``max_items`` keeps an evenly spaced subset of the items (sorted by id). Returns a tidy frame with
+    :data:`ITEM_CURVE_COLUMNS`; ``attrs``: ``k``, ``n_items``, ``n_pairs``, ``weights`` (the blend's
+    content share at each n).
+
+    Raises:
+        ValueError: the bundle has no content encoder, bad ``ns``/``methods``, or no held-out cold item.
+    """
+    from recaudit.models.coldstart.blend import blend, content_share
+    from recaudit.models.coldstart.trained import TrainedColdStart
+
+    ns = sorted({int(n) for n in ns})
+    if not ns or ns[0] < 0:
+        raise ValueError(f"ns must be integers >= 0, got {ns}")
+    unknown_methods = set(methods) - set(ITEM_METHODS)
+    if unknown_methods:
+        raise ValueError(f"unknown methods {sorted(unknown_methods)}; use {ITEM_METHODS}")
+    model = bundle.model
+    if not isinstance(model, TrainedColdStart):
+        raise ValueError(
+            f"the bundle (kind {bundle.kind}) has no content encoder: train one with "
+            "`recaudit train INTERACTIONS --items ITEMS --content tfidf`"
+        )
+    histories = held_out_item_histories(bundle, interactions, min_rows=ns[-1] + 1)
+    items = np.asarray(sorted(histories), dtype=object)
+    if max_items is not None and len(items) > max_items:
+        items = items[np.unique(np.linspace(0, len(items) - 1, max_items).round().astype(np.int64))]
+    rows = bundle.item_row.loc[items].to_numpy(dtype=np.int64)
+    pair_item = np.concatenate([np.full(len(histories[i]) - ns[-1], j) for j, i in enumerate(items)])
+    pair_user = np.concatenate([histories[i][ns[-1]:] for i in items])
+    kth = _kth_other_scores(bundle, pair_user, rows[pair_item], k)
+    cosine = bundle.score == "cosine"
+    queries = unit_rows(bundle.user_emb) if cosine else bundle.user_emb
+    warm = model.counts > 0
+    target = None if cosine else median_norm(model.collab_emb[warm])
+    fold = FoldIn(bundle.user_emb, target_norm=target, cosine=cosine)
+    edges = model.config.bucket_edges
+    records = []
+    for n in ns:
+        share = float(content_share(np.array([n]), edges, model.weights)[0])
+        collab = np.stack([fold.fit(histories[i][:n]) for i in items])
+        content = model.content_emb[rows]
+        collab_bias = None
+        if model.collab_bias is not None:
+            collab_bias = np.full(len(items), _bias_at_count(model.counts, model.collab_bias, n), np.float32)
+        content_bias = None if model.content_bias is None else model.content_bias[rows]
+        mixed, mixed_bias = blend(
+            content, collab, np.full(len(items), share, np.float32), cosine=cosine,
+            content_bias=content_bias, collab_bias=collab_bias,
+        )  # fmt: skip
+        vectors = {"content": (content, content_bias), "collaborative": (collab, collab_bias),
+                   "blend": (mixed, mixed_bias)}  # fmt: skip
+        for method in methods:
+            vecs, bias = vectors[method]
+            vecs = unit_rows(vecs) if cosine else vecs
+            scores = np.einsum("pd,pd->p", queries[pair_user], vecs[pair_item])
+            if bias is not None and bundle.item_bias is not None:
+                scores = scores + bias[pair_item]
+            hit = pd.Series((scores > kth).astype(np.float64)).groupby(pair_user).mean().to_numpy()
+            mean, low, high = bootstrap_ci(hit, n_boot=n_boot, seed=seed)
+            records.append((method, n, mean, low, high, int(hit.size)))
+    curve = pd.DataFrame.from_records(records, columns=list(ITEM_CURVE_COLUMNS))
+    curve.attrs.update({
+        "k": k, "n_items": int(len(items)), "n_pairs": int(len(pair_user)),
+        "weights": {n: float(content_share(np.array([n]), edges, model.weights)[0]) for n in ns},
+    })  # fmt: skip
+    return curve
+
+
+def _bias_at_count(counts: np.ndarray, bias: np.ndarray, n: int) -> float:
+    """The collaborative bias of an item with ``n`` interactions: the mean learnt bias of the warm items
+    with exactly n (interpolated between the nearest counts present), the lowest learnt bias at n = 0."""
+    warm = counts > 0
+    if n == 0 or not warm.any():
+        return float(bias[warm].min()) if warm.any() else 0.0
+    means = pd.Series(bias[warm]).groupby(counts[warm]).mean()
+    return float(np.interp(n, means.index.to_numpy(np.float64), means.to_numpy(np.float64)))
+
+
+def _kth_other_scores(bundle: Bundle, users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
+    """For each pair (user row, item row): the user's k-th best score over the catalogue without the item
+    and without the user's training items (the bar the item must clear to enter the top-k list)."""
+    unique, inverse = np.unique(users, return_inverse=True)
+    recs = bundle.exact_scorer("cpu").recommend(list(bundle.user_ids[unique]), k + 1, exclude_seen=True)
+    top = recs.item_index[inverse]
+    scores = recs.scores[inverse].astype(np.float64)
+    in_top_k = (top[:, :k] == items[:, None]).any(axis=1)
+    return np.where(in_top_k, scores[:, k], scores[:, k - 1])
