@@ -258,7 +258,7 @@ def new_item_curve(
     model = bundle.model
     if not isinstance(model, TrainedColdStart):
         raise ValueError(
-            f"the bundle (kind {bundle.kind}) has no content encoder: train one with "
+            f"the bundle (kind {model.kind}) has no content encoder: train one with "
             "`recaudit train INTERACTIONS --items ITEMS --content tfidf`"
         )
     histories = held_out_item_histories(bundle, interactions, min_rows=ns[-1] + 1)
