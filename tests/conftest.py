@@ -149,3 +149,48 @@ def tiny_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_world() -> dict[str, pd.DataFrame]:
     """The tiny world's users, items, train and test tables, for tests building their own bundle."""
     return tiny_tables()
+
+
+COLD_ITEMS = tuple(f"i{i}" for i in range(52, 60))
+"""Items of the tiny world made cold in the ``coldstart`` bundle: their training rows are dropped."""
+COLD_ITEM_TEST_USERS = 14
+"""Known users with a held-out interaction on each cold item (> 10, so the new-item curve reaches n = 10)."""
+
+
+def build_coldstart_bundle(directory: Path) -> Path:
+    """Write bundle ``coldstart`` (the ``coldstart`` family, TF-IDF content) under ``directory``; return it.
+
+    The tiny world with :data:`COLD_ITEMS` kept in the catalogue (every item of its items table) but without
+    training rows, each held out for :data:`COLD_ITEM_TEST_USERS` known users (seeded) beside the tiny test
+    set; a short seeded MF (3 epochs, no refit) and a stored PCA map. About 2 s."""
+    from recaudit.models.coldstart import ColdStartConfig
+    from recaudit.models.coldstart.train import train_coldstart
+    from recaudit.workflows.train import bundle_from_model
+
+    tables = tiny_tables()
+    train = tables["train"][~tables["train"][ITEM_ID].isin(COLD_ITEMS)].reset_index(drop=True)
+    rng = np.random.default_rng(3)
+    users = tables["users"][USER_ID].to_numpy()
+    held = [
+        (user, item, BASE_TIME + 10**7 + j)
+        for j, item in enumerate(COLD_ITEMS)
+        for user in rng.choice(users, size=COLD_ITEM_TEST_USERS, replace=False)
+    ]
+    columns = [USER_ID, ITEM_ID, TIMESTAMP]
+    test = pd.concat(
+        [tables["test"][~tables["test"][ITEM_ID].isin(COLD_ITEMS)], pd.DataFrame(held, columns=columns)],
+        ignore_index=True,
+    ).drop_duplicates([USER_ID, ITEM_ID]).astype({TIMESTAMP: "int64"})
+    config = ColdStartConfig(
+        dim=DIM, epochs=3, batch_size=64, valid_fraction=0.0, refit=False, patience=0, seed=1, device="cpu"
+    )
+    model = train_coldstart(train, config, items=tables["items"])
+    bundle = bundle_from_model(model, train=train, test=test, items=tables["items"], sources={}, seconds=0.0)
+    save_bundle(store_item_map(bundle, "pca"), directory / "coldstart")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def coldstart_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the one ``coldstart`` bundle of :func:`build_coldstart_bundle` (built once)."""
+    return build_coldstart_bundle(tmp_path_factory.mktemp("coldstart_bundles"))
