@@ -555,7 +555,10 @@ class _UserSimulator:
         n = min(n, int(np.isfinite(keys).sum()))
         if n <= 0:
             return np.empty(0, dtype=np.int64)
-        return ix[np.argpartition(-keys, n - 1)[:n]]
+        top = np.argpartition(-keys, n - 1)[:n]
+        # argpartition returns the top n in an order its CPU-dispatched SIMD kernel decides (AVX2 and
+        # AVX-512 differ), and that order feeds later draws: put them in key order (no ties: Gumbel keys)
+        return ix[top[np.argsort(-keys[top], kind="stable")]]
 
     def _draw_items(
         self, d: int, n: int, favs: list[int], used: np.ndarray, affinity: np.ndarray

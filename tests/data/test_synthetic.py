@@ -299,3 +299,44 @@ def test_text_reflects_categories() -> None:
 def test_domains_share_users(committed: SampleWorld) -> None:
     domains = committed.interactions.groupby(S.USER_ID)[S.DOMAIN].nunique()
     assert (domains == 2).mean() >= 0.75
+
+
+# ------------------------------------------------------------------------------------------------
+# the same world whatever SIMD kernels numpy picks on this CPU
+# ------------------------------------------------------------------------------------------------
+
+_HASH_WORLD = """
+import dataclasses, json
+from recaudit.data.synthetic import WORLD_TABLES, WorldConfig, content_sha256, generate_world
+world = generate_world(dataclasses.replace(WorldConfig(), n_users=300))
+print(json.dumps({name: content_sha256(getattr(world, attr)) for name, (attr, _) in WORLD_TABLES.items()}))
+"""
+
+
+def _dispatch_levels() -> list[str]:
+    """``NPY_DISABLE_CPU_FEATURES`` values that make numpy fall back, level by level, to the kernels of
+    older x86 CPUs than this one (AVX-512 -> AVX2 -> the SSE4 baseline); empty off x86."""
+    from numpy._core import _multiarray_umath as core
+
+    on = [f for f in core.__cpu_dispatch__ if core.__cpu_features__.get(f)]
+    return [" ".join(on[i:]) for i in range(len(on))]
+
+
+def test_the_world_is_the_same_with_every_simd_level_of_this_cpu() -> None:
+    """The committed world must come out of the generator on any CPU. numpy dispatches kernels by CPU
+    (argpartition's order differed between AVX2 and AVX-512): generate with each level disabled in turn."""
+    import os
+    import subprocess
+    import sys
+
+    levels = _dispatch_levels()
+    if not levels:
+        pytest.skip("numpy dispatches no SIMD level above its baseline on this CPU: nothing to compare")
+    hashes = {}
+    for disabled in ["", *levels]:
+        env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": disabled}
+        out = subprocess.run(
+            [sys.executable, "-c", _HASH_WORLD], env=env, capture_output=True, text=True, check=True
+        )
+        hashes[disabled or "all"] = json.loads(out.stdout.strip().splitlines()[-1])
+    assert all(h == hashes["all"] for h in hashes.values()), hashes
