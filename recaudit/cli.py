@@ -129,10 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--map", choices=("umap", "pca", "none"), default="umap",
                    help="default item map stored with the bundle (default umap)")
-    p.add_argument("--content", choices=("auto", "tfidf", "minilm", "none"), default="none",
-                   help="item content encoder: auto = tfidf when --items has title, text or category, else "
-                   "none; with content the bundle is kind coldstart and holds every item of --items. Default "
-                   "none for now: the seed's blend schedule still lowers known users' recall")
+    p.add_argument("--content", choices=("auto", "tfidf", "minilm", "none"), default="auto",
+                   help="item content encoder: auto (default) = tfidf when --items has title, text or "
+                   "category, else none; with content the bundle is kind coldstart and holds every item of "
+                   "--items; none trains the collaborative model alone")
     p.add_argument("--blend", choices=("schedule", "learned"), default=None,
                    help="with content: blend weights by interaction count, the seed's schedule (default) or "
                    "learned on held-out interactions")

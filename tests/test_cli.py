@@ -51,17 +51,21 @@ def test_train_stores_split_evaluation_and_metadata(trained: Path) -> None:
     assert bundle.item_map["item_id"].tolist() == bundle.item_ids.tolist()
 
 
-def test_train_model_mf_is_the_default_and_dispatches_on_load(tmp_path: Path) -> None:
-    """The default (no ``--content``, which defaults to none) is kind mf, the model of ``--model mf``."""
+def test_train_content_none_is_kind_mf_and_dispatches_on_load(tmp_path: Path) -> None:
+    """``--content none`` is kind mf, the model of ``--model mf``; without ``--items`` the default
+    (``--content auto``) has no content to encode and is kind mf too."""
     inter, items = _world(tmp_path)
     argv = ["train", str(inter), "--items", str(items), "--dim", "8", "--epochs", "5", "--seed", "1",
-            "--quiet", "--map", "pca"]  # fmt: skip
+            "--quiet", "--map", "pca", "--content", "none"]  # fmt: skip
     assert main([*argv, "--out", str(tmp_path / "a")]) == 0
     assert main([*argv, "--out", str(tmp_path / "b"), "--model", "mf"]) == 0
-    default, explicit = load_bundle(tmp_path / "a"), load_bundle(tmp_path / "b")
+    bare = [a for a in argv if a not in ("--items", str(items), "--content", "none")]
+    assert main([*bare, "--out", str(tmp_path / "c")]) == 0
+    default, explicit, no_items = (load_bundle(tmp_path / n) for n in "abc")
     for name in ("user_emb", "item_emb", "item_bias"):
         np.testing.assert_array_equal(getattr(default, name), getattr(explicit, name))
-    assert default.manifest["model"] == explicit.manifest["model"]
+        np.testing.assert_array_equal(getattr(default, name), getattr(no_items, name))
+    assert default.manifest["model"] == explicit.manifest["model"] == no_items.manifest["model"]
     assert default.manifest["model"]["kind"] == "mf" and default.manifest["format_version"] == 2
     assert isinstance(default.model, TrainedMF) and default.model.config == MFConfig.from_dict(
         default.manifest["model"]["config"]
@@ -77,7 +81,7 @@ def test_train_with_content_makes_a_coldstart_bundle_of_every_item(tmp_path: Pat
     pd.concat([table, extra]).to_csv(items, index=False)
     argv = ["train", str(inter), "--items", str(items), "--dim", "8", "--epochs", "5", "--seed", "1",
             "--quiet", "--map", "none"]  # fmt: skip
-    assert main([*argv, "--out", str(tmp_path / "auto"), "--content", "auto"]) == 0
+    assert main([*argv, "--out", str(tmp_path / "auto")]) == 0  # --content auto is the default
     assert main([*argv, "--out", str(tmp_path / "tfidf"), "--content", "tfidf", "--model", "mf"]) == 0
     auto, tfidf = load_bundle(tmp_path / "auto"), load_bundle(tmp_path / "tfidf")
     assert auto.manifest["model"]["kind"] == "coldstart" and auto.manifest["model"] == tfidf.manifest["model"]

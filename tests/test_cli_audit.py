@@ -98,7 +98,7 @@ def test_audit_writes_json_and_fails_a_gate_on_demand(
     out = tmp_path / "audit.json"
     assert main(["audit", str(bundle_dir), "--k", "5", "--json", str(out)]) == 0
     data = json.loads(out.read_text())
-    assert "ndcg@5" in data and data["info"]["model"]["kind"] == "mf"
+    assert "ndcg@5" in data and data["info"]["model"]["kind"] == "coldstart"  # the default: --content auto
     assert data["info"]["model"]["train_fingerprint"]
     capsys.readouterr()
     assert main(["audit", str(bundle_dir), "--k", "5", "--fail-on", "coverage@5<=1.0"]) == 1

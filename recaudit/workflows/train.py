@@ -159,7 +159,7 @@ def train_bundle(
     log: Log = lambda _msg: None,
     item_map: str = "umap",
     model: str = DEFAULT_KIND,
-    content: str = "none",
+    content: str = "auto",
     blend: str | None = None,
 ) -> Bundle:
     """Train a model of kind ``model`` on an interactions file and save an evaluated bundle at ``out``.
@@ -167,7 +167,8 @@ def train_bundle(
     ``overrides`` are values of the family's config (strict: a key it does not have is refused);
     ``item_map`` is the method of the stored default map (``umap``, ``pca`` or ``none``). ``content`` and
     ``blend`` choose the content path (:func:`resolve_content`): with content the kind is ``coldstart``
-    and the catalogue holds every item of ``items``; ``content="none"`` trains exactly as before.
+    and the catalogue holds every item of ``items`` (the default ``auto`` does so when ``items`` has a title,
+    text or category); ``content="none"`` trains the collaborative model alone.
 
     Raises:
         RecauditInputError: any bad file, option, model kind or output directory, before training starts.
