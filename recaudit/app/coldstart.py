@@ -398,24 +398,24 @@ def landing_section(bundle: Bundle, k: int, steps: support.StepStatus) -> Recomm
     d.metric("Cold items shown", f"{summary['cold_items_shown']:,}", help="distinct cold items in any list")
     if summary["n_cold_items"] == 0:
         st.caption("Every catalogue item has training interactions: there is no cold item to land.")
+    elif summary["cold_slots"] == 0:
+        st.warning(
+            f"No top-{k} list holds any of the {summary['n_cold_items']:,} cold items: they are never "
+            "recommended (a silent cold-start failure when new items should compete)."
+        )
     else:
-        chart, buckets = st.columns([3, 2])
-        with chart:
-            table = cs_views.cold_rank_table(recs.item_index, cold)
-            fig = cs_views.rank_histogram(table, title=f"Positions of cold items in top-{k} lists")
-            st.plotly_chart(fig, key="cs_rank_histogram")
-        with buckets:
-            st.markdown("**Exposure by interaction-count bucket**")
-            frame = support.guarded(
-                "bucket exposure", _bucket_table, *_key(bundle), int(k)
-            )
-            if frame is not None:
-                support.table(frame.round(4), "cs_buckets")
-                st.caption(
-                    "bucket: training interactions φ(i) · slot_share: share of list slots (bucket 0 = "
-                    "cold_exposure_share) · exposure_share: position-weighted · list_share: mean per list, "
-                    "with its 95% interval."
-                )
+        table = cs_views.cold_rank_table(recs.item_index, cold)
+        fig = cs_views.rank_histogram(table, title=f"Positions of cold items in top-{k} lists")
+        st.plotly_chart(fig, key="cs_rank_histogram")
+    st.markdown("**Exposure by interaction-count bucket**")
+    frame = support.guarded("bucket exposure", _bucket_table, *_key(bundle), int(k))
+    if frame is not None:
+        support.table(frame.round(4), "cs_buckets")
+        st.caption(
+            "bucket: training interactions φ(i) · catalog_share: the bucket's share of the catalogue · "
+            "slot_share: its share of list slots (bucket 0: cold_exposure_share) · exposure_share: "
+            "position-weighted (1 / log2(rank + 1)) · list_share: mean share per list, with its 95% interval."
+        )
     shown = "" if len(users) == len(bundle.user_ids) else f" ({len(users):,} evenly spaced of them)"
     st.caption(
         f"Top-{k} lists of the bundle's users{shown} over the full catalogue, their training items excluded "

@@ -119,7 +119,7 @@ def curve_figure(curve: pd.DataFrame, metric: str, *, title: str) -> go.Figure:
         ))
         fig.add_trace(go.Scatter(
             x=x, y=part["ci_low"].to_numpy(dtype=np.float64), mode="lines", line={"width": 0},
-            fill="tonexty", fillcolor=_rgba(colour, 0.18), showlegend=False, hoverinfo="skip",
+            fill="tonexty", fillcolor=_rgba(colour, 0.12), showlegend=False, hoverinfo="skip",
             legendgroup=method, name=f"{name} 95% lower",
         ))
         fig.add_trace(go.Scatter(

@@ -110,8 +110,16 @@ def test_page_renders_on_a_bundle_without_a_content_encoder(tiny_bundle_dir: Pat
     assert len(encoder) == 1 and "--content tfidf" in encoder[0]
     assert "cs_item_curve" not in chart_keys(at) and "cs_map" not in chart_keys(at)
     assert "cs_new_title" not in [t.key for t in at.text_input]
-    # the parts that work for any bundle are there
-    assert "cs_rank_histogram" in chart_keys(at)
+    # the parts that work for any bundle are there; alpha's one cold item (i18) is in no list
+    bundle = load_bundle(tiny_bundle_dir / "alpha")
+    recs = bundle.exact_scorer("cpu").recommend(list(bundle.user_ids), K)
+    cold_rows = np.flatnonzero(bundle.item_popularity == 0)
+    assert len(cold_rows) == 1 and not np.isin(recs.item_index, cold_rows).any()
+    assert [plain(w.value) for w in at.warning] == [
+        "No top-10 list holds any of the 1 cold items: they are never recommended (a silent cold-start "
+        "failure when new items should compete)."
+    ]
+    assert "cs_rank_histogram" not in chart_keys(at) and has_table(at, "cs_buckets")
     assert at.multiselect(key="cs_onboard") is not None and has_table(at, "cs_onboard_list")
 
 

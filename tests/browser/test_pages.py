@@ -7,14 +7,22 @@ Screenshots of each page after its interaction go to the ``browser_artefacts`` t
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from recaudit.app.shell import PAGES, PageSpec
-from tests.browser.conftest import Server, browser_tab, open_from_sidebar, pick_option, wait_charts, wait_idle
+from tests.browser.conftest import (
+    Server,
+    browser_tab,
+    open_from_sidebar,
+    pick_option,
+    serve_bundles,
+    wait_charts,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -120,6 +128,51 @@ def embedding_map(page) -> None:
     wait_charts(page)
 
 
+def pick_items(page, label: str, options: list[str], attempts: int = 3) -> None:
+    """Add ``options`` (their shown labels) one by one to the multiselect labelled ``label``.
+
+    As :func:`~tests.browser.conftest.pick_option`: the text is typed to filter the list, and a list a rerun
+    closed is reopened (each attempt waits for the script to be idle first); nothing waits a fixed time.
+    """
+    box = page.locator('[data-testid="stMain"] [data-testid="stMultiSelect"]').filter(
+        has=page.get_by_text(label, exact=True)
+    )
+    for option in options:
+        choice = page.get_by_role("option", name=option, exact=True)
+        for attempt in range(attempts):
+            wait_idle(page)
+            box.locator("input").click()
+            page.keyboard.type(option)
+            try:
+                choice.wait_for(state="visible")
+            except Exception:  # Playwright's TimeoutError: the list closed under us; reopen it
+                page.keyboard.press("Escape")
+                if attempt == attempts - 1:
+                    raise
+                continue
+            choice.click()
+            page.keyboard.press("Escape")
+            wait_idle(page)
+            break
+        expect(box.get_by_text(option, exact=True)).to_have_count(1)  # the chip is drawn
+
+
+def cold_start(page) -> None:
+    """On the tiny bundle (no content encoder): one info line for the item parts, the landing section, and
+    onboarding a new user with three clicks forms a top-10 without the clicked items."""
+    expect(page.get_by_text(re.compile("has no content encoder"))).to_have_count(1)
+    # alpha's one cold item (i18) is in no list: said in one line instead of an empty chart
+    page.get_by_text(re.compile(r"^No top-10 list holds any of the 1 cold items")).wait_for()
+    picks = ["Title i03 (i03)", "Title i17 (i17)", "Title i42 (i42)"]
+    pick_items(page, "Items the new user clicked, in order", picks)
+    page.get_by_text("Top-10 after 3 clicks", exact=True).wait_for()
+    first = first_item(page, "cs_onboard_list")
+    expect(first).not_to_have_text("")
+    expect(first).not_to_have_text(re.compile(r"^i(03|17|42)$"))
+    expect(page.locator('[data-stale="true"]')).to_have_count(0)  # the last rerun's elements are fresh
+    page.mouse.move(0, 0)  # no tooltip left open over the screenshot
+
+
 def report(page) -> None:
     buttons = page.locator('[data-testid="stDownloadButton"]')
     expect(buttons).to_have_count(2)  # waits: the second button may paint after the first
@@ -133,6 +186,7 @@ INTERACTIONS: dict[str, Callable] = {
     "Re-ranking lab": rerank_lab,
     "Fairness": fairness,
     "Embedding map": embedding_map,
+    "Cold start": cold_start,
     "Report": report,
 }
 HAS_CHARTS = {"Overview", "Diversity & popularity", "Re-ranking lab", "Fairness", "Embedding map"}
@@ -160,4 +214,49 @@ def test_page(spec: PageSpec, app_server: Server, browser_context, artefact_dir:
 
         assert page.locator('[data-testid="stException"]').count() == 0
         tab.screenshot(spec.url_path)
+    tab.assert_local_and_error_free()
+
+
+# ------------------------------------------------------------------ cold start on a coldstart bundle
+
+
+@pytest.fixture(scope="module")
+def coldstart_server(
+    chromium_path: str, coldstart_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """``recaudit serve`` over the tiny coldstart bundle (a content encoder: the item parts are drawn)."""
+    with serve_bundles(coldstart_bundle_dir, tmp_path_factory.mktemp("coldstart_server")) as server:
+        yield server
+
+
+def test_cold_start_new_item_playground(
+    coldstart_server: Server, browser_context, artefact_dir: Path
+) -> None:
+    """Describing a new item shows its nearest items, the users it would reach and its place on the map."""
+    with browser_tab(browser_context, coldstart_server, artefact_dir, "cold-start-item") as tab:
+        page = tab.page
+        open_from_sidebar(page, coldstart_server, "Cold start")
+        page.get_by_role("heading", name="Cold start").first.wait_for()
+        wait_idle(page)
+        chart_title(page, "New items: recall@10").wait_for()
+        title = page.get_by_role("textbox", name="Title", exact=True)
+        title.fill("Title i55")
+        title.press("Enter")
+        wait_idle(page)
+        description = page.get_by_role("textbox", name="Description", exact=True)
+        description.fill("a new sci-fi story")
+        description.press("Control+Enter")
+        wait_idle(page)
+        pick_option(page, "Category", "sci-fi")
+        expect(first_item(page, "cs_nearest")).not_to_have_text("")
+        page.get_by_text(re.compile(r"^Users it would reach: \d+ of 40")).wait_for()
+        first_user = page.locator('.st-key-cs_reached [data-testid="glide-cell-0-0"]')  # column user_id
+        expect(first_user).to_have_text(re.compile(r"^u\d\d$"))
+        legend = page.locator('[data-testid="stPlotlyChart"] .legendtext')
+        legend.filter(has_text="the new item").first.wait_for()
+        wait_charts(page)
+        expect(page.locator('[data-stale="true"]')).to_have_count(0)  # the last rerun's elements are fresh
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.mouse.move(0, 0)  # no tooltip left open over the screenshot
+        tab.screenshot("cold-start-item")
     tab.assert_local_and_error_free()
