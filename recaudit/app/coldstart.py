@@ -554,7 +554,8 @@ def map_block(bundle: Bundle, vector: np.ndarray, nearest: pd.DataFrame) -> None
     st.caption(
         f"showing {len(shown):,} of {total:,} items · the new item is placed at the similarity-weighted mean "
         f"of the map positions of its {MAP_NEIGHBOURS} most cosine-similar items (the map's projection is "
-        "not refitted for a new point; the Embedding map places users by the same rule)."
+        "not refitted for a new point; the Embedding map places users by the same rule), so it falls between "
+        "clusters when those items lie in several (choosing a domain often keeps them in one)."
     )
 
 

@@ -208,3 +208,27 @@ def test_a_cold_interactions_file_beside_the_bundle_draws_the_new_user_curve(
         np.testing.assert_allclose(line(spec, name), expected[method].to_numpy(), rtol=1e-9)
     caption = next(c.value for c in at.caption if "newcomer's remaining interactions" in c.value)
     assert "users the model does not know" in caption and "popularity" in caption
+
+
+def test_the_sample_worlds_cold_file_is_offered_only_to_bundles_sharing_its_items(
+    tiny_bundle_dir: Path,
+) -> None:
+    from recaudit.app import coldstart as page
+    from recaudit.paths import REPO_ROOT
+
+    sample = REPO_ROOT / "sample_data" / page.COLD_FILE
+    assert sample.is_file()
+    assert page.cold_files(load_bundle(tiny_bundle_dir / "alpha")) == []  # ids i00.. vs m0001..
+    at = open_page(tiny_bundle_dir, "alpha")
+    assert at.selectbox(key="_cs_held_out").options == ["the bundle's test set (60 rows)"]
+
+
+def test_an_uploaded_file_is_read_and_validated_like_a_file_argument() -> None:
+    from recaudit.app import coldstart as page
+    from recaudit.errors import RecauditInputError
+
+    data = b"user_id,item_id,timestamp\nnew1,i01,3\nnew1,i02,4\n"
+    frame = page._read_upload("digest-ok", "held.csv", data)
+    assert frame[[USER_ID, ITEM_ID]].values.tolist() == [["new1", "i01"], ["new1", "i02"]]
+    with pytest.raises(RecauditInputError, match="item_id"):
+        page._read_upload("digest-bad", "held.csv", b"user_id,item\nnew1,i01\n")
