@@ -63,6 +63,10 @@ TEST_SET = "test"
 HELD_OUT = "cs_held_out"
 """Durable session key: which held-out interactions the curves use (a source key)."""
 NEW_USER_METHODS = ("foldin", "meta")
+MAX_CURVE_USERS = 5_000
+MAX_CURVE_ITEMS = 2_000
+"""The curves use at most this many held-out users / cold items (evenly spaced by id, the workflows'
+``max_users`` / ``max_items``): a page answer in seconds on a large test set, intervals still tight."""
 MAX_LIST_USERS = 100_000
 """At most this many users' top-k lists (evenly spaced by row) are scored for the landing section and the
 playground's reach: enough for shares to three decimals, bounded for very large bundles."""
@@ -213,14 +217,14 @@ def _key(bundle: Bundle) -> tuple[str, int]:
 def _item_curve(
     path: str, mtime_ns: int, source: str, _frame: pd.DataFrame | None, k: int, n_boot: int
 ) -> pd.DataFrame:
-    return workflow.new_item_curve(_bundle(path), _frame, k=k, n_boot=n_boot)
+    return workflow.new_item_curve(_bundle(path), _frame, k=k, n_boot=n_boot, max_items=MAX_CURVE_ITEMS)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _user_curve(
     path: str, mtime_ns: int, source: str, _frame: pd.DataFrame | None, k: int, n_boot: int
 ) -> pd.DataFrame:
-    return workflow.new_user_curve(_bundle(path), _frame, k=k, n_boot=n_boot)
+    return workflow.new_user_curve(_bundle(path), _frame, k=k, n_boot=n_boot, max_users=MAX_CURVE_USERS)
 
 
 def get_item_curve(bundle: Bundle, held_out: HeldOut, k: int, n_boot: int = 1000) -> pd.DataFrame:
@@ -286,13 +290,17 @@ def curve_caption(curve: pd.DataFrame, what: str, metric: str, baseline: str | N
     """The line under a curve: who was held out, and where the methods cross ``baseline``."""
     held = curve.attrs.get("held_out")
     count = int(curve["n_users"].max()) if len(curve) else 0
-    parts = [f"{what}; {count:,} users per point"]
+    capped = "n_items" not in curve.attrs and count >= MAX_CURVE_USERS  # the user curve's max_users
+    sampled = " (a sample evenly spaced by id)" if capped else ""
+    parts = [f"{what}; {count:,} users per point{sampled}"]
     if held == "unknown":
         parts.append("newcomers: users the model does not know")
     elif held == "test":
         parts.append("newcomers: the test users, treated as unknown (optimistic: items were trained on them)")
     if "n_items" in curve.attrs:
-        parts.append(f"{int(curve.attrs['n_items']):,} held-out cold items")
+        n_items = int(curve.attrs["n_items"])
+        sampled_items = " (a sample evenly spaced by id)" if n_items >= MAX_CURVE_ITEMS else ""
+        parts.append(f"{n_items:,} held-out cold items{sampled_items}")
     text = " · ".join(parts) + ". Bands: 95% bootstrap intervals over users."
     if baseline is not None:
         text += " " + cs_views.crossing_sentence(curve, metric, baseline)
