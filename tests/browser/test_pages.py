@@ -170,7 +170,8 @@ def cold_start(page) -> None:
     expect(first).not_to_have_text("")
     expect(first).not_to_have_text(re.compile(r"^i(03|17|42)$"))
     expect(page.locator('[data-stale="true"]')).to_have_count(0)  # the last rerun's elements are fresh
-    page.mouse.move(0, 0)  # no tooltip left open over the screenshot
+    page.mouse.move(0, 0)  # no tooltip left open over the screenshot (the last click's spot had one)
+    expect(page.get_by_role("tooltip")).to_have_count(0)
 
 
 def report(page) -> None:
@@ -257,6 +258,7 @@ def test_cold_start_new_item_playground(
         wait_charts(page)
         expect(page.locator('[data-stale="true"]')).to_have_count(0)  # the last rerun's elements are fresh
         assert page.locator('[data-testid="stException"]').count() == 0
-        page.mouse.move(0, 0)  # no tooltip left open over the screenshot
+        page.mouse.move(0, 0)  # no tooltip left open over the screenshot (the last click's spot had one)
+        expect(page.get_by_role("tooltip")).to_have_count(0)
         tab.screenshot("cold-start-item")
     tab.assert_local_and_error_free()
