@@ -40,9 +40,8 @@ from recaudit.bundle import Bundle
 from recaudit.data.schema import ITEM_ID, TIMESTAMP, USER_ID
 from recaudit.metrics.ranking import evaluate_lists
 from recaudit.metrics.stats import bootstrap_ci
-from recaudit.models.foldin import FoldIn, median_norm
+from recaudit.models.foldin import median_norm
 from recaudit.models.newusers import new_user_solver, row_lists
-from recaudit.vectors import unit_rows
 from recaudit.workflows.holdout import popularity_scorer
 
 __all__ = [
@@ -223,30 +222,35 @@ def new_item_curve(
     :func:`held_out_item_histories`, its first n users by time are revealed, n = 0, 1, 2, 5, 10:
 
     * ``content``: the item's calibrated content vector (and bias), whatever n;
-    * ``collaborative``: the item vector folded in from the revealed users' vectors alone
-      (:class:`~recaudit.models.foldin.FoldIn` with users and items swapped: the same closed-form ridge,
-      rescaled to the warm items' median norm under ``dot``); with an item bias, its bias is the mean
-      learnt bias of the warm items with n training interactions (the nearest counts interpolated: what
-      the collaborative model gives an item that popular), and at n = 0 the lowest learnt bias (what the
-      family gives an item it never trained). n = 0 gives the zero vector;
-    * ``blend``: the model's own blend of the two at n (:func:`recaudit.models.coldstart.blend.blend` with
-      the bundle's bucket weights: content alone at n = 0, the 1-10 bucket's share at n = 1 ... 10).
+    * ``collaborative``: the mean of the revealed users' vectors
+      (:func:`~recaudit.models.coldstart.newitems.centroid_vectors`, which says why not a ridge fold-in);
+      with an item bias, the median learnt bias of the warm items (n counts what was revealed so far, not
+      the item's lifetime popularity); n = 0 gives the zero vector and the lowest learnt bias (what the
+      family gives an item it never trained);
+    * ``blend``: the model's own blend of the two at n, with the bundle's w(n) (the schedule's bucket
+      share or the learned κ / (κ + n); content alone at 0) and the content bias
+      (:func:`~recaudit.models.coldstart.newitems.newcomer_blend` says why).
 
     Evaluated pairs: each item's users after its first max(n), the same pairs at every n and for every
-    method (a paired comparison). A pair (u, i) is a hit when the item's score for u is strictly above
-    u's k-th best score over the rest of the catalogue (the bundle's exported items, u's training items
-    excluded): the item would enter u's top-k list where warm and cold items compete. recall@k is each
-    user's hit share over their pairs, averaged over users (as ``cold_item_recall@k``), with a 95%
+    method (a paired comparison). A pair is a hit when the item would enter the user's top-k list over
+    the bundle's catalogue (:func:`~recaudit.models.coldstart.newitems.kth_other_scores`). recall@k is
+    each user's hit share over their pairs, averaged over users (as ``cold_item_recall@k``), with a 95%
     percentile-bootstrap interval over users.
 
     ``max_items`` keeps an evenly spaced subset of the items (sorted by id). Returns a tidy frame with
     :data:`ITEM_CURVE_COLUMNS`; ``attrs``: ``k``, ``n_items``, ``n_pairs``, ``weights`` (the blend's
-    content share at each n).
+    content share at each n), ``blend_rule``.
 
     Raises:
         ValueError: the bundle has no content encoder, bad ``ns``/``methods``, or no held-out cold item.
     """
-    from recaudit.models.coldstart.blend import blend, content_share
+    from recaudit.models.coldstart.newitems import (
+        centroid_vectors,
+        kth_other_scores,
+        newcomer_blend,
+        pair_hits,
+        revealed_pairs,
+    )
     from recaudit.models.coldstart.trained import TrainedColdStart
 
     ns = sorted({int(n) for n in ns})
@@ -266,63 +270,36 @@ def new_item_curve(
     if max_items is not None and len(items) > max_items:
         items = items[np.unique(np.linspace(0, len(items) - 1, max_items).round().astype(np.int64))]
     rows = bundle.item_row.loc[items].to_numpy(dtype=np.int64)
-    pair_item = np.concatenate([np.full(len(histories[i]) - ns[-1], j) for j, i in enumerate(items)])
-    pair_user = np.concatenate([histories[i][ns[-1]:] for i in items])
-    kth = _kth_other_scores(bundle, pair_user, rows[pair_item], k)
+    item_histories = [histories[i] for i in items]
+    pair_item, pair_user = revealed_pairs(item_histories, ns[-1])
+    unique, inverse = np.unique(pair_user, return_inverse=True)
+    recs = bundle.exact_scorer("cpu").recommend(list(bundle.user_ids[unique]), k + 1, exclude_seen=True)
+    bar = kth_other_scores(recs.item_index[inverse], recs.scores[inverse], rows[pair_item], k)
     cosine = bundle.score == "cosine"
-    queries = unit_rows(bundle.user_emb) if cosine else bundle.user_emb
     warm = model.counts > 0
     target = None if cosine else median_norm(model.collab_emb[warm])
-    fold = FoldIn(bundle.user_emb, target_norm=target, cosine=cosine)
-    edges = model.config.bucket_edges
+    has_bias = bundle.item_bias is not None and model.content_bias is not None
+    content = model.content_emb[rows]
+    content_bias = model.content_bias[rows] if has_bias else None
+    shares = {n: float(model.share_at(np.array([n]))[0]) if n else 1.0 for n in ns}
     records = []
     for n in ns:
-        share = float(content_share(np.array([n]), edges, model.weights)[0])
-        collab = np.stack([fold.fit(histories[i][:n]) for i in items])
-        content = model.content_emb[rows]
+        collab = centroid_vectors(bundle.user_emb, item_histories, n, cosine=cosine, target_norm=target)
         collab_bias = None
-        if model.collab_bias is not None:
-            collab_bias = np.full(len(items), _bias_at_count(model.counts, model.collab_bias, n), np.float32)
-        content_bias = None if model.content_bias is None else model.content_bias[rows]
-        mixed, mixed_bias = blend(
-            content, collab, np.full(len(items), share, np.float32), cosine=cosine,
-            content_bias=content_bias, collab_bias=collab_bias,
-        )  # fmt: skip
+        if has_bias and model.collab_bias is not None:
+            level = model.collab_bias[warm].min() if n == 0 else np.median(model.collab_bias[warm])
+            collab_bias = np.full(len(items), level, np.float32)
+        mixed, mixed_bias = newcomer_blend(content, content_bias, collab, shares[n], cosine=cosine)
         vectors = {"content": (content, content_bias), "collaborative": (collab, collab_bias),
                    "blend": (mixed, mixed_bias)}  # fmt: skip
         for method in methods:
             vecs, bias = vectors[method]
-            vecs = unit_rows(vecs) if cosine else vecs
-            scores = np.einsum("pd,pd->p", queries[pair_user], vecs[pair_item])
-            if bias is not None and bundle.item_bias is not None:
-                scores = scores + bias[pair_item]
-            hit = pd.Series((scores > kth).astype(np.float64)).groupby(pair_user).mean().to_numpy()
-            mean, low, high = bootstrap_ci(hit, n_boot=n_boot, seed=seed)
-            records.append((method, n, mean, low, high, int(hit.size)))
+            hits = pair_hits(bundle.user_emb, vecs, bias, pair_user, pair_item, bar, cosine=cosine)
+            mean, low, high = bootstrap_ci(hits, n_boot=n_boot, seed=seed)
+            records.append((method, n, mean, low, high, int(hits.size)))
     curve = pd.DataFrame.from_records(records, columns=list(ITEM_CURVE_COLUMNS))
     curve.attrs.update({
-        "k": k, "n_items": int(len(items)), "n_pairs": int(len(pair_user)),
-        "weights": {n: float(content_share(np.array([n]), edges, model.weights)[0]) for n in ns},
+        "k": k, "n_items": int(len(items)), "n_pairs": int(len(pair_user)), "weights": shares,
+        "blend_rule": model.blend_rule,
     })  # fmt: skip
     return curve
-
-
-def _bias_at_count(counts: np.ndarray, bias: np.ndarray, n: int) -> float:
-    """The collaborative bias of an item with ``n`` interactions: the mean learnt bias of the warm items
-    with exactly n (interpolated between the nearest counts present), the lowest learnt bias at n = 0."""
-    warm = counts > 0
-    if n == 0 or not warm.any():
-        return float(bias[warm].min()) if warm.any() else 0.0
-    means = pd.Series(bias[warm]).groupby(counts[warm]).mean()
-    return float(np.interp(n, means.index.to_numpy(np.float64), means.to_numpy(np.float64)))
-
-
-def _kth_other_scores(bundle: Bundle, users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
-    """For each pair (user row, item row): the user's k-th best score over the catalogue without the item
-    and without the user's training items (the bar the item must clear to enter the top-k list)."""
-    unique, inverse = np.unique(users, return_inverse=True)
-    recs = bundle.exact_scorer("cpu").recommend(list(bundle.user_ids[unique]), k + 1, exclude_seen=True)
-    top = recs.item_index[inverse]
-    scores = recs.scores[inverse].astype(np.float64)
-    in_top_k = (top[:, :k] == items[:, None]).any(axis=1)
-    return np.where(in_top_k, scores[:, k], scores[:, k - 1])

@@ -59,6 +59,8 @@ def from_bundle(bundle: Bundle) -> TrainedColdStart:
     info = dict(training.get("coldstart") or {})
     weights = tuple(float(w) for w in meta.get("weights", config.content_weights))
     info.pop("weights", None)
+    info.pop("prior_strength", None)
+    prior = meta.get("prior_strength")
     return TrainedColdStart(
         **bundle_tables(bundle),
         config=config,
@@ -74,6 +76,7 @@ def from_bundle(bundle: Bundle) -> TrainedColdStart:
         best_epoch=int(training.get("best_epoch") or 0),
         device=str(training.get("device") or "cpu"),
         encoder_info=info,
+        prior_strength=None if prior is None else float(prior),
     )
 
 

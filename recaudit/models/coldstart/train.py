@@ -10,15 +10,15 @@ Steps (each reported to ``progress``):
 3. **encoder**: the ridge map from features to the warm items' vectors and biases, calibrated to their
    distributions (:class:`~recaudit.models.coldstart.encoder.ContentEncoder`).
 4. **blend**: every catalogue item's embedding from its interaction count
-   (:mod:`recaudit.models.coldstart.blend`); with ``blend="learned"`` the bucket weights are first chosen on
-   a held-out slice of each user's latest interactions, with a collaborative model trained without it.
+   (:mod:`recaudit.models.coldstart.blend`); with ``blend="learned"`` the prior strength κ of
+   w(n) = κ / (κ + n) is first chosen on a held-out slice of each user's latest interactions, with a
+   collaborative model trained without it (:func:`_learn_gate`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -26,14 +26,24 @@ import pandas as pd
 
 from recaudit.data.schema import ITEM_ID, USER_ID
 from recaudit.errors import RecauditInputError
-from recaudit.models.coldstart.blend import blend, content_share, learn_weights
+from recaudit.models.coldstart.blend import PRIOR_GRID, blend, content_share, shrinkage_share
 from recaudit.models.coldstart.config import ColdStartConfig
 from recaudit.models.coldstart.encoder import ContentEncoder
 from recaudit.models.coldstart.features import ItemFeaturizer, require_minilm
+from recaudit.models.coldstart.newitems import (
+    centroid_vectors,
+    kth_other_scores,
+    newcomer_blend,
+    pair_hits,
+    revealed_pairs,
+)
 from recaudit.models.coldstart.trained import TrainedColdStart
-from recaudit.models.interactions import carve_validation, clean_interactions
+from recaudit.models.interactions import clean_interactions
 
 ENCODER_STEPS = ("features", "encoder", "blend")
+"""The encoder's steps after the collaborative model; ``blend="learned"`` adds ``gate`` after features."""
+NEWCOMER_NS: tuple[int, ...] = (1, 2, 5, 10)
+"""Interactions revealed to the learned gate's simulated newcomers (those of the new-item curve)."""
 
 
 def train_coldstart(
@@ -74,24 +84,34 @@ def train_coldstart(
     mf_config = config.mf_config()
     info: dict[str, Any] = {}
     weights = tuple(config.content_weights)
-    if config.blend == "learned":
-        weights, info["learned"], best_epoch = _learn_gate(frame, catalogue, config, progress)
-        # the MF's refit phase: all interactions, from the same seed, for the early-stopped epoch count
-        refit = replace(mf_config, epochs=best_epoch, valid_fraction=0.0, refit=False)
-        mf = train_mf(frame, refit, progress=progress)
-    else:
-        mf = train_mf(frame, mf_config, progress=progress)
-    step, close = _steps(progress)
+    fit_phase: dict[str, Any] = {}
+
+    def keep_fit_phase(model: Any, fit_frame: pd.DataFrame, held: pd.DataFrame | None) -> None:
+        fit_phase.update(model=model, fit=fit_frame, held=held)
+
+    learned = config.blend == "learned"
+    mf = train_mf(frame, mf_config, progress=progress, on_fit=keep_fit_phase if learned else None)
+    prior: float | None = None
+    step, close = _steps(progress, learned)
     try:
         started = time.perf_counter()
         features = _featurize(catalogue, config)
         step("features", started)
+        if learned:
+            started = time.perf_counter()
+            prior, info["learned"] = _learn_gate(fit_phase, catalogue, features, config)
+            if prior is None:
+                info["learned_fallback"] = (
+                    f"no item has more than {max(NEWCOMER_NS)} validation users to replay as a newcomer: "
+                    "the bucket schedule is used"
+                )
+            step("gate", started)
         started = time.perf_counter()
         parts = _encode(mf, frame, catalogue, features, config)
         step("encoder", started)
         started = time.perf_counter()
         counts, collab, collab_bias, trained_rows, encoder, content, content_bias = parts
-        share, item_emb, item_bias = _blend_by_counts(parts, weights, config)
+        share, item_emb, item_bias = _blend_by_counts(parts, prior, weights, config)
         step("blend", started)
     finally:
         close()
@@ -108,7 +128,7 @@ def train_coldstart(
         item_emb=item_emb, item_bias=item_bias, config=config, collab_emb=collab, collab_bias=collab_bias,
         content_emb=content, content_bias=content_bias, counts=counts, weights=tuple(weights),
         featurizer=features.featurizer, encoder=encoder, history=mf.history, best_epoch=mf.best_epoch,
-        device=mf.device, encoder_info=info,
+        device=mf.device, encoder_info=info, prior_strength=prior,
     )  # fmt: skip
 
 
@@ -169,14 +189,17 @@ def _encode(
 
 
 def _blend_by_counts(
-    parts: tuple, weights: tuple[float, ...], config: ColdStartConfig
+    parts: tuple, prior_strength: float | None, weights: tuple[float, ...], config: ColdStartConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``(content share, item vectors, item bias)`` of the catalogue for bucket ``weights``: the share
-    w(n) by each item's training count, 1 (content alone) for items the collaborative model never
-    trained; ``parts`` is :func:`_encode`'s result. One rule for the exported blend and the gate's
-    candidates, so the learned weights are judged on exactly the vectors they would export."""
+    """``(content share, item vectors, item bias)`` of the catalogue: the share w(n) by each item's
+    training count (κ / (κ + n) with a prior strength, else the bucket ``weights``), 1 (content alone)
+    for items the collaborative model never trained; ``parts`` is :func:`_encode`'s result. One rule for
+    the exported blend and the gate's candidates, so the gate judges exactly the vectors it would export."""
     counts, collab, collab_bias, trained_rows, _, content, content_bias = parts
-    share = content_share(counts, config.bucket_edges, weights)
+    if prior_strength is not None:
+        share = shrinkage_share(counts, prior_strength)
+    else:
+        share = content_share(counts, config.bucket_edges, weights)
     share[~trained_rows] = 1.0
     vectors, bias = blend(
         content, collab, share, cosine=config.score == "cosine", content_bias=content_bias,
@@ -186,58 +209,129 @@ def _blend_by_counts(
 
 
 def _learn_gate(
-    frame: pd.DataFrame,
-    catalogue: pd.DataFrame,
-    config: ColdStartConfig,
-    progress: Callable[[dict], None] | str | None,
-) -> tuple[tuple[float, ...], list[dict], int]:
-    """The bucket weights maximising recall@valid_k on each user's latest ``valid_fraction`` interactions,
-    with a collaborative model (the MF's fit phase, early-stopped on them) and an encoder fitted without
-    them; and that model's best epoch (for the refit)."""
+    fit_phase: dict[str, Any], catalogue: pd.DataFrame, features: _Features, config: ColdStartConfig
+) -> tuple[float | None, list[dict]]:
+    """The prior strength κ of w(n) = κ / (κ + n) that best places newcomers, and the trials.
+
+    ``fit_phase`` is what :func:`~recaudit.models.mf.train.train_mf` hands its ``on_fit`` callback: the
+    MF's own fit-phase model, its training frame and its validation frame (each user's latest
+    ``valid_fraction`` interactions, which the fit phase early-stopped on and the refit then trained on),
+    so the exported collaborative model is exactly the ``mf`` family's and the gate costs no training.
+    On the validation frame (held out of that model and of an encoder fitted like the exported one),
+    every item with more than max(n) held users is replayed as a newcomer, as
+    :func:`recaudit.workflows.coldstart.new_item_curve` does for cold
+    items. For n in :data:`NEWCOMER_NS` its first n held users are revealed; its collaborative vector is
+    their mean (:func:`~recaudit.models.coldstart.newitems.centroid_vectors`; its trained vector is
+    ignored); its blend is :func:`~recaudit.models.coldstart.newitems.newcomer_blend`; and recall@valid_k
+    of its later held users is measured against the catalogue blended with the same κ.
+
+    The replayed items' content vectors come from encoders fitted without them
+    (:func:`_held_out_content`): in-sample ridge predictions of warm items are better than any cold
+    item's, and would pull κ up. κ maximises the mean over n of that recall, from
+    :data:`~recaudit.models.coldstart.blend.PRIOR_GRID`; ties keep the smaller κ. None (the schedule)
+    when no item has enough held users."""
     import scipy.sparse as sp
 
-    from recaudit.models.mf.train import train_mf
+    from recaudit.models.foldin import median_norm
     from recaudit.scoring import ExactScorer
 
-    fit_frame, held = carve_validation(frame, config.valid_fraction)
-    mf = train_mf(fit_frame, replace(config.mf_config(), refit=False), valid=held, progress=progress)
-    features = _featurize(catalogue, config)
+    mf, fit_frame, held = fit_phase.get("model"), fit_phase.get("fit"), fit_phase.get("held")
+    if mf is None or held is None or held.empty:
+        return None, []
     parts = _encode(mf, fit_frame, catalogue, features, config)
+    _, collab, _, trained_rows, _, _, _ = parts
     ids = catalogue[ITEM_ID].to_numpy().astype(str)
     users = np.asarray(mf.user_ids).astype(str)
-    user_pos = pd.Index(users)
-    item_pos = pd.Index(ids)
-    held = held[held[USER_ID].isin(user_pos)]
+    user_pos, item_pos = pd.Index(users), pd.Index(ids)
+    n_max = max(NEWCOMER_NS)
+    held = held[held[USER_ID].isin(user_pos) & held[ITEM_ID].isin(item_pos)]
+    order = [ITEM_ID, "timestamp"] if "timestamp" in held.columns else [ITEM_ID]
+    held = held.sort_values(order, kind="mergesort").drop_duplicates([ITEM_ID, USER_ID])
+    held_users = user_pos.get_indexer(held[USER_ID])
+    held_items = item_pos.get_indexer(held[ITEM_ID])
+    starts = np.flatnonzero(np.r_[True, held_items[1:] != held_items[:-1]]) if len(held_items) else []
+    ends = np.r_[starts[1:], len(held_items)] if len(held_items) else []
+    spans = [(a, b) for a, b in zip(starts, ends, strict=True) if b - a > n_max]
+    if not spans:
+        return None, []
+    item_rows = np.array([held_items[a] for a, _ in spans], np.int64)
+    histories = [held_users[a:b] for a, b in spans]
+    pair_item, pair_user = revealed_pairs(histories, n_max)
     seen_rows, seen_cols = user_pos.get_indexer(fit_frame[USER_ID]), item_pos.get_indexer(fit_frame[ITEM_ID])
     seen = sp.csr_matrix(
         (np.ones(len(seen_rows), np.float32), (seen_rows, seen_cols)), shape=(len(users), len(ids))
     )
-    truth = held.groupby(USER_ID)[ITEM_ID].apply(set)
-    if truth.empty:
-        return tuple(config.content_weights), [], mf.best_epoch
+    cosine = config.score == "cosine"
+    target = None if cosine else median_norm(collab[trained_rows])
+    newcomer = {n: centroid_vectors(mf.user_emb, histories, n, cosine=cosine, target_norm=target)
+                for n in NEWCOMER_NS}  # fmt: skip
+    content = _held_out_content(features.matrix, parts, item_rows, config)
+    unique, inverse = np.unique(pair_user, return_inverse=True)
     k = config.valid_k
-
-    def evaluate(weights: tuple[float, ...]) -> float:
-        _, vectors, bias = _blend_by_counts(parts, weights, config)
+    trials: list[dict] = []
+    for prior in PRIOR_GRID:
+        _, vectors, bias = _blend_by_counts(parts, prior, (), config)
         scorer = ExactScorer(
             mf.user_emb, vectors, users, ids, item_bias=bias, score=config.score, seen=seen, device="cpu"
         )
-        recs = scorer.recommend(list(truth.index), k, exclude_seen=True)
-        hits = [
-            len(truth[u] & {ids[i] for i in row if i >= 0}) / len(truth[u])
-            for u, row in zip(truth.index, recs.item_index, strict=True)
-        ]
-        return float(np.mean(hits))
+        recs = scorer.recommend(list(users[unique]), k + 1, exclude_seen=True)
+        bar = kth_other_scores(recs.item_index[inverse], recs.scores[inverse], item_rows[pair_item], k)
+        by_n = {}
+        for n in NEWCOMER_NS:
+            share = float(shrinkage_share(np.array([n]), prior)[0])
+            mixed, mixed_bias = newcomer_blend(content[0], content[1], newcomer[n], share, cosine=cosine)
+            hits = pair_hits(
+                mf.user_emb, mixed, mixed_bias if bias is not None else None, pair_user, pair_item, bar,
+                cosine=cosine,
+            )  # fmt: skip
+            by_n[str(n)] = float(hits.mean())
+        trials.append({
+            "prior_strength": prior, "recall": float(np.mean(list(by_n.values()))), "by_n": by_n,
+            "newcomers": len(item_rows), "pairs": len(pair_user),
+        })  # fmt: skip
+    best = max(trials, key=lambda t: t["recall"])  # max keeps the first (smallest κ) of equal ones
+    return float(best["prior_strength"]), trials
 
-    weights, history = learn_weights(evaluate, config.content_weights)
-    return weights, history, mf.best_epoch
+
+HELD_OUT_FOLDS = 5
+
+
+def _held_out_content(
+    matrix: np.ndarray, parts: tuple, rows: np.ndarray, config: ColdStartConfig
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Content vectors and biases of the catalogue ``rows`` (warm items) as if they were cold: each from an
+    encoder fitted on the warm items outside its fold (:data:`HELD_OUT_FOLDS` folds of ``rows``, in row
+    order; cross-fitting, so no replayed item's own vector trains the map that predicts it)."""
+    _, collab, collab_bias, trained_rows, _, _, _ = parts
+    dim = collab.shape[1]
+    vectors = np.zeros((len(rows), dim), np.float32)
+    bias = None if collab_bias is None else np.zeros(len(rows), np.float32)
+    folds = np.arange(len(rows)) % HELD_OUT_FOLDS
+    for fold in range(HELD_OUT_FOLDS):
+        mine = folds == fold
+        if not mine.any():
+            continue
+        train_rows = trained_rows.copy()
+        train_rows[rows[mine]] = False
+        if not train_rows.any():
+            train_rows = trained_rows
+        encoder = ContentEncoder.fit(
+            matrix[train_rows], collab[train_rows], None if collab_bias is None else collab_bias[train_rows],
+            alpha=config.ridge_alpha, cosine=config.score == "cosine",
+        )  # fmt: skip
+        fold_vectors, fold_bias = encoder.predict(matrix[rows[mine]])
+        vectors[mine] = fold_vectors
+        if bias is not None and fold_bias is not None:
+            bias[mine] = fold_bias
+    return vectors, bias
 
 
 def _steps(
-    progress: Callable[[dict], None] | str | None,
+    progress: Callable[[dict], None] | str | None, learned: bool = False
 ) -> tuple[Callable[[str, float], None], Callable[[], None]]:
-    """Report one encoder step (its name and start time) to ``progress``; a closer for the tqdm bar."""
-    total = len(ENCODER_STEPS)
+    """Report one encoder step (its name and start time) to ``progress``; a closer for the tqdm bar.
+    ``learned`` adds the gate's step."""
+    total = len(ENCODER_STEPS) + int(learned)
     if progress is None:
         return (lambda name, started: None), (lambda: None)
     if progress == "tqdm":

@@ -14,7 +14,7 @@ from recaudit.config import ScoreFunction
 from recaudit.data.schema import ITEM_ID
 from recaudit.errors import RecauditInputError
 from recaudit.models.base import Capabilities, Capability, ComponentFiles, TrainedModel, epoch_record
-from recaudit.models.coldstart.blend import bucket_of, content_share
+from recaudit.models.coldstart.blend import bucket_of, content_share, shrinkage_share
 from recaudit.models.coldstart.config import ColdStartConfig
 from recaudit.models.coldstart.encoder import ContentEncoder
 from recaudit.models.coldstart.features import ItemFeaturizer
@@ -43,7 +43,9 @@ class TrainedColdStart(TrainedModel):
         content_emb: ``[I, d]`` the calibrated content vector of every item.
         content_bias: ``[I]`` its calibrated bias, or None.
         counts: ``[I]`` int64 training interactions per item (distinct users).
-        weights: the content share of each bucket actually used (the schedule, or the learned gate's).
+        weights: the content share of each bucket (the schedule's), used when ``prior_strength`` is None.
+        prior_strength: κ of the learned gate, w(n) = κ / (κ + n) (:func:`shrinkage_share`), or None
+            for the bucket schedule.
         featurizer, encoder: the fitted feature map and ridge encoder (for new item descriptions).
         history, best_epoch, device: the collaborative training record (as :class:`TrainedMF`).
         encoder_info: what the encoder steps did (seconds, warm items, calibration, learned-gate trials).
@@ -67,6 +69,7 @@ class TrainedColdStart(TrainedModel):
     best_epoch: int = 0
     device: str = "cpu"
     encoder_info: dict[str, Any] = field(default_factory=dict)
+    prior_strength: float | None = None
 
     kind: ClassVar[str] = COLDSTART_KIND
     capabilities: ClassVar[Capabilities] = frozenset(
@@ -88,7 +91,26 @@ class TrainedColdStart(TrainedModel):
     @property
     def content_shares(self) -> np.ndarray:
         """``[I]`` the content share w(n) each item's exported vector was blended with."""
-        return content_share(self.counts, self.config.bucket_edges, self.weights)
+        shares = self.share_at(self.counts)
+        shares[self.counts == 0] = 1.0
+        return shares
+
+    def share_at(self, counts: np.ndarray) -> np.ndarray:
+        """The content share w(n) (float32) this model gives an item with ``counts`` interactions: the
+        learned κ / (κ + n), or the bucket schedule."""
+        if self.prior_strength is not None:
+            return shrinkage_share(counts, self.prior_strength)
+        return content_share(counts, self.config.bucket_edges, self.weights)
+
+    @property
+    def blend_rule(self) -> str:
+        """One line: how the shares were set (for the model card and the Cold start page)."""
+        if self.prior_strength is not None:
+            return f"learned: w(n) = {self.prior_strength:g} / ({self.prior_strength:g} + n)"
+        edges = self.config.bucket_edges
+        labels = [f"n={edges[0]}"] + [f"{a + 1}-{b}" for a, b in zip(edges, edges[1:], strict=False)]
+        labels.append(f"{edges[-1] + 1}+")
+        return "schedule: " + ", ".join(f"{lab} {w:.0%}" for lab, w in zip(labels, self.weights, strict=True))
 
     @property
     def buckets(self) -> np.ndarray:
@@ -98,12 +120,16 @@ class TrainedColdStart(TrainedModel):
     def training_info(self) -> dict[str, Any]:
         return {
             **epoch_record(self.history, self.best_epoch, self.device),
-            "coldstart": {**self.encoder_info, "weights": list(self.weights)},
+            "coldstart": {
+                **self.encoder_info, "weights": list(self.weights), "prior_strength": self.prior_strength,
+            },
         }
 
     def training_note(self) -> str:
         n_cold = int((self.counts == 0).sum())
-        return f"on {self.device}, best epoch {self.best_epoch}; {n_cold:,} items from content alone"
+        note = f"on {self.device}, best epoch {self.best_epoch}; {n_cold:,} items from content alone"
+        fallback = self.encoder_info.get("learned_fallback")
+        return f"{note}; blend {self.blend_rule}" + (f" ({fallback})" if fallback else "")
 
     def components(self) -> dict[str, ComponentFiles]:
         """One component, ``coldstart``: ``encoder.safetensors`` (ridge weights, calibration, idf, SVD
@@ -119,7 +145,9 @@ class TrainedColdStart(TrainedModel):
             COMPONENT: {
                 "encoder.safetensors": {**self.encoder.state(), **feature_arrays},
                 "tables.safetensors": tables,
-                "features.json": {**feature_meta, "weights": list(self.weights)},
+                "features.json": {
+                    **feature_meta, "weights": list(self.weights), "prior_strength": self.prior_strength,
+                },
             }
         }
 

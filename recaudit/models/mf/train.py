@@ -45,6 +45,7 @@ def train_mf(
     *,
     valid: pd.DataFrame | None = None,
     progress: Progress = None,
+    on_fit: Callable[[TrainedMF, pd.DataFrame, pd.DataFrame | None], None] | None = None,
 ) -> TrainedMF:
     """Train user and item embeddings on implicit feedback.
 
@@ -62,6 +63,10 @@ def train_mf(
             valid_recall, seconds}`` (``phase`` is ``"fit"`` or ``"refit"``, ``valid_recall`` None
             without validation, ``seconds`` the epoch's duration), ``"tqdm"`` for a terminal bar, or
             None.
+        on_fit: called once after the fit phase, before any refit, with the fit-phase model (exported
+            as the result is), its training frame and its validation frame (None without validation):
+            what a caller tunes on held-out data without training a second model (the cold-start
+            family's learned gate).
 
     Returns:
         A :class:`TrainedMF` with a row for every user and every item of ``train``.
@@ -88,6 +93,8 @@ def train_mf(
             model, history, best_epoch = _fit(
                 fit, held, config, config.epochs, device, report, "fit"
             )
+            if on_fit is not None:
+                on_fit(_export(model, fit, config, list(history), best_epoch, device), fit_frame, held_frame)
             if config.refit and carve and held is not None and len(held.users):
                 everything = encode(frame, user_ids, item_ids)
                 model, refit_history, _ = _fit(
