@@ -1,6 +1,7 @@
 """A model trained on the committed sample world recovers its planted structure.
 
-One training run (the default configuration, as `make run` trains it) is shared by every test here.
+One training run (the configuration `make run` trains: the default plus ``--blend learned``) is shared by
+every test here.
 """
 
 from pathlib import Path
@@ -22,8 +23,33 @@ def sample_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
     out = tmp_path_factory.mktemp("sample") / "bundle"
     return train_bundle(
         SAMPLE / "interactions.parquet", items=SAMPLE / "items.parquet", out=out, progress=None,
-        item_map="none",
+        item_map="none", blend="learned",
     )
+
+
+def test_the_make_run_bundle_carries_the_content_encoder(sample_bundle: Bundle) -> None:
+    items = pd.read_parquet(SAMPLE / "items.parquet")
+    model = sample_bundle.model
+    assert sample_bundle.manifest["model"]["kind"] == "coldstart" and model.prior_strength is not None
+    assert set(sample_bundle.item_ids) == set(items["item_id"])  # every item, the planted cold ones too
+    cold = set(items.loc[items["is_cold"], "item_id"])
+    assert set(model.cold_items) == cold and len(cold) > 100
+    typed = pd.DataFrame({"item_id": ["new"], "title": ["Dust and Saddles"], "category": ["western"]})
+    vectors, _ = model.encode_items(typed)
+    assert vectors.shape == (1, sample_bundle.dim) and np.isfinite(vectors).all()
+
+
+@pytest.mark.parametrize("k", [10, 20])
+def test_the_blend_is_never_below_the_better_of_its_parts(sample_bundle: Bundle, k: int) -> None:
+    """Issue 10's bar on the planted cold items: at every n revealed interactions the blend reaches at
+    least as many of an item's later users as content alone and as the collaborative vector alone."""
+    from recaudit.workflows.coldstart import new_item_curve
+
+    cold = pd.read_parquet(SAMPLE / "cold_interactions.parquet")
+    curve = new_item_curve(sample_bundle, cold, k=k, n_boot=200).set_index(["method", "n"])["recall"]
+    for n in (1, 2, 5, 10):
+        assert curve["blend", n] >= max(curve["content", n], curve["collaborative", n]), curve
+    assert curve["blend", 0] == curve["content", 0] > 0.05
 
 
 def test_recall_at_20_is_at_least_twice_popularity(sample_bundle: Bundle) -> None:

@@ -334,8 +334,9 @@ def _item_weights(curve: pd.DataFrame) -> str:
     """The blend's content share at each n (``attrs["weights"]`` of the item curve), then the blend check."""
     weights = curve.attrs.get("weights") or {}
     text = ""
+    rule = curve.attrs.get("blend_rule")
     if weights:
-        text = "Blend's content share by n: " + ", ".join(
+        text = (f"Blend ({rule}); " if rule else "Blend: ") + "content share by n: " + ", ".join(
             f"{int(n)}: {float(w):.0%}" for n, w in sorted(weights.items(), key=lambda kv: int(kv[0]))
         ) + ". "
     return text + cs_views.blend_sentence(curve, "recall")
