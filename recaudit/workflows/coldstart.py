@@ -227,8 +227,9 @@ def new_item_curve(
       with an item bias, the median learnt bias of the warm items (n counts what was revealed so far, not
       the item's lifetime popularity); n = 0 gives the zero vector and the lowest learnt bias (what the
       family gives an item it never trained);
-    * ``blend``: the model's own blend of the two at n, with the bundle's w(n) (the schedule's bucket
-      share or the learned κ / (κ + n); content alone at 0) and the content bias
+    * ``blend``: the model's own blend of the two at n, with the bundle's w(n) for newcomers (the
+      schedule's bucket share or the learned newcomers' κ / (κ + n); content alone at 0) and the content
+      bias
       (:func:`~recaudit.models.coldstart.newitems.newcomer_blend` says why).
 
     Evaluated pairs: each item's users after its first max(n), the same pairs at every n and for every
@@ -281,7 +282,7 @@ def new_item_curve(
     has_bias = bundle.item_bias is not None and model.content_bias is not None
     content = model.content_emb[rows]
     content_bias = model.content_bias[rows] if has_bias else None
-    shares = {n: float(model.share_at(np.array([n]))[0]) if n else 1.0 for n in ns}
+    shares = {n: float(model.newcomer_share_at(np.array([n]))[0]) for n in ns}
     records = []
     for n in ns:
         collab = centroid_vectors(bundle.user_emb, item_histories, n, cosine=cosine, target_norm=target)

@@ -12,7 +12,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from recaudit.data.schema import CATEGORY, ITEM_ID, PROVIDER, TEXT, TITLE
 from recaudit.errors import RecauditInputError
 from recaudit.models.coldstart import ColdStartConfig
-from recaudit.models.coldstart.blend import PRIOR_GRID, blend, shrinkage_share
+from recaudit.models.coldstart.blend import CATALOGUE_GRID, PRIOR_GRID, blend, shrinkage_share
 from recaudit.models.coldstart.encoder import ContentEncoder, quantile_map
 from recaudit.models.coldstart.features import ItemFeaturizer, item_texts, minilm_available, require_minilm
 from recaudit.models.coldstart.train import train_coldstart
@@ -111,8 +111,9 @@ def test_blend_exact_cases() -> None:
 
 def test_shrinkage_share_known_values() -> None:
     np.testing.assert_allclose(shrinkage_share(np.array([0, 1, 2, 10]), 2.0), [1.0, 2 / 3, 0.5, 1 / 6])
-    with pytest.raises(ValueError, match="must be > 0"):
-        shrinkage_share(np.array([1]), 0.0)
+    np.testing.assert_array_equal(shrinkage_share(np.array([0, 1, 50]), 0.0), [1.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="must be >= 0"):
+        shrinkage_share(np.array([1]), -1.0)
 
 
 def test_the_learned_gate_trains_deterministically_on_the_tiny_world() -> None:
@@ -139,14 +140,19 @@ def test_the_learned_gate_picks_the_best_prior_strength_on_the_sample_world() ->
     config = ColdStartConfig(dim=16, epochs=3, blend="learned", seed=1)
     model = train_coldstart(train, config, items=pd.read_parquet(sample / "items.parquet"))
     trials = model.encoder_info["learned"]
-    assert [t["prior_strength"] for t in trials] == list(PRIOR_GRID)
-    assert trials[0]["newcomers"] >= 30 and trials[0]["pairs"] > 200
-    assert model.prior_strength == max(trials, key=lambda t: t["recall"])["prior_strength"]
+    catalogue, newcomers = trials["catalogue"], trials["newcomers"]
+    assert [t["prior_strength"] for t in catalogue] == list(CATALOGUE_GRID)
+    assert [t["prior_strength"] for t in newcomers] == list(PRIOR_GRID)
+    assert newcomers[0]["newcomers"] >= 30 and newcomers[0]["pairs"] > 200
+    assert model.prior_strength == max(catalogue, key=lambda t: t["recall"])["prior_strength"]
+    assert model.newcomer_prior == max(newcomers, key=lambda t: t["recall"])["prior_strength"]
     warm = model.counts > 0
     expected = shrinkage_share(model.counts[warm], model.prior_strength)
     np.testing.assert_allclose(model.content_shares[warm], expected)
     assert (model.content_shares[~warm] == 1.0).all()
-    assert model.blend_rule == f"learned: w(n) = {model.prior_strength:g} / ({model.prior_strength:g} + n)"
+    kappa = model.newcomer_prior
+    np.testing.assert_allclose(model.newcomer_share_at(np.array([0, 2])), [1, kappa / (kappa + 2)], rtol=1e-6)
+    assert model.blend_rule.startswith("learned: w(n) = κ / (κ + n), κ = ")
     np.testing.assert_array_equal(model.user_emb, train_mf(train, config.mf_config()).user_emb)
     with pytest.raises(RecauditInputError, match="valid_fraction must be > 0 with blend 'learned'"):
         ColdStartConfig(blend="learned", valid_fraction=0.0)

@@ -28,7 +28,9 @@ from collections.abc import Sequence
 import numpy as np
 
 PRIOR_GRID: tuple[float, ...] = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 50.0)
-"""Candidate prior strengths κ of the learned gate (in interactions)."""
+"""Candidate prior strengths κ of the learned gate for newcomers (in interactions)."""
+CATALOGUE_GRID: tuple[float, ...] = (0.0, *PRIOR_GRID)
+"""Candidates for the catalogue's κ: 0 leaves every trained item collaborative alone."""
 
 
 def bucket_of(counts: np.ndarray, edges: Sequence[int]) -> np.ndarray:
@@ -45,11 +47,14 @@ def content_share(counts: np.ndarray, edges: Sequence[int], weights: Sequence[fl
 
 
 def shrinkage_share(counts: np.ndarray, prior_strength: float) -> np.ndarray:
-    """w(n) = κ / (κ + n) of each item (float32): 1 at n = 0, one half at n = κ, towards 0 as n grows."""
-    if not prior_strength > 0:
-        raise ValueError(f"the prior strength must be > 0, got {prior_strength}")
+    """w(n) = κ / (κ + n) of each item (float32): 1 at n = 0, one half at n = κ, towards 0 as n grows;
+    κ = 0 gives 0 for every n > 0 (and 1 at n = 0: no collaborative vector there)."""
+    if not prior_strength >= 0:
+        raise ValueError(f"the prior strength must be >= 0, got {prior_strength}")
     n = np.asarray(counts, np.float64)
-    return (prior_strength / (prior_strength + n)).astype(np.float32)
+    share = np.ones_like(n)
+    np.divide(prior_strength, prior_strength + n, out=share, where=n > 0)
+    return share.astype(np.float32)
 
 
 def blend(

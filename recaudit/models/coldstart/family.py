@@ -60,7 +60,8 @@ def from_bundle(bundle: Bundle) -> TrainedColdStart:
     weights = tuple(float(w) for w in meta.get("weights", config.content_weights))
     info.pop("weights", None)
     info.pop("prior_strength", None)
-    prior = meta.get("prior_strength")
+    info.pop("newcomer_prior", None)
+    prior, newcomer = meta.get("prior_strength"), meta.get("newcomer_prior")
     return TrainedColdStart(
         **bundle_tables(bundle),
         config=config,
@@ -77,6 +78,7 @@ def from_bundle(bundle: Bundle) -> TrainedColdStart:
         device=str(training.get("device") or "cpu"),
         encoder_info=info,
         prior_strength=None if prior is None else float(prior),
+        newcomer_prior=None if newcomer is None else float(newcomer),
     )
 
 

@@ -23,10 +23,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from recaudit.data.schema import ITEM_ID, USER_ID
 from recaudit.errors import RecauditInputError
-from recaudit.models.coldstart.blend import PRIOR_GRID, blend, content_share, shrinkage_share
+from recaudit.models.coldstart.blend import (
+    CATALOGUE_GRID,
+    PRIOR_GRID,
+    blend,
+    content_share,
+    shrinkage_share,
+)
 from recaudit.models.coldstart.config import ColdStartConfig
 from recaudit.models.coldstart.encoder import ContentEncoder
 from recaudit.models.coldstart.features import ItemFeaturizer, require_minilm
@@ -92,6 +99,7 @@ def train_coldstart(
     learned = config.blend == "learned"
     mf = train_mf(frame, mf_config, progress=progress, on_fit=keep_fit_phase if learned else None)
     prior: float | None = None
+    newcomer_prior: float | None = None
     step, close = _steps(progress, learned)
     try:
         started = time.perf_counter()
@@ -99,7 +107,7 @@ def train_coldstart(
         step("features", started)
         if learned:
             started = time.perf_counter()
-            prior, info["learned"] = _learn_gate(fit_phase, catalogue, features, config)
+            prior, newcomer_prior, info["learned"] = _learn_gate(fit_phase, catalogue, features, config)
             if prior is None:
                 info["learned_fallback"] = (
                     f"no item has more than {max(NEWCOMER_NS)} validation users to replay as a newcomer: "
@@ -128,7 +136,7 @@ def train_coldstart(
         item_emb=item_emb, item_bias=item_bias, config=config, collab_emb=collab, collab_bias=collab_bias,
         content_emb=content, content_bias=content_bias, counts=counts, weights=tuple(weights),
         featurizer=features.featurizer, encoder=encoder, history=mf.history, best_epoch=mf.best_epoch,
-        device=mf.device, encoder_info=info, prior_strength=prior,
+        device=mf.device, encoder_info=info, prior_strength=prior, newcomer_prior=newcomer_prior,
     )  # fmt: skip
 
 
@@ -210,8 +218,8 @@ def _blend_by_counts(
 
 def _learn_gate(
     fit_phase: dict[str, Any], catalogue: pd.DataFrame, features: _Features, config: ColdStartConfig
-) -> tuple[float | None, list[dict]]:
-    """The prior strength κ of w(n) = κ / (κ + n) that best places newcomers, and the trials.
+) -> tuple[float | None, float | None, dict[str, list[dict]]]:
+    """The prior strengths κ of w(n) = κ / (κ + n): the catalogue's and the newcomers', and the trials.
 
     ``fit_phase`` is what :func:`~recaudit.models.mf.train.train_mf` hands its ``on_fit`` callback: the
     MF's own fit-phase model, its training frame and its validation frame (each user's latest
@@ -223,21 +231,27 @@ def _learn_gate(
     items. For n in :data:`NEWCOMER_NS` its first n held users are revealed; its collaborative vector is
     their mean (:func:`~recaudit.models.coldstart.newitems.centroid_vectors`; its trained vector is
     ignored); its blend is :func:`~recaudit.models.coldstart.newitems.newcomer_blend`; and recall@valid_k
-    of its later held users is measured against the catalogue blended with the same κ.
+    of its later held users is measured against the catalogue.
 
-    The replayed items' content vectors come from encoders fitted without them
-    (:func:`_held_out_content`): in-sample ridge predictions of warm items are better than any cold
-    item's, and would pull κ up. κ maximises the mean over n of that recall, from
-    :data:`~recaudit.models.coldstart.blend.PRIOR_GRID`; ties keep the smaller κ. None (the schedule)
-    when no item has enough held users."""
-    import scipy.sparse as sp
+    Two κ, because the two collaborative vectors differ in trust: an exported warm item's vector was
+    trained on its n interactions over many epochs, a newcomer's is the mean of n users.
 
+    * The catalogue's κ (the exported blend) maximises recall@valid_k of the held interactions of every
+      user, from :data:`~recaudit.models.coldstart.blend.CATALOGUE_GRID` (0: trained items are
+      collaborative alone), so known users lose no validation accuracy to the blend.
+    * The newcomers' κ maximises the mean over n of the replayed newcomers' recall against that
+      catalogue, from :data:`~recaudit.models.coldstart.blend.PRIOR_GRID`. The replayed items' content
+      vectors come from encoders fitted without them (:func:`_held_out_content`): in-sample ridge
+      predictions of warm items are better than any cold item's, and would pull κ up.
+
+    Ties keep the smaller κ. Both None (the schedule) without validation or when no item has enough
+    held users."""
     from recaudit.models.foldin import median_norm
     from recaudit.scoring import ExactScorer
 
     mf, fit_frame, held = fit_phase.get("model"), fit_phase.get("fit"), fit_phase.get("held")
     if mf is None or held is None or held.empty:
-        return None, []
+        return None, None, {}
     parts = _encode(mf, fit_frame, catalogue, features, config)
     _, collab, _, trained_rows, _, _, _ = parts
     ids = catalogue[ITEM_ID].to_numpy().astype(str)
@@ -253,7 +267,7 @@ def _learn_gate(
     ends = np.r_[starts[1:], len(held_items)] if len(held_items) else []
     spans = [(a, b) for a, b in zip(starts, ends, strict=True) if b - a > n_max]
     if not spans:
-        return None, []
+        return None, None, {}
     item_rows = np.array([held_items[a] for a, _ in spans], np.int64)
     histories = [held_users[a:b] for a, b in spans]
     pair_item, pair_user = revealed_pairs(histories, n_max)
@@ -268,29 +282,57 @@ def _learn_gate(
     content = _held_out_content(features.matrix, parts, item_rows, config)
     unique, inverse = np.unique(pair_user, return_inverse=True)
     k = config.valid_k
-    trials: list[dict] = []
-    for prior in PRIOR_GRID:
+    truth = sp.csr_matrix(
+        (np.ones(len(held_users), np.float32), (held_users, held_items)), shape=(len(users), len(ids))
+    )
+    truth.data[:] = 1.0
+    judged = np.flatnonzero(np.diff(truth.indptr) > 0)
+
+    def catalogue_scorer(prior: float) -> ExactScorer:
         _, vectors, bias = _blend_by_counts(parts, prior, (), config)
-        scorer = ExactScorer(
+        return ExactScorer(
             mf.user_emb, vectors, users, ids, item_bias=bias, score=config.score, seen=seen, device="cpu"
         )
-        recs = scorer.recommend(list(users[unique]), k + 1, exclude_seen=True)
-        bar = kth_other_scores(recs.item_index[inverse], recs.scores[inverse], item_rows[pair_item], k)
+
+    catalogue_trials: list[dict] = []
+    for prior in CATALOGUE_GRID:
+        recs = catalogue_scorer(prior).recommend(list(users[judged]), k, exclude_seen=True)
+        catalogue_trials.append({"prior_strength": prior, "recall": _recall(recs.item_index, truth[judged])})
+    catalogue_prior = max(catalogue_trials, key=lambda t: t["recall"])["prior_strength"]  # first of ties
+    scorer = catalogue_scorer(catalogue_prior)
+    has_bias = parts[2] is not None
+    recs = scorer.recommend(list(users[unique]), k + 1, exclude_seen=True)
+    bar = kth_other_scores(recs.item_index[inverse], recs.scores[inverse], item_rows[pair_item], k)
+    newcomer_trials: list[dict] = []
+    for prior in PRIOR_GRID:
         by_n = {}
         for n in NEWCOMER_NS:
             share = float(shrinkage_share(np.array([n]), prior)[0])
             mixed, mixed_bias = newcomer_blend(content[0], content[1], newcomer[n], share, cosine=cosine)
             hits = pair_hits(
-                mf.user_emb, mixed, mixed_bias if bias is not None else None, pair_user, pair_item, bar,
+                mf.user_emb, mixed, mixed_bias if has_bias else None, pair_user, pair_item, bar,
                 cosine=cosine,
             )  # fmt: skip
             by_n[str(n)] = float(hits.mean())
-        trials.append({
+        newcomer_trials.append({
             "prior_strength": prior, "recall": float(np.mean(list(by_n.values()))), "by_n": by_n,
             "newcomers": len(item_rows), "pairs": len(pair_user),
         })  # fmt: skip
-    best = max(trials, key=lambda t: t["recall"])  # max keeps the first (smallest κ) of equal ones
-    return float(best["prior_strength"]), trials
+    newcomer_prior = max(newcomer_trials, key=lambda t: t["recall"])["prior_strength"]
+    trials = {"catalogue": catalogue_trials, "newcomers": newcomer_trials}
+    return float(catalogue_prior), float(newcomer_prior), trials
+
+
+def _recall(lists: np.ndarray, truth: sp.csr_matrix) -> float:
+    """Mean recall of the rows of ``lists`` (item rows, -1 padded) against the rows of ``truth``."""
+    hits = np.zeros(len(lists))
+    for start in range(0, len(lists), 1024):
+        block = truth[start : start + 1024].toarray() > 0
+        rows = lists[start : start + 1024]
+        valid = rows >= 0
+        got = np.take_along_axis(block, np.where(valid, rows, 0), axis=1) & valid
+        hits[start : start + 1024] = got.sum(axis=1) / block.sum(axis=1)
+    return float(hits.mean()) if len(hits) else 0.0
 
 
 HELD_OUT_FOLDS = 5

@@ -44,8 +44,11 @@ class TrainedColdStart(TrainedModel):
         content_bias: ``[I]`` its calibrated bias, or None.
         counts: ``[I]`` int64 training interactions per item (distinct users).
         weights: the content share of each bucket (the schedule's), used when ``prior_strength`` is None.
-        prior_strength: κ of the learned gate, w(n) = κ / (κ + n) (:func:`shrinkage_share`), or None
-            for the bucket schedule.
+        prior_strength: the catalogue's κ of the learned gate, w(n) = κ / (κ + n)
+            (:func:`shrinkage_share`) for the exported vectors, or None for the bucket schedule.
+        newcomer_prior: the newcomers' κ (an item whose collaborative vector is the mean of its first n
+            users, :mod:`recaudit.models.coldstart.newitems`), or None: then :meth:`newcomer_share_at`
+            is :meth:`share_at`.
         featurizer, encoder: the fitted feature map and ridge encoder (for new item descriptions).
         history, best_epoch, device: the collaborative training record (as :class:`TrainedMF`).
         encoder_info: what the encoder steps did (seconds, warm items, calibration, learned-gate trials).
@@ -70,6 +73,7 @@ class TrainedColdStart(TrainedModel):
     device: str = "cpu"
     encoder_info: dict[str, Any] = field(default_factory=dict)
     prior_strength: float | None = None
+    newcomer_prior: float | None = None
 
     kind: ClassVar[str] = COLDSTART_KIND
     capabilities: ClassVar[Capabilities] = frozenset(
@@ -102,11 +106,20 @@ class TrainedColdStart(TrainedModel):
             return shrinkage_share(counts, self.prior_strength)
         return content_share(counts, self.config.bucket_edges, self.weights)
 
+    def newcomer_share_at(self, counts: np.ndarray) -> np.ndarray:
+        """The content share this model gives a newcomer with ``counts`` revealed interactions."""
+        if self.newcomer_prior is not None:
+            return shrinkage_share(counts, self.newcomer_prior)
+        return self.share_at(counts)
+
     @property
     def blend_rule(self) -> str:
         """One line: how the shares were set (for the model card and the Cold start page)."""
         if self.prior_strength is not None:
-            return f"learned: w(n) = {self.prior_strength:g} / ({self.prior_strength:g} + n)"
+            rule = f"learned: w(n) = κ / (κ + n), κ = {self.prior_strength:g} for trained items"
+            if self.newcomer_prior is not None:
+                rule += f", {self.newcomer_prior:g} for newcomers"
+            return rule
         edges = self.config.bucket_edges
         labels = [f"n={edges[0]}"] + [f"{a + 1}-{b}" for a, b in zip(edges, edges[1:], strict=False)]
         labels.append(f"{edges[-1] + 1}+")
@@ -122,6 +135,7 @@ class TrainedColdStart(TrainedModel):
             **epoch_record(self.history, self.best_epoch, self.device),
             "coldstart": {
                 **self.encoder_info, "weights": list(self.weights), "prior_strength": self.prior_strength,
+                "newcomer_prior": self.newcomer_prior,
             },
         }
 
@@ -147,6 +161,7 @@ class TrainedColdStart(TrainedModel):
                 "tables.safetensors": tables,
                 "features.json": {
                     **feature_meta, "weights": list(self.weights), "prior_strength": self.prior_strength,
+                    "newcomer_prior": self.newcomer_prior,
                 },
             }
         }
