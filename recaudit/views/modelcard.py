@@ -36,6 +36,27 @@ def domain_counts(bundle: Bundle) -> pd.DataFrame:
     return pd.DataFrame(rows).reindex(columns=columns).fillna(0)
 
 
+def coldstart_summary(manifest: dict) -> str | None:
+    """One line on a ``coldstart`` bundle's content path (from ``training.coldstart``), else None."""
+    info = (manifest.get("training") or {}).get("coldstart")
+    if not isinstance(info, dict):
+        return None
+    text = f"{info.get('content', '?')} content encoder"
+    if info.get("n_items") is not None:
+        alone, total = int(info.get("n_content_only", 0)), int(info["n_items"])
+        text += f"; {alone:,} of {total:,} items from content alone"
+    prior, newcomer = info.get("prior_strength"), info.get("newcomer_prior")
+    if prior is not None:
+        text += f"; blend learned, w(n) = κ / (κ + n) with κ = {prior:g} for trained items"
+        text += f", {newcomer:g} for newcomers" if newcomer is not None else ""
+    else:
+        shares = "/".join(f"{float(w):.0%}" for w in info.get("weights") or [])
+        text += f"; blend schedule {shares} content by bucket (n = 0 | 1-10 | 11-50 | 51+)"
+        if info.get("learned_fallback"):
+            text += f" ({info['learned_fallback']})"
+    return text
+
+
 def model_card_text(bundle: Bundle) -> str:
     """A human-readable summary of what the bundle is, what trained it and how well it does."""
     m = bundle.manifest
@@ -55,6 +76,7 @@ def model_card_text(bundle: Bundle) -> str:
         ("sources", bool(data.get("source")), lambda: str(data.get("source"))),
         ("training", bool(training), lambda: f"best epoch {training.get('best_epoch')} of "
          f"{training.get('epochs_run')}, {training.get('seconds')} s on {training.get('device')}"),
+        ("cold start", coldstart_summary(m) is not None, lambda: str(coldstart_summary(m))),
         ("config", bool(model.get("config")),
          lambda: ", ".join(f"{k}={v}" for k, v in model["config"].items())),
     ]
@@ -98,6 +120,9 @@ def model_card_table(bundle: Bundle) -> pd.DataFrame:
         if isinstance(value, (dict, list)):
             continue  # per-epoch history and nested settings are not one-line values
         rows.append((_TRAINING_LABELS.get(key, key.replace("_", " ")), format_value(value, general=True)))
+    cold = coldstart_summary(manifest)
+    if cold is not None:
+        rows.append(("cold start", cold))
     data = manifest.get("data") or {}
     if data.get("train_fingerprint"):
         rows.append(("training data fingerprint (sha256)", str(data["train_fingerprint"])))

@@ -50,3 +50,23 @@ def test_model_card_lists_training_settings(tiny_bundle_dir: Path) -> None:
 def test_edit_history_by_hand() -> None:
     assert explore.edit_history(["a", "b", "c"], ["b"], ["d", "a", "d"]) == ["a", "c", "d"]
     assert explore.edit_history(["a"], ["a"], []) == []
+
+
+def test_the_model_card_says_how_a_coldstart_bundle_blends() -> None:
+    from recaudit.views.modelcard import coldstart_summary
+
+    learned = {"training": {"coldstart": {
+        "content": "tfidf", "n_items": 3000, "n_content_only": 150, "prior_strength": 0.5,
+        "newcomer_prior": 2.0, "weights": [1.0, 0.8, 0.5, 0.2],
+    }}}  # fmt: skip
+    assert coldstart_summary(learned) == (
+        "tfidf content encoder; 150 of 3,000 items from content alone; blend learned, "
+        "w(n) = κ / (κ + n) with κ = 0.5 for trained items, 2 for newcomers"
+    )
+    schedule = {"training": {"coldstart": {"content": "minilm", "weights": [1.0, 0.8, 0.5, 0.2],
+                                            "learned_fallback": "too few users"}}}  # fmt: skip
+    assert coldstart_summary(schedule) == (
+        "minilm content encoder; blend schedule 100%/80%/50%/20% content by bucket "
+        "(n = 0 | 1-10 | 11-50 | 51+) (too few users)"
+    )
+    assert coldstart_summary({"training": {"best_epoch": 3}}) is None
