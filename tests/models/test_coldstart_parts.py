@@ -144,7 +144,9 @@ def test_the_learned_gate_picks_the_best_prior_strength_on_the_sample_world() ->
     assert [t["prior_strength"] for t in catalogue] == list(CATALOGUE_GRID)
     assert [t["prior_strength"] for t in newcomers] == list(PRIOR_GRID)
     assert newcomers[0]["newcomers"] >= 30 and newcomers[0]["pairs"] > 200
-    assert model.prior_strength == max(catalogue, key=lambda t: t["recall"])["prior_strength"]
+    proven = [t for t in catalogue if t["prior_strength"] == 0.0 or t["gain_ci_low"] > 0]
+    assert model.prior_strength == max(proven, key=lambda t: t["recall"])["prior_strength"]
+    assert all(t["gain_ci_low"] <= t["gain"] <= t["gain_ci_high"] for t in catalogue[1:])
     assert model.newcomer_prior == max(newcomers, key=lambda t: t["recall"])["prior_strength"]
     warm = model.counts > 0
     expected = shrinkage_share(model.counts[warm], model.prior_strength)

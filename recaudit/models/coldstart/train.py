@@ -27,6 +27,7 @@ import scipy.sparse as sp
 
 from recaudit.data.schema import ITEM_ID, USER_ID
 from recaudit.errors import RecauditInputError
+from recaudit.metrics.stats import paired_test
 from recaudit.models.coldstart.blend import (
     CATALOGUE_GRID,
     PRIOR_GRID,
@@ -238,7 +239,9 @@ def _learn_gate(
 
     * The catalogue's κ (the exported blend) maximises recall@valid_k of the held interactions of every
       user, from :data:`~recaudit.models.coldstart.blend.CATALOGUE_GRID` (0: trained items are
-      collaborative alone), so known users lose no validation accuracy to the blend.
+      collaborative alone), among the κ whose gain over 0 has a paired-bootstrap 95% interval above
+      zero (:func:`recaudit.metrics.stats.paired_test`): content enters trained items only where it
+      helps known users beyond doubt, never by a chance win on the validation slice.
     * The newcomers' κ maximises the mean over n of the replayed newcomers' recall against that
       catalogue, from :data:`~recaudit.models.coldstart.blend.PRIOR_GRID`. The replayed items' content
       vectors come from encoders fitted without them (:func:`_held_out_content`): in-sample ridge
@@ -295,10 +298,19 @@ def _learn_gate(
         )
 
     catalogue_trials: list[dict] = []
+    per_user: dict[float, np.ndarray] = {}
     for prior in CATALOGUE_GRID:
         recs = catalogue_scorer(prior).recommend(list(users[judged]), k, exclude_seen=True)
-        catalogue_trials.append({"prior_strength": prior, "recall": _recall(recs.item_index, truth[judged])})
-    catalogue_prior = max(catalogue_trials, key=lambda t: t["recall"])["prior_strength"]  # first of ties
+        per_user[prior] = _recall(recs.item_index, truth[judged])
+        trial = {"prior_strength": prior, "recall": float(per_user[prior].mean())}
+        if prior > 0:
+            diff = paired_test(per_user[prior], per_user[0.0], n_boot=2000, seed=config.seed)
+            trial.update(gain=diff["mean_diff"], gain_ci_low=diff["ci_low"], gain_ci_high=diff["ci_high"])
+        catalogue_trials.append(trial)
+    # content moves into trained items only where it helps known users beyond doubt (the paired 95%
+    # interval of the gain over κ = 0 above zero): a blend must not cost them accuracy by chance
+    proven = [t for t in catalogue_trials if t["prior_strength"] == 0.0 or t["gain_ci_low"] > 0]
+    catalogue_prior = max(proven, key=lambda t: t["recall"])["prior_strength"]  # first of ties
     scorer = catalogue_scorer(catalogue_prior)
     has_bias = parts[2] is not None
     recs = scorer.recommend(list(users[unique]), k + 1, exclude_seen=True)
@@ -323,8 +335,8 @@ def _learn_gate(
     return float(catalogue_prior), float(newcomer_prior), trials
 
 
-def _recall(lists: np.ndarray, truth: sp.csr_matrix) -> float:
-    """Mean recall of the rows of ``lists`` (item rows, -1 padded) against the rows of ``truth``."""
+def _recall(lists: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
+    """Per-row recall of ``lists`` (item rows, -1 padded) against the rows of ``truth`` (none empty)."""
     hits = np.zeros(len(lists))
     for start in range(0, len(lists), 1024):
         block = truth[start : start + 1024].toarray() > 0
@@ -332,7 +344,7 @@ def _recall(lists: np.ndarray, truth: sp.csr_matrix) -> float:
         valid = rows >= 0
         got = np.take_along_axis(block, np.where(valid, rows, 0), axis=1) & valid
         hits[start : start + 1024] = got.sum(axis=1) / block.sum(axis=1)
-    return float(hits.mean()) if len(hits) else 0.0
+    return hits
 
 
 HELD_OUT_FOLDS = 5
