@@ -47,8 +47,10 @@ def coldstart_summary(manifest: dict) -> str | None:
         text += f"; {alone:,} of {total:,} items from content alone"
     prior, newcomer = info.get("prior_strength"), info.get("newcomer_prior")
     if prior is not None:
-        text += f"; blend learned, w(n) = κ / (κ + n) with κ = {prior:g} for trained items"
-        text += f", {newcomer:g} for newcomers" if newcomer is not None else ""
+        text += "; blend learned: trained items " + (
+            "collaborative alone" if prior == 0 else f"w(n) = {prior:g} / ({prior:g} + n) content"
+        )
+        text += f", newcomers w(n) = {newcomer:g} / ({newcomer:g} + n)" if newcomer is not None else ""
     else:
         shares = "/".join(f"{float(w):.0%}" for w in info.get("weights") or [])
         text += f"; blend schedule {shares} content by bucket (n = 0 | 1-10 | 11-50 | 51+)"

@@ -12,11 +12,12 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from recaudit.data.schema import CATEGORY, ITEM_ID, PROVIDER, TEXT, TITLE
 from recaudit.errors import RecauditInputError
 from recaudit.models.coldstart import ColdStartConfig
-from recaudit.models.coldstart.blend import CATALOGUE_GRID, PRIOR_GRID, blend, shrinkage_share
+from recaudit.models.coldstart.blend import PRIOR_GRID, blend, shrinkage_share
 from recaudit.models.coldstart.encoder import ContentEncoder, quantile_map
 from recaudit.models.coldstart.features import ItemFeaturizer, item_texts, minilm_available, require_minilm
 from recaudit.models.coldstart.train import train_coldstart
 from recaudit.models.mf.train import train_mf
+from recaudit.vectors import unit_rows
 from tests.conftest import tiny_tables
 
 ITEMS = pd.DataFrame({
@@ -139,22 +140,22 @@ def test_the_learned_gate_picks_the_best_prior_strength_on_the_sample_world() ->
     train = inter[inter["user_id"].isin(np.sort(inter["user_id"].unique())[::3])].reset_index(drop=True)
     config = ColdStartConfig(dim=16, epochs=3, blend="learned", seed=1)
     model = train_coldstart(train, config, items=pd.read_parquet(sample / "items.parquet"))
-    trials = model.encoder_info["learned"]
-    catalogue, newcomers = trials["catalogue"], trials["newcomers"]
-    assert [t["prior_strength"] for t in catalogue] == list(CATALOGUE_GRID)
+    newcomers = model.encoder_info["learned"]["newcomers"]
     assert [t["prior_strength"] for t in newcomers] == list(PRIOR_GRID)
     assert newcomers[0]["newcomers"] >= 30 and newcomers[0]["pairs"] > 200
-    proven = [t for t in catalogue if t["prior_strength"] == 0.0 or t["gain_ci_low"] > 0]
-    assert model.prior_strength == max(proven, key=lambda t: t["recall"])["prior_strength"]
-    assert all(t["gain_ci_low"] <= t["gain"] <= t["gain_ci_high"] for t in catalogue[1:])
     assert model.newcomer_prior == max(newcomers, key=lambda t: t["recall"])["prior_strength"]
+    assert model.prior_strength == 0.0  # trained items keep their collaborative vectors
     warm = model.counts > 0
     expected = shrinkage_share(model.counts[warm], model.prior_strength)
     np.testing.assert_allclose(model.content_shares[warm], expected)
     assert (model.content_shares[~warm] == 1.0).all()
     kappa = model.newcomer_prior
     np.testing.assert_allclose(model.newcomer_share_at(np.array([0, 2])), [1, kappa / (kappa + 2)], rtol=1e-6)
-    assert model.blend_rule.startswith("learned: w(n) = κ / (κ + n), κ = ")
+    kappa_text = f"{model.newcomer_prior:g}"
+    assert model.blend_rule == (
+        f"learned: trained items collaborative alone; newcomers w(n) = {kappa_text} / ({kappa_text} + n)"
+    )
+    np.testing.assert_allclose(model.item_emb[warm], unit_rows(model.collab_emb[warm]), atol=1e-6)
     np.testing.assert_array_equal(model.user_emb, train_mf(train, config.mf_config()).user_emb)
     with pytest.raises(RecauditInputError, match="valid_fraction must be > 0 with blend 'learned'"):
         ColdStartConfig(blend="learned", valid_fraction=0.0)

@@ -56,12 +56,12 @@ def test_the_model_card_says_how_a_coldstart_bundle_blends() -> None:
     from recaudit.views.modelcard import coldstart_summary
 
     learned = {"training": {"coldstart": {
-        "content": "tfidf", "n_items": 3000, "n_content_only": 150, "prior_strength": 0.5,
+        "content": "tfidf", "n_items": 3000, "n_content_only": 150, "prior_strength": 0.0,
         "newcomer_prior": 2.0, "weights": [1.0, 0.8, 0.5, 0.2],
     }}}  # fmt: skip
     assert coldstart_summary(learned) == (
-        "tfidf content encoder; 150 of 3,000 items from content alone; blend learned, "
-        "w(n) = κ / (κ + n) with κ = 0.5 for trained items, 2 for newcomers"
+        "tfidf content encoder; 150 of 3,000 items from content alone; blend learned: trained items "
+        "collaborative alone, newcomers w(n) = 2 / (2 + n)"
     )
     schedule = {"training": {"coldstart": {"content": "minilm", "weights": [1.0, 0.8, 0.5, 0.2],
                                             "learned_fallback": "too few users"}}}  # fmt: skip

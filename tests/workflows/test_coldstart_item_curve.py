@@ -81,7 +81,7 @@ def test_the_parts_on_the_sample_world(cold_bundle: Bundle, cold_rows: pd.DataFr
         assert recall["blend", n] >= max(recall["content", n], recall["collaborative", n]), curve
     assert recall["collaborative", 10] > 2 * recall["collaborative", 1]  # evidence accumulates
     assert (recall.xs("content", level="method") == recall["content", 0]).all()  # content ignores n
-    assert curve.attrs["blend_rule"].startswith("learned: w(n) = ")
+    assert curve.attrs["blend_rule"].startswith("learned: trained items collaborative alone; newcomers")
     pd.testing.assert_frame_equal(curve, new_item_curve(cold_bundle, cold_rows, k=20, n_boot=200))
 
 

@@ -15,8 +15,9 @@ Two forms of w(n):
   50% / 20% for n = 0 | 1-10 | 11-50 | 51+ by default).
 * ``learned`` (:func:`shrinkage_share`): w(n) = κ / (κ + n), the weight a Gaussian prior worth κ
   interactions keeps against n observations (the shrinkage form of empirical Bayes; Koren's item-bias
-  shrinkage and DropoutNet's gradual hand-over make the same move). κ is chosen on held-out
-  interactions from :data:`PRIOR_GRID` by the learned gate of :mod:`recaudit.models.coldstart.train`.
+  shrinkage and DropoutNet's gradual hand-over make the same move). The learned gate of
+  :mod:`recaudit.models.coldstart.train` chooses the newcomers' κ on held-out interactions from
+  :data:`PRIOR_GRID` and keeps trained items collaborative (κ = 0; its docstring says why).
   A single bucket share cannot follow the evidence inside 1-10: on the sample world the best content share
   is 0.6 at n = 1 and 0.1 at n = 10, which κ / (κ + n) with κ = 1.5 matches.
 """
@@ -29,8 +30,6 @@ import numpy as np
 
 PRIOR_GRID: tuple[float, ...] = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 50.0)
 """Candidate prior strengths κ of the learned gate for newcomers (in interactions)."""
-CATALOGUE_GRID: tuple[float, ...] = (0.0, *PRIOR_GRID)
-"""Candidates for the catalogue's κ: 0 leaves every trained item collaborative alone."""
 
 
 def bucket_of(counts: np.ndarray, edges: Sequence[int]) -> np.ndarray:

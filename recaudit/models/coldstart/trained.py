@@ -116,9 +116,13 @@ class TrainedColdStart(TrainedModel):
     def blend_rule(self) -> str:
         """One line: how the shares were set (for the model card and the Cold start page)."""
         if self.prior_strength is not None:
-            rule = f"learned: w(n) = κ / (κ + n), κ = {self.prior_strength:g} for trained items"
+            if self.prior_strength == 0:
+                rule = "learned: trained items collaborative alone"
+            else:
+                kappa = f"{self.prior_strength:g}"
+                rule = f"learned: trained items w(n) = {kappa} / ({kappa} + n)"
             if self.newcomer_prior is not None:
-                rule += f", {self.newcomer_prior:g} for newcomers"
+                rule += f"; newcomers w(n) = {self.newcomer_prior:g} / ({self.newcomer_prior:g} + n)"
             return rule
         edges = self.config.bucket_edges
         labels = [f"n={edges[0]}"] + [f"{a + 1}-{b}" for a, b in zip(edges, edges[1:], strict=False)]
