@@ -264,8 +264,9 @@ def pick_option(page: object, label: str, option: str, attempts: int = 3) -> Non
     """Open the selectbox labelled ``label`` (in the main area) and choose ``option``.
 
     The option list is virtualised, so the id is typed to filter it first. A rerun that lands while the
-    list is open closes it again (seen on a loaded machine): then the list is reopened, up to
-    ``attempts`` times, each waiting for the script to be idle first. Nothing waits a fixed time.
+    list is open closes it again, before the option shows or between its showing and the click (both
+    seen on a loaded machine): then the list is reopened, up to ``attempts`` times, each waiting for the
+    script to be idle first. Nothing waits a fixed time.
     """
     box = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').filter(
         has=page.get_by_text(label, exact=True)
@@ -278,11 +279,11 @@ def pick_option(page: object, label: str, option: str, attempts: int = 3) -> Non
         page.keyboard.type(option)
         try:
             choice.wait_for(state="visible", timeout=TIMEOUT_MS)
+            choice.click(timeout=TIMEOUT_MS)
         except Exception:  # Playwright's TimeoutError: the list closed under us; reopen it
             page.keyboard.press("Escape")
             if attempt == attempts - 1:
                 raise
             continue
-        choice.click()
         wait_idle(page)
         return
