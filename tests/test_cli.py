@@ -373,3 +373,18 @@ def test_serve_declares_navigation_before_streamlit_starts(monkeypatch: pytest.M
     argv = seen["argv"]
     assert argv[:2] == ["streamlit", "run"] and argv[2].endswith("app.py")
     assert "--server.port=8999" in argv and "--server.address=127.0.0.1" in argv
+
+
+def test_train_says_when_the_schedule_blends_content_into_trained_items(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inter, items = _world(tmp_path)
+    argv = ["train", str(inter), "--items", str(items), "--dim", "8", "--epochs", "3", "--seed", "1",
+            "--quiet", "--map", "none"]  # fmt: skip
+    note = "blend schedule (the seed's rule): trained items take 20-80% content"
+    assert main([*argv, "--out", str(tmp_path / "schedule")]) == 0
+    assert note in capsys.readouterr().err
+    assert main([*argv, "--out", str(tmp_path / "learned"), "--blend", "learned"]) == 0
+    assert note not in capsys.readouterr().err
+    assert main([*argv, "--out", str(tmp_path / "none"), "--content", "none"]) == 0
+    assert note not in capsys.readouterr().err
