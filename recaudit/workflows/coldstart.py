@@ -173,7 +173,7 @@ def held_out_item_histories(
 
     Held out: the rows of ``interactions`` (default: the bundle's test set) whose item is in the catalogue
     without training interactions (a cold item, scored from content alone) and whose user the bundle knows
-    (their vector is what an item fold-in regresses on). A user counts once per item (first time).
+    (their vectors make the item's collaborative vector). A user counts once per item (first time).
     Items with fewer than ``min_rows`` such users are left out.
 
     Raises:
