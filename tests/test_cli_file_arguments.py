@@ -72,6 +72,8 @@ BASES: dict[str, Callable[[dict[str, str]], tuple[dict[str, str], list[str]]]] =
     # --history (new users) excludes --user/--all-users, so the base takes it to cover every file argument
     "recommend": lambda w: ({"bundle": w["bundle"], "--history": w["train"], "--items-from": w["item_ids"],
                              "--out": w["out"] + "/recs.csv"}, []),
+    "replay": lambda w: ({"bundle": w["bundle"], "--events": w["test"], "--out": w["out"] + "/replay.csv"},
+                         []),
     "info": lambda w: ({"bundle": w["bundle"]}, []),
     "metrics": lambda w: ({"--recs": w["recs"], "--train": w["train"], "--test": w["test"],
                            "--items": w["items"], "--users": w["users"]}, ["--by", "country", "--no-ci"]),

@@ -1,0 +1,87 @@
+"""``recaudit replay``: every event's list equals an independent fold-in of history + session so far."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recaudit.bundle import load_bundle
+from recaudit.cli import main
+from recaudit.models.foldin import FoldIn, median_norm
+from recaudit.workflows.replay import REPLAY_COLUMNS, replay_events, session_keys
+
+SUMMARY = re.compile(
+    r"^replayed (\d+) events in [\d.]+ s: [\d,]+ events/s; update\+score latency "
+    r"p50 [\d.]+ ms, p95 [\d.]+ ms, p99 [\d.]+ ms$"
+)
+
+
+def _events(bundle_users: list[str]) -> pd.DataFrame:
+    """A known user and a stranger, interleaved in file order; the known user pauses 31 minutes (a new
+    session) and clicks an item the catalogue lacks."""
+    known = bundle_users[0]
+    return pd.DataFrame({
+        "user_id": [known, "stranger", known, known, "stranger", known],
+        "item_id": ["i03", "i05", "i07", "i09", "i05", "nope"],
+        "timestamp": [1000, 1010, 1020, 1020 + 31 * 60, 1030, 1020 + 32 * 60],
+    })  # fmt: skip
+
+
+def test_sessions_are_cut_per_user_by_the_gap_in_file_order() -> None:
+    events = _events(["u00"])
+    assert list(session_keys(events, 1800)) == [
+        "u00:0", "stranger:0", "u00:0", "u00:1", "stranger:0", "u00:1",
+    ]  # fmt: skip
+    one_session = ["u00:0", "stranger:0", "u00:0", "u00:0", "stranger:0", "u00:0"]
+    assert list(session_keys(events, 3600)) == one_session
+
+
+def test_every_list_is_the_fold_in_of_history_and_session_so_far(tiny_bundle_dir: Path) -> None:
+    bundle = load_bundle(tiny_bundle_dir / "alpha")
+    events = _events(list(bundle.user_ids))
+    results, stats = replay_events(bundle, events, k=5)
+    got = list(results)
+    fold = FoldIn(bundle.item_emb, target_norm=median_norm(bundle.user_emb), cosine=bundle.score == "cosine")
+    scorer = bundle.exact_scorer("cpu")
+    row = bundle.item_row
+    train = bundle.train.groupby("user_id")["item_id"].apply(list).to_dict()
+    session_items = {"u00:0": ["i03", "i07"], "u00:1": ["i09"], "stranger:0": ["i05", "i05"]}
+    clicked: dict[str, list[str]] = {}
+    for (event, user, session, lists), item in zip(got, events["item_id"], strict=True):
+        if item in row.index:
+            clicked.setdefault(session, []).append(item)
+        assert clicked.get(session, []) == session_items[session][: len(clicked.get(session, []))]
+        known = np.unique(row.loc[train.get(user, []) + clicked.get(session, [])].to_numpy(np.int64))
+        expected = scorer.recommend_vectors(fold.fit(known)[None, :], 5, exclude=[known], labels=[user])
+        assert list(lists.item_ids[0]) == list(expected.item_ids[0]), event
+        np.testing.assert_allclose(lists.scores[0], expected.scores[0], rtol=1e-6)
+        assert not set(lists.item_index[0]) & set(known.tolist())  # nothing the user has seen
+    assert [e for e, *_ in got] == list(range(len(events)))
+    assert stats.n_events == 6 and stats.unknown_items == 1 and len(stats.latencies_ms) == 6
+    assert SUMMARY.match(stats.summary())
+
+
+def test_the_cli_writes_every_event_and_ends_with_the_summary_line(
+    tiny_bundle_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = tiny_bundle_dir / "alpha"
+    events = _events(list(load_bundle(bundle).user_ids))
+    events.to_csv(tmp_path / "events.csv", index=False)
+    out = tmp_path / "replay.csv"
+    argv = ["replay", str(bundle), "--events", str(tmp_path / "events.csv"), "-k", "3", "--out", str(out)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    assert len(lines) == 1 and SUMMARY.match(lines[0]) and lines[0].startswith("replayed 6 events")
+    assert "no session encoder: scoring by fold-in of history + session" in captured.err
+    assert "1 of 6 events are items outside the bundle's catalogue" in captured.err
+    table = pd.read_csv(out, dtype={"user_id": str, "session_id": str, "item_id": str})
+    assert tuple(table.columns) == REPLAY_COLUMNS
+    assert table.groupby("event").size().tolist() == [3] * 6
+    assert table.groupby("event")["rank"].apply(list).tolist() == [[1, 2, 3]] * 6
+    assert table.loc[table["event"] == 3, "session_id"].unique().tolist() == [f"{events['user_id'][0]}:1"]
+    assert main(["replay", str(bundle), "--events", str(tmp_path / "events.csv"), "--out",
+                 str(tmp_path / "b.csv"), "--session-gap", "soon"]) == 2  # fmt: skip
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1 and not (tmp_path / "b.csv").exists()
