@@ -143,8 +143,10 @@ def _progress_fragment(key: tuple[str, int, str], label: str) -> None:
         st.rerun()  # the whole page, now with its map (or the error, shown once, with a retry button)
     with st.container(key=PROGRESS_KEY):
         # not a `with` block: leaving one would mark the status complete (a tick) while work goes on
-        box = st.status(f"{label}: {state.elapsed:.0f} s", state="running", expanded=True)
-        box.progress(state.fraction, text=state.step)
+        # the step shares the label's line with the elapsed time: one element, so a reader never sees
+        # the time without the step (a separate progress text could paint a frame later)
+        box = st.status(f"{label}: {state.elapsed:.0f} s · {state.step}", state="running", expanded=True)
+        box.progress(state.fraction)
         box.caption(
             "The rest of this page works meanwhile. The map is computed once: it is cached on disk for "
             "every later visit and every other analyst."
