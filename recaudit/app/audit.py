@@ -61,20 +61,16 @@ Users = tuple[str, ...] | None
 # cached calls
 
 
-def _bundle(path: str) -> Bundle:
-    return support.get_bundle(path)
-
-
 @st.cache_data(max_entries=32, show_spinner=False)
 def _recommendations(path: str, mtime_ns: int, k: int, rerank: str | None, users: Users) -> pd.DataFrame:
     chosen = None if users is None else list(users)
-    return bundle_recommendations(_bundle(path), k, rerank=rerank, users=chosen)
+    return bundle_recommendations(support.get_bundle(path), k, rerank=rerank, users=chosen)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _inputs(path: str, mtime_ns: int, k: int, rerank: str | None, users: Users) -> AuditInputs:
     recs = _recommendations(path, mtime_ns, k, rerank, users)
-    return audit_inputs(_bundle(path), recs, k=k, users=None if users is None else list(users))
+    return audit_inputs(support.get_bundle(path), recs, k=k, users=None if users is None else list(users))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -83,7 +79,7 @@ def _audit(
     metrics: tuple[str, ...] | None,
 ) -> AuditResult:
     return audit_bundle(  # on the cached lists: the users are scored once for every page that needs them
-        _bundle(path), k, rerank=rerank, users=None if users is None else list(users), ci=ci,
+        support.get_bundle(path), k, rerank=rerank, users=None if users is None else list(users), ci=ci,
         n_boot=n_boot, seed=seed, metrics=None if metrics is None else list(metrics),
         inputs=_inputs(path, mtime_ns, k, rerank, users),
     )
@@ -91,7 +87,7 @@ def _audit(
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _frontier_pools(path: str, mtime_ns: int, k: int, users: Users) -> CandidatePools:
-    return frontier_pools(_bundle(path), k, users=None if users is None else list(users))
+    return frontier_pools(support.get_bundle(path), k, users=None if users is None else list(users))
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -100,15 +96,9 @@ def _frontier_point(
 ) -> dict[str, float]:
     pools = _frontier_pools(path, mtime_ns, k, users)
     return frontier_point(
-        _bundle(path), pools, k, spec_name, value, users=None if users is None else list(users),
+        support.get_bundle(path), pools, k, spec_name, value, users=None if users is None else list(users),
         metrics=list(metrics),
     )
-
-
-def _key(bundle: Bundle) -> tuple[str, int]:
-    if bundle.path is None:
-        raise ValueError("only bundles loaded from disk can be audited in the app")
-    return support.bundle_key(bundle.path)
 
 
 def _users(users: Sequence[str] | None) -> Users:
@@ -119,14 +109,14 @@ def get_recommendations(
     bundle: Bundle, k: int, *, rerank: str | None = None, users: Sequence[str] | None = None
 ) -> pd.DataFrame:
     """:func:`recaudit.workflows.audit.bundle_recommendations` (cached): ``user_id, item_id, rank, score``."""
-    return _recommendations(*_key(bundle), int(k), rerank, _users(users))
+    return _recommendations(*support.disk_key(bundle, "audited"), int(k), rerank, _users(users))
 
 
 def get_inputs(
     bundle: Bundle, k: int, *, rerank: str | None = None, users: Sequence[str] | None = None
 ) -> AuditInputs:
     """The aligned :class:`AuditInputs` of the audited lists (cached, shared: read it, never mutate it)."""
-    return _inputs(*_key(bundle), int(k), rerank, _users(users))
+    return _inputs(*support.disk_key(bundle, "audited"), int(k), rerank, _users(users))
 
 
 def get_audit(
@@ -143,7 +133,7 @@ def get_audit(
     """:func:`recaudit.workflows.audit.audit_bundle`, cached per bundle version and settings
     (metrics None = all)."""
     return _audit(
-        *_key(bundle), int(k), rerank, _users(users), bool(ci), int(n_boot), int(seed),
+        *support.disk_key(bundle, "audited"), int(k), rerank, _users(users), bool(ci), int(n_boot), int(seed),
         None if metrics is None else tuple(metrics),
     )
 
@@ -165,9 +155,8 @@ def get_frontier(
     rows = []
     for step, value in enumerate(lambdas):  # cached per λ, so progress is told outside the cache
         report(f"{spec_name}:{value:g} ({step + 1} of {len(lambdas)})", step / max(len(lambdas), 1))
-        rows.append(_frontier_point(
-            *_key(bundle), int(k), spec_name, float(value), _users(users), tuple(metrics)
-        ))
+        key = support.disk_key(bundle, "audited")
+        rows.append(_frontier_point(*key, int(k), spec_name, float(value), _users(users), tuple(metrics)))
     return pd.DataFrame(rows)
 
 

@@ -203,39 +203,31 @@ def held_out_picker(bundle: Bundle) -> tuple[HeldOut | None, int]:
 # cached calls
 
 
-def _bundle(path: str) -> Bundle:
-    return support.get_bundle(path)
-
-
-def _key(bundle: Bundle) -> tuple[str, int]:
-    if bundle.path is None:
-        raise ValueError("only bundles loaded from disk can be shown in the app")
-    return support.bundle_key(bundle.path)
-
-
 @st.cache_data(max_entries=32, show_spinner=False)
 def _item_curve(
     path: str, mtime_ns: int, source: str, _frame: pd.DataFrame | None, k: int, n_boot: int
 ) -> pd.DataFrame:
-    return workflow.new_item_curve(_bundle(path), _frame, k=k, n_boot=n_boot, max_items=MAX_CURVE_ITEMS)
+    bundle = support.get_bundle(path)
+    return workflow.new_item_curve(bundle, _frame, k=k, n_boot=n_boot, max_items=MAX_CURVE_ITEMS)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _user_curve(
     path: str, mtime_ns: int, source: str, _frame: pd.DataFrame | None, k: int, n_boot: int
 ) -> pd.DataFrame:
-    return workflow.new_user_curve(_bundle(path), _frame, k=k, n_boot=n_boot, max_users=MAX_CURVE_USERS)
+    bundle = support.get_bundle(path)
+    return workflow.new_user_curve(bundle, _frame, k=k, n_boot=n_boot, max_users=MAX_CURVE_USERS)
 
 
 def get_item_curve(bundle: Bundle, held_out: HeldOut, k: int, n_boot: int = 1000) -> pd.DataFrame:
     """:func:`recaudit.workflows.coldstart.new_item_curve` on ``held_out`` (cached per bundle version,
     source and k). Raises ValueError as the workflow does (no encoder, no held-out cold item)."""
-    return _item_curve(*_key(bundle), held_out.key, held_out.frame, int(k), int(n_boot))
+    return _item_curve(*support.disk_key(bundle, "shown"), held_out.key, held_out.frame, int(k), int(n_boot))
 
 
 def get_user_curve(bundle: Bundle, held_out: HeldOut, k: int, n_boot: int = 1000) -> pd.DataFrame:
     """:func:`recaudit.workflows.coldstart.new_user_curve` on ``held_out`` (cached like the item curve)."""
-    return _user_curve(*_key(bundle), held_out.key, held_out.frame, int(k), int(n_boot))
+    return _user_curve(*support.disk_key(bundle, "shown"), held_out.key, held_out.frame, int(k), int(n_boot))
 
 
 def list_users(bundle: Bundle) -> np.ndarray:
@@ -248,7 +240,7 @@ def list_users(bundle: Bundle) -> np.ndarray:
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _top_lists(path: str, mtime_ns: int, k: int) -> Recommendations:
-    bundle = _bundle(path)
+    bundle = support.get_bundle(path)
     scorer = support.get_scorer(bundle)
     users = bundle.user_ids[list_users(bundle)]
     return scorer.recommend(list(users), k)
@@ -257,12 +249,12 @@ def _top_lists(path: str, mtime_ns: int, k: int) -> Recommendations:
 def get_top_lists(bundle: Bundle, k: int) -> Recommendations:
     """The top-k over the full catalogue (seen items excluded) of the :func:`list_users` users (cached,
     shared: read it, never mutate it)."""
-    return _top_lists(*_key(bundle), int(k))
+    return _top_lists(*support.disk_key(bundle, "shown"), int(k))
 
 
 @st.cache_resource(max_entries=8, show_spinner="Preparing the new-user solver…")
 def _solver(path: str, mtime_ns: int, method: str) -> FoldIn | PriorFoldIn:
-    bundle = _bundle(path)
+    bundle = support.get_bundle(path)
     histories = row_lists(bundle.seen.indptr, bundle.seen.indices) if method == "meta" else None
     return new_user_solver(
         method, bundle.item_emb, bundle.user_emb, cosine=bundle.score == "cosine", histories=histories
@@ -271,12 +263,12 @@ def _solver(path: str, mtime_ns: int, method: str) -> FoldIn | PriorFoldIn:
 
 def get_solver(bundle: Bundle, method: str) -> FoldIn | PriorFoldIn:
     """The new-user solver of ``method`` (``foldin`` or ``meta``) for the bundle's tables (cached)."""
-    return _solver(*_key(bundle), str(method))
+    return _solver(*support.disk_key(bundle, "shown"), str(method))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _bucket_table(path: str, mtime_ns: int, k: int) -> pd.DataFrame:
-    bundle = _bundle(path)
+    bundle = support.get_bundle(path)
     recs = _top_lists(path, mtime_ns, k)
     lists = RecLists(recs.user_ids, recs.item_index, bundle.item_ids)
     return bucket_exposure_table(lists, bundle.item_popularity)
@@ -417,7 +409,7 @@ def landing_section(bundle: Bundle, k: int, steps: support.StepStatus) -> Recomm
         fig = cs_views.rank_histogram(table, title=f"Positions of cold items in top-{k} lists")
         st.plotly_chart(fig, key="cs_rank_histogram")
     st.markdown("**Exposure by interaction-count bucket**")
-    frame = support.guarded("bucket exposure", _bucket_table, *_key(bundle), int(k))
+    frame = support.guarded("bucket exposure", _bucket_table, *support.disk_key(bundle, "shown"), int(k))
     if frame is not None:
         support.table(frame.round(4), "cs_buckets")
         st.caption(

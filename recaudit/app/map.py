@@ -58,19 +58,9 @@ DEFAULT_CAP = 50_000
 # cached calls
 
 
-def _bundle(path: str) -> Bundle:
-    return support.get_bundle(path)
-
-
-def _key(bundle: Bundle) -> tuple[str, int]:
-    if bundle.path is None:
-        raise ValueError("only bundles loaded from disk can be mapped in the app")
-    return support.bundle_key(bundle.path)
-
-
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _stored_map(path: str, mtime_ns: int) -> ItemMap | None:
-    return embedding_views.stored_item_map(_bundle(path))
+    return embedding_views.stored_item_map(support.get_bundle(path))
 
 
 _PROJECTIONS = JobRegistry(max_jobs=8)
@@ -81,13 +71,13 @@ PROGRESS_KEY = "map_progress"
 
 def _projection_key(bundle: Bundle, params: ProjectionParams | None) -> tuple[str, int, str]:
     chosen = params or ProjectionParams()
-    return (*_key(bundle), json.dumps(chosen.to_dict(), sort_keys=True))
+    return (*support.disk_key(bundle, "mapped"), json.dumps(chosen.to_dict(), sort_keys=True))
 
 
 def ready_item_map(bundle: Bundle, params: ProjectionParams | None = None) -> ItemMap | None:
     """The map if it is ready now, never waiting: the stored one when ``params`` is None or equal to its
     settings, else a finished on-demand projection with ``params``; None while there is none yet."""
-    stored = _stored_map(*_key(bundle))
+    stored = _stored_map(*support.disk_key(bundle, "mapped"))
     if stored is not None and (params is None or params.key() == stored.params.key()):
         return stored
     job = _PROJECTIONS.get(_projection_key(bundle, params))
@@ -108,7 +98,7 @@ def projection_job(bundle: Bundle, params: ProjectionParams | None = None) -> Ba
     path, mtime_ns, params_json = key
 
     def work(progress: Callable[[str, float], None]) -> ItemMap:
-        source = _bundle(path)
+        source = support.get_bundle(path)
         chosen = ProjectionParams.from_dict(json.loads(params_json))
         return project_items(
             source.item_emb, source.items[ITEM_ID].astype(str).to_numpy(), chosen,
@@ -190,7 +180,7 @@ def item_map_or_progress(
 def _exposure(path: str, mtime_ns: int, k: int) -> np.ndarray:
     from recaudit.app import audit as app_audit
 
-    bundle = _bundle(path)
+    bundle = support.get_bundle(path)
     recs = app_audit.get_recommendations(bundle, k)
     pairs = recs[[USER_ID, ITEM_ID]].drop_duplicates()
     rows = bundle.item_row.reindex(pairs[ITEM_ID].to_numpy()).dropna().to_numpy(dtype=np.int64)
@@ -207,12 +197,12 @@ def get_exposure(bundle: Bundle, k: int) -> np.ndarray | None:
     without test data."""
     if not has_exposure(bundle):
         return None
-    return _exposure(*_key(bundle), int(k))
+    return _exposure(*support.disk_key(bundle, "mapped"), int(k))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _shown_rows(path: str, mtime_ns: int, cap: int, domain: str | None, force: tuple[int, ...]) -> np.ndarray:
-    bundle = _bundle(path)
+    bundle = support.get_bundle(path)
     mask = bundle.domain_mask(domain)
     candidates = np.arange(len(bundle.items)) if mask is None else np.flatnonzero(mask)
     ids = bundle.items[ITEM_ID].astype(str).to_numpy()
@@ -238,27 +228,28 @@ def get_shown_rows(
     mask = bundle.domain_mask(domain)
     total = len(bundle.items) if mask is None else int(mask.sum())
     force_key = tuple(sorted({int(r) for r in force}))
-    return _shown_rows(*_key(bundle), int(cap), domain, force_key), total
+    return _shown_rows(*support.disk_key(bundle, "mapped"), int(cap), domain, force_key), total
 
 
 @st.cache_resource(max_entries=8, show_spinner="Indexing item vectors…")
 def _neighbour_index(path: str, mtime_ns: int) -> NeighbourIndex:
-    return NeighbourIndex(_bundle(path).item_emb, "cosine")
+    return NeighbourIndex(support.get_bundle(path).item_emb, "cosine")
 
 
 def neighbour_table(bundle: Bundle, rows: Sequence[int], n: int = N_NEIGHBOURS) -> pd.DataFrame:
     """:func:`recaudit.views.embedding.neighbour_table` over the bundle's cached cosine index."""
-    return embedding_views.neighbour_table(bundle, _neighbour_index(*_key(bundle)), rows, n)
+    index = _neighbour_index(*support.disk_key(bundle, "mapped"))
+    return embedding_views.neighbour_table(bundle, index, rows, n)
 
 
 @st.cache_data(max_entries=8, show_spinner="Auditing the embeddings…")
 def _embedding_audit(path: str, mtime_ns: int) -> dict[str, Any]:
     from recaudit.metrics.embedding import embedding_audit
 
-    bundle = _bundle(path)
+    bundle = support.get_bundle(path)
     return embedding_audit(bundle.item_emb, bundle.item_popularity, k=10, seed=0)
 
 
 def get_embedding_audit(bundle: Bundle) -> dict[str, Any]:
     """:func:`recaudit.metrics.embedding.embedding_audit` of the item vectors (k = 10, seed 0; cached)."""
-    return _embedding_audit(*_key(bundle))
+    return _embedding_audit(*support.disk_key(bundle, "mapped"))

@@ -125,6 +125,14 @@ def bundle_key(path: str | Path) -> tuple[str, int]:
     return str(root), mtime
 
 
+def disk_key(bundle: Bundle, doing: str) -> tuple[str, int]:
+    """:func:`bundle_key` of a bundle loaded from disk (the pages' cache key); ``doing`` names what the
+    page does with it in the error for one that is not (e.g. ``"mapped"``)."""
+    if bundle.path is None:
+        raise ValueError(f"only bundles loaded from disk can be {doing} in the app")
+    return bundle_key(bundle.path)
+
+
 @st.cache_resource(max_entries=8, show_spinner="Loading bundle…")
 def _cached_bundle(path: str, mtime_ns: int) -> Bundle:
     bundle = load_bundle(path)
