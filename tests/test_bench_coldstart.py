@@ -9,10 +9,6 @@ its three gate lines, and that the new-user curve has every method at every n.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -20,28 +16,14 @@ import pandas as pd
 import pytest
 
 from recaudit.data.schema import ITEM_ID, USER_ID
+from tests.bench_loading import import_benchmark
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_coldstart.py"
 GENRES = ("Action", "Comedy", "Drama", "Horror")
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    # The script defaults HF_HUB_OFFLINE at import; keep this process's environment as it was.
-    before = os.environ.get("HF_HUB_OFFLINE")
-    spec = importlib.util.spec_from_file_location("bench_coldstart", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it executes
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(spec.name, None)
-        if before is None:
-            os.environ.pop("HF_HUB_OFFLINE", None)
-        else:
-            os.environ["HF_HUB_OFFLINE"] = before
-    return module
+    return import_benchmark("bench_coldstart", "HF_HUB_OFFLINE")
 
 
 def tiny_movielens(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

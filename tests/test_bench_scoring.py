@@ -7,37 +7,18 @@ path column says which scorer path ran.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 import torch
 
 from recaudit.scoring._topk import choose_method
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_scoring.py"
+from tests.bench_loading import import_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    # The script defaults OMP_WAIT_POLICY at import; keep this process's environment as it was.
-    before = os.environ.get("OMP_WAIT_POLICY")
-    spec = importlib.util.spec_from_file_location("bench_scoring", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it executes
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(spec.name, None)
-        if before is None:
-            os.environ.pop("OMP_WAIT_POLICY", None)
-        else:
-            os.environ["OMP_WAIT_POLICY"] = before
-    return module
+    return import_benchmark("bench_scoring", "OMP_WAIT_POLICY")
 
 
 def test_table_reports_floor_and_numpy_ratio_at_every_batch(bench):
