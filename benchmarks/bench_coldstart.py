@@ -620,12 +620,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="override ColdStartConfig fields, e.g. --set ridge_alpha=10")  # fmt: skip
     args = parser.parse_args(argv)
 
-    config = ColdStartConfig()
-    for item in args.set:
-        name, value = item.split("=", 1)
-        current = getattr(config, name)
-        parsed = value == "true" if isinstance(current, bool) else type(current)(value)
-        config = dataclasses.replace(config, **{name: parsed})
+    config = ColdStartConfig().with_overrides(args.set)
     ratings, movies, tags = load_movielens(args.data)
     options = Options(seed=args.seed, config=config, minilm=not args.no_minilm)
     if args.quick:

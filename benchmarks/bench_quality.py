@@ -168,12 +168,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="override MFConfig fields, e.g. --set dim=128 lr=0.01")  # fmt: skip
     args = parser.parse_args(argv)
 
-    config = MFConfig()
-    for item in args.set:
-        name, value = item.split("=", 1)
-        current = getattr(config, name)
-        parsed = value == "true" if isinstance(current, bool) else type(current)(value)
-        config = dataclasses.replace(config, **{name: parsed})
+    config = MFConfig().with_overrides(args.set)
     train, test = load_split(datasets_dir(args.datasets) / "ml-latest-small-audit")
     print(f"train {len(train)} rows, test {len(test)} rows, {test[USER_ID].nunique()} test users")
     print(f"torch threads {torch.get_num_threads()}; config {config.to_dict()}")

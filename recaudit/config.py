@@ -29,7 +29,7 @@ import dataclasses
 import functools
 import math
 import types
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal, NoReturn, Self, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
@@ -64,6 +64,18 @@ class ConfigBase:
     def to_dict(self) -> dict[str, Any]:
         """Every field as plain JSON (tuples become lists), in declaration order."""
         return {name: _jsonable(getattr(self, name)) for name, _ in _field_annotations(type(self))}
+
+    def with_overrides(self, assignments: Sequence[str]) -> Self:
+        """A copy with ``FIELD=VALUE`` strings applied in order (the benchmarks' ``--set``): each value is
+        parsed as its field's current type (a boolean is ``true`` or false), then checked as every field
+        is on construction."""
+        config = self
+        for item in assignments:
+            name, value = item.split("=", 1)
+            current = getattr(config, name)
+            parsed = value == "true" if isinstance(current, bool) else type(current)(value)
+            config = dataclasses.replace(config, **{name: parsed})
+        return config
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str | None = None) -> Self:

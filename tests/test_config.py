@@ -100,3 +100,14 @@ def test_an_uncheckable_annotation_is_a_programming_error() -> None:
 
 def _escaped(text: str) -> str:
     return re.escape(text)
+
+
+def test_with_overrides_parses_each_value_as_its_field_type() -> None:
+    from recaudit.models import MFConfig
+
+    config = MFConfig().with_overrides(["dim=8", "lr=0.01", "refit=true", "loss=bpr"])
+    assert (config.dim, config.lr, config.refit, config.loss) == (8, 0.01, True, "bpr")
+    assert MFConfig().with_overrides(["refit=yes"]).refit is False  # only "true" is true
+    assert MFConfig().with_overrides([]) == MFConfig()
+    with pytest.raises(AttributeError):
+        MFConfig().with_overrides(["nope=1"])
