@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.servers import free_port, wait_ready
 
 CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -38,12 +38,6 @@ VIEWPORT = {"width": 1600, "height": 3000}
 STARTUP_TIMEOUT_S = 60.0
 TIMEOUT_MS = 30_000
 LOCAL_SCHEMES = ("data:", "blob:")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -89,7 +83,7 @@ def serve_bundles(bundle_dir: Path, work: Path) -> Iterator[Server]:
 
     The log and the map cache go under ``work``; the server's process group is stopped on exit.
     """
-    port = _free_port()
+    port = free_port()
     log = work / "server.log"
     cache = work / "cache"
     cache.mkdir()
@@ -106,19 +100,16 @@ def serve_bundles(bundle_dir: Path, work: Path) -> Iterator[Server]:
         )
     server = Server(url=f"http://127.0.0.1:{port}", bundle_dir=bundle_dir, log=log)
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"recaudit serve exited with {proc.returncode}:\n{server.log_text()}")
+
+        def healthy() -> bool:
             try:
                 with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as response:
-                    if response.read().decode().strip() == "ok":
-                        break
+                    return response.read().decode().strip() == "ok"
             except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"recaudit serve unhealthy after {STARTUP_TIMEOUT_S:.0f} s:\n{server.log_text()}")
-            time.sleep(0.2)
+                return False
+
+        wait_ready(proc, healthy, name="recaudit serve", timeout_s=STARTUP_TIMEOUT_S, poll_s=0.2,
+                   log=server.log_text)  # fmt: skip
         yield server
     finally:
         _stop(proc)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -23,6 +22,7 @@ import pytest
 
 from recaudit.errors import RecauditInputError
 from recaudit.realtime import InProcessSessionStore, SessionState, SessionStore
+from tests.servers import free_port, wait_ready
 
 TTL = 60.0
 REDIS_START_TIMEOUT_S = 20.0
@@ -41,12 +41,6 @@ class FakeClock:
         self.now += seconds
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh ``redis-server`` on 127.0.0.1:<free port>, answering PING, stopped at teardown."""
@@ -58,7 +52,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip(message)
     import redis
 
-    port = _free_port()
+    port = free_port()
     work = tmp_path_factory.mktemp("redis")
     log = work / "redis.log"
     with log.open("wb") as logfile:
@@ -70,18 +64,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
     url = f"redis://127.0.0.1:{port}/0"
     try:
-        deadline = time.monotonic() + REDIS_START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"redis-server exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
+
+        def answers() -> bool:
             try:
-                if redis.Redis.from_url(url, socket_timeout=1).ping():
-                    break
+                return bool(redis.Redis.from_url(url, socket_timeout=1).ping())
             except redis.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"redis-server silent after {REDIS_START_TIMEOUT_S:.0f} s:\n{log.read_text()}")
-            time.sleep(0.05)
+                return False
+
+        wait_ready(proc, answers, name="redis-server", timeout_s=REDIS_START_TIMEOUT_S, poll_s=0.05,
+                   log=lambda: log.read_text(errors="replace"), not_ready="silent")  # fmt: skip
         yield url
     finally:
         proc.terminate()
@@ -447,7 +438,7 @@ def test_an_unreachable_redis_is_a_one_line_input_error() -> None:
     pytest.importorskip("redis")
     from recaudit.realtime.redis_store import RedisSessionStore
 
-    url = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     with pytest.raises(RecauditInputError) as err:
         RedisSessionStore(url, socket_timeout=1)
     message = str(err.value)
