@@ -342,6 +342,19 @@ def embedding_summary(vector: np.ndarray, bias: float | None, item_emb: np.ndarr
     }
 
 
+def _ranked_items(items: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """``rank, item_id`` (and ``title``, ``category`` where the items table has them) of catalogue
+    ``rows`` in list order."""
+    out = pd.DataFrame({
+        "rank": np.arange(1, len(rows) + 1, dtype=np.int64),
+        ITEM_ID: items[ITEM_ID].astype(str).to_numpy()[rows],
+    })
+    for column in (TITLE, CATEGORY):
+        if column in items.columns:
+            out[column] = items[column].to_numpy(dtype=object)[rows]
+    return out
+
+
 def nearest_items(
     vector: np.ndarray, item_emb: np.ndarray, items: pd.DataFrame, popularity: np.ndarray, n: int = 10
 ) -> pd.DataFrame:
@@ -353,13 +366,7 @@ def nearest_items(
     n = min(int(n), len(sims))
     top = np.argpartition(-sims, n - 1)[:n] if n < len(sims) else np.arange(len(sims))
     top = top[np.lexsort((top, -sims[top]))]  # by similarity, ties by row
-    out = pd.DataFrame({
-        "rank": np.arange(1, len(top) + 1, dtype=np.int64),
-        ITEM_ID: items[ITEM_ID].astype(str).to_numpy()[top],
-    })
-    for column in (TITLE, CATEGORY):
-        if column in items.columns:
-            out[column] = items[column].to_numpy(dtype=object)[top]
+    out = _ranked_items(items, top)
     out["similarity"] = np.round(sims[top].astype(np.float64), 4)
     out["interactions"] = np.asarray(popularity, dtype=np.int64)[top]
     return out
@@ -447,13 +454,7 @@ def onboarding_list(
     if len(picked) > 1:
         previous = top(picked[:-1]).item_index[0]
         before = {int(r) for r in previous[previous >= 0]}
-    out = pd.DataFrame({
-        "rank": np.arange(1, len(shown) + 1, dtype=np.int64),
-        ITEM_ID: items[ITEM_ID].astype(str).to_numpy()[shown],
-    })
-    for column in (TITLE, CATEGORY):
-        if column in items.columns:
-            out[column] = items[column].to_numpy(dtype=object)[shown]
+    out = _ranked_items(items, shown)
     out["score"] = np.round(recs.scores[0][keep].astype(np.float64), 4)
     out["new"] = [len(picked) > 0 and int(r) not in before for r in shown]
     return out
