@@ -40,6 +40,7 @@ from recaudit.bundle import Bundle
 from recaudit.data.schema import ITEM_ID, TIMESTAMP, USER_ID
 from recaudit.metrics.ranking import evaluate_lists
 from recaudit.metrics.stats import bootstrap_ci
+from recaudit.models.coldstart.newitems import item_histories
 from recaudit.models.foldin import median_norm
 from recaudit.models.newusers import new_user_solver, row_lists
 from recaudit.workflows.holdout import popularity_scorer
@@ -188,15 +189,7 @@ def held_out_item_histories(
     trained = np.diff(bundle.seen.tocsc().indptr) > 0
     cold_ids = set(bundle.item_ids[~trained].astype(str))
     frame = frame[frame[ITEM_ID].isin(cold_ids) & frame[USER_ID].isin(bundle.user_row.index)]
-    order = [ITEM_ID, TIMESTAMP] if TIMESTAMP in frame.columns else [ITEM_ID]
-    frame = frame.sort_values(order, kind="mergesort").drop_duplicates([ITEM_ID, USER_ID])
-    users = bundle.user_row.loc[frame[USER_ID]].to_numpy(dtype=np.int64)
-    items = frame[ITEM_ID].to_numpy(dtype=object)
-    out: dict[str, np.ndarray] = {}
-    if len(items):
-        starts = np.flatnonzero(np.r_[True, items[1:] != items[:-1]])
-        ends = np.r_[starts[1:], len(items)]
-        out = {str(items[s]): users[s:e] for s, e in zip(starts, ends, strict=True) if e - s >= min_rows}
+    out = item_histories(frame, bundle.user_row, min_rows)
     if not out:
         raise ValueError(
             f"no cold item (catalogue item without training interactions) has at least {min_rows} "

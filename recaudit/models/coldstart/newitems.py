@@ -30,9 +30,33 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from recaudit.data.schema import ITEM_ID, TIMESTAMP, USER_ID
 from recaudit.vectors import unit_rows
 
-__all__ = ["centroid_vectors", "kth_other_scores", "newcomer_blend", "pair_hits", "revealed_pairs"]
+__all__ = [
+    "centroid_vectors",
+    "item_histories",
+    "kth_other_scores",
+    "newcomer_blend",
+    "pair_hits",
+    "revealed_pairs",
+]
+
+
+def item_histories(frame: pd.DataFrame, user_row: pd.Series, min_rows: int) -> dict[str, np.ndarray]:
+    """Each item's users (their rows, ``user_row`` mapping user id -> row) in time order, counted once at
+    their first interaction, for the items with at least ``min_rows`` of them; keys sorted by item id.
+    ``frame`` has ``user_id, item_id`` and, for the order, ``timestamp`` (without it, file order); every
+    user in it must be in ``user_row``."""
+    order = [ITEM_ID, TIMESTAMP] if TIMESTAMP in frame.columns else [ITEM_ID]
+    frame = frame.sort_values(order, kind="mergesort").drop_duplicates([ITEM_ID, USER_ID])
+    users = user_row.loc[frame[USER_ID]].to_numpy(dtype=np.int64)
+    items = frame[ITEM_ID].to_numpy(dtype=object)
+    if not len(items):
+        return {}
+    starts = np.flatnonzero(np.r_[True, items[1:] != items[:-1]])
+    ends = np.r_[starts[1:], len(items)]
+    return {str(items[a]): users[a:b] for a, b in zip(starts, ends, strict=True) if b - a >= min_rows}
 
 
 def centroid_vectors(

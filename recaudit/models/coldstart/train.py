@@ -38,6 +38,7 @@ from recaudit.models.coldstart.encoder import ContentEncoder
 from recaudit.models.coldstart.features import ItemFeaturizer, require_minilm
 from recaudit.models.coldstart.newitems import (
     centroid_vectors,
+    item_histories,
     kth_other_scores,
     newcomer_blend,
     pair_hits,
@@ -260,17 +261,11 @@ def _learn_gate(
     user_pos, item_pos = pd.Index(users), pd.Index(ids)
     n_max = max(NEWCOMER_NS)
     held = held[held[USER_ID].isin(user_pos) & held[ITEM_ID].isin(item_pos)]
-    order = [ITEM_ID, "timestamp"] if "timestamp" in held.columns else [ITEM_ID]
-    held = held.sort_values(order, kind="mergesort").drop_duplicates([ITEM_ID, USER_ID])
-    held_users = user_pos.get_indexer(held[USER_ID])
-    held_items = item_pos.get_indexer(held[ITEM_ID])
-    starts = np.flatnonzero(np.r_[True, held_items[1:] != held_items[:-1]]) if len(held_items) else []
-    ends = np.r_[starts[1:], len(held_items)] if len(held_items) else []
-    spans = [(a, b) for a, b in zip(starts, ends, strict=True) if b - a > n_max]
-    if not spans:
+    replayed = item_histories(held, pd.Series(np.arange(len(users)), index=user_pos), n_max + 1)
+    if not replayed:
         return None, None, {}
-    item_rows = np.array([held_items[a] for a, _ in spans], np.int64)
-    histories = [held_users[a:b] for a, b in spans]
+    item_rows = item_pos.get_indexer(list(replayed)).astype(np.int64)
+    histories = list(replayed.values())
     pair_item, pair_user = revealed_pairs(histories, n_max)
     seen_rows, seen_cols = user_pos.get_indexer(fit_frame[USER_ID]), item_pos.get_indexer(fit_frame[ITEM_ID])
     seen = sp.csr_matrix(
