@@ -7,8 +7,8 @@ session in a :class:`~recaudit.realtime.store.SessionStore` (in-process by defau
 scored against the catalogue with:
 
 * **fold-in of history + session** (the only mode until a bundle carries a session encoder): the user
-  vector is the closed-form fold-in (:class:`recaudit.models.foldin.FoldIn`, rescaled to the trained
-  users' median norm, as ``recommend --history`` does) of the user's training items (none for a user the
+  vector is the closed-form fold-in (``new_user_solver("foldin")``, as ``recommend --history`` and the
+  app score new users) of the user's training items (none for a user the
   bundle does not know) and the session's items so far;
 * the list excludes every item the user has seen: training history and session.
 
@@ -31,7 +31,7 @@ import pandas as pd
 from recaudit.bundle import Bundle
 from recaudit.data.schema import ITEM_ID, SESSION_ID, TIMESTAMP, USER_ID
 from recaudit.data.sessions import assign_sessions
-from recaudit.models.foldin import FoldIn, median_norm
+from recaudit.models.newusers import new_user_solver
 from recaudit.realtime.store import InProcessSessionStore, SessionStore
 from recaudit.scoring import Recommendations
 
@@ -87,7 +87,7 @@ def replay_events(
     stats = ReplayStats()
     scorer = bundle.exact_scorer(device)
     cosine = bundle.score == "cosine"
-    fold = FoldIn(bundle.item_emb, target_norm=median_norm(bundle.user_emb), cosine=cosine)
+    fold = new_user_solver("foldin", bundle.item_emb, bundle.user_emb, cosine=cosine)
     sessions = session_keys(events, gap_s)
     rows = bundle.item_vocab.rows(events[ITEM_ID].to_numpy(dtype=object), strict=False)
     users = events[USER_ID].astype(str).to_numpy(dtype=object)
