@@ -72,6 +72,7 @@ _COMPONENT_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 if TYPE_CHECKING:
     from recaudit.models.base import ComponentFiles, ModelFamily, TrainedModel
+    from recaudit.models.session.encoder import SessionEncoder
     from recaudit.scoring import ExactScorer
 
 
@@ -125,6 +126,25 @@ class Bundle:
     def model(self) -> TrainedModel:
         """The trained model, rebuilt by the family from this bundle (once, on first use)."""
         return self.family.from_bundle(self)
+
+    @cached_property
+    def session_encoder(self) -> SessionEncoder | None:
+        """The session encoder of the ``session`` component (``recaudit train --session``), or None.
+
+        Raises:
+            RecauditInputError: the component is present but does not fit this bundle's items.
+        """
+        from recaudit.models.session.encoder import COMPONENT as SESSION_COMPONENT
+        from recaudit.models.session.encoder import SessionEncoder  # torch only when a bundle has one
+
+        if SESSION_COMPONENT not in self.components:
+            return None
+        source = "session component"
+        if self.path is not None:
+            source = f"{self.path}/components/{SESSION_COMPONENT}"
+        return SessionEncoder.from_component(
+            self.components[SESSION_COMPONENT], self.item_emb, self.item_bias, self.score, source
+        )
 
     @property
     def user_ids(self) -> np.ndarray:

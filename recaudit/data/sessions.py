@@ -59,7 +59,7 @@ def parse_gap(text: str | int, source: str = "--session-gap") -> int:
     return seconds
 
 
-def _epoch_seconds(values: pd.Series) -> np.ndarray:
+def epoch_seconds(values: pd.Series) -> np.ndarray:
     """Timestamps as numbers of seconds (int64 columns as they are; datetimes converted)."""
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e9
@@ -96,7 +96,7 @@ def assign_sessions(
         raise RecauditInputError("events", f"missing column(s) {missing} (found {list(events.columns)})")
     frame = events.reset_index(drop=True).copy()
     frame["_row"] = np.arange(len(frame))
-    frame["_t"] = _epoch_seconds(frame[TIMESTAMP])
+    frame["_t"] = epoch_seconds(frame[TIMESTAMP])
     given = use_session_id and SESSION_ID in frame.columns
     if given:
         blank = frame[SESSION_ID].isna() | (frame[SESSION_ID].astype(str).str.strip() == "")
