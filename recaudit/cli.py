@@ -3,6 +3,7 @@
     recaudit sample [--out DIR]
     recaudit train INTERACTIONS [--items ITEMS] [--test TEST] --out BUNDLE [--model mf] [--dim D] [--epochs N]
                    [--seed S] [--content auto|tfidf|minilm|none] [--blend schedule|learned]
+                   [--session none|gru|sasrec] [--session-gap 30m]
     recaudit import --user-embeddings F --item-embeddings F [--user-ids F] [--item-ids F] [--items ITEMS]
                     [--interactions F] --out BUNDLE
     recaudit recommend BUNDLE (--user ID | --all-users | --history FILE) [-k 10] [--out FILE] [--include-seen]
@@ -137,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--blend", choices=("schedule", "learned"), default=None,
                    help="with content: blend weights by interaction count, the seed's schedule (default) or "
                    "learned on held-out interactions")
+    p.add_argument("--session", choices=("none", "gru", "sasrec"), default="none",
+                   help="add a session encoder to the bundle: gru (GRU4Rec) or sasrec, fused with the user "
+                   "vector by a gate learned per session length (default none)")
+    p.add_argument("--session-gap", default=None,
+                   help="with --session: a gap longer than this starts a new session when the interactions "
+                   "have no session_id column (default 30m; s, m, h or seconds)")
 
     p = sub.add_parser("import", help="turn external user/item embeddings into a bundle")
     _path_arg(p, "--user-embeddings", kind="embeddings", required=True,
@@ -249,7 +256,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     bundle = train_bundle(
         args.interactions, items=args.items, test=args.test, out=args.out, overrides=overrides,
         overwrite=args.force, progress=None if args.quiet else "tqdm", log=_log, item_map=args.map,
-        model=args.model, content=args.content, blend=args.blend,
+        model=args.model, content=args.content, blend=args.blend, session=args.session,
+        session_gap=args.session_gap,
     )
     evaluation = bundle.manifest.get("evaluation") or {}
     for name in ("model", "popularity"):

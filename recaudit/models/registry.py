@@ -16,11 +16,13 @@ from recaudit.models.base import ModelFamily
 from recaudit.models.coldstart.family import COLDSTART_FAMILY
 from recaudit.models.imported import IMPORTED_FAMILY
 from recaudit.models.mf.family import MF_FAMILY
+from recaudit.models.session.family import SESSION_FAMILY
 
 MODEL_KINDS: dict[str, ModelFamily] = {
     MF_FAMILY.kind: MF_FAMILY,
     IMPORTED_FAMILY.kind: IMPORTED_FAMILY,
     COLDSTART_FAMILY.kind: COLDSTART_FAMILY,
+    SESSION_FAMILY.kind: SESSION_FAMILY,
 }
 """Kind name -> family. The name is what ``--model`` takes and what a manifest's ``model.kind`` holds."""
 

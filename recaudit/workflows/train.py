@@ -129,6 +129,62 @@ def resolve_content(content: str, blend: str | None, model: str, items: pd.DataF
     return resolved
 
 
+SESSION_CHOICES = ("none", "gru", "sasrec")
+SESSION_KINDS = ("mf", "session", "coldstart")
+"""The kinds ``--session`` applies to: ``mf`` becomes ``session``; ``coldstart`` carries the component too."""
+
+
+def resolve_session(session: str, session_gap: str | int | None, model: str) -> int | None:
+    """The session gap in seconds to train an encoder with, or None for no encoder; a usage error else.
+
+    Raises:
+        RecauditInputError: an unknown encoder, a bad or orphan ``--session-gap``, or a kind that takes no
+            session encoder.
+    """
+    from recaudit.data.sessions import DEFAULT_GAP_S, parse_gap
+
+    if session not in SESSION_CHOICES:
+        raise RecauditInputError(
+            "--session", f"unknown session encoder {session!r}", f"use one of {SESSION_CHOICES}"
+        )
+    gap = parse_gap(session_gap, "--session-gap") if session_gap is not None else None
+    if session == "none":
+        if gap is not None and model != "session":
+            raise RecauditInputError("--session-gap", "applies only with --session gru or sasrec")
+        return (gap if gap is not None else DEFAULT_GAP_S) if model == "session" else None
+    if model not in SESSION_KINDS:
+        raise RecauditInputError(
+            "--session", f"--session {session} applies to --model mf, session or coldstart, not {model!r}"
+        )
+    return gap if gap is not None else DEFAULT_GAP_S
+
+
+def attach_session_encoder(
+    bundle: Bundle, trained: TrainedModel, train: pd.DataFrame, encoder: str, gap_s: int,
+    progress: Callable[[dict], None] | str | None, log: Log,
+) -> None:
+    """Train a session encoder on ``train`` over the trained model's item space and store it in ``bundle``
+    (the ``session`` component; its training record in ``manifest["training"]["session"]``)."""
+    from recaudit.models.session.config import SessionConfig
+    from recaudit.models.session.encoder import COMPONENT
+    from recaudit.models.session.train import train_session_encoder
+
+    cfg = trained.config
+    config = SessionConfig(
+        encoder=encoder, gap_s=gap_s, seed=int(getattr(cfg, "seed", 0)),  # type: ignore[arg-type]
+        device=str(getattr(cfg, "device", "auto")), num_threads=int(getattr(cfg, "num_threads", 1)),
+    )  # fmt: skip
+    log(f"training the {encoder} session encoder (sessions cut at gaps over {gap_s} s or by session_id)")
+    model = train_session_encoder(
+        train, config, item_ids=trained.item_ids, item_emb=trained.item_emb, item_bias=trained.item_bias,
+        score=trained.score_function, user_emb=trained.user_emb,
+        bundle_temperature=getattr(cfg, "temperature", None), progress=progress,
+    )  # fmt: skip
+    bundle.components[COMPONENT] = model.component()
+    bundle.manifest.setdefault("training", {})["session"] = model.info
+    log(f"session encoder: best epoch {model.info.get('best_epoch')}, {model.fusion.describe()}")
+
+
 def attach_item_map(bundle: Bundle, method: str, log: Log = lambda _msg: None) -> None:
     """Compute the default 2-D item map (``umap``, ``pca``) and store it in the bundle; ``none`` skips it."""
     if method == "none":
@@ -161,6 +217,8 @@ def train_bundle(
     model: str = DEFAULT_KIND,
     content: str = "auto",
     blend: str | None = None,
+    session: str = "none",
+    session_gap: str | int | None = None,
 ) -> Bundle:
     """Train a model of kind ``model`` on an interactions file and save an evaluated bundle at ``out``.
 
@@ -170,6 +228,10 @@ def train_bundle(
     and the catalogue holds every item of ``items`` (the default ``auto`` does so when ``items`` has a title,
     text or category); ``content="none"`` trains the collaborative model alone.
 
+    ``session`` (``gru`` or ``sasrec``) adds a session encoder (:func:`resolve_session`): an ``mf`` run
+    becomes kind ``session``, a ``coldstart`` one carries the same ``session`` component; ``session_gap``
+    is the gap that cuts sessions (default 30 minutes).
+
     Raises:
         RecauditInputError: any bad file, option, model kind or output directory, before training starts.
     """
@@ -177,6 +239,7 @@ def train_bundle(
     if item_map not in MAP_METHODS:
         raise RecauditInputError("--map", f"unknown map method {item_map!r}", f"use one of {MAP_METHODS}")
     model_family(model, "--model").require_trainable()
+    gap_s = resolve_session(session, session_gap, model)
     if content != "auto":  # a usage error of an explicit choice fails before any file is read
         resolve_content(content, blend, model, pd.DataFrame() if items is not None else None)
     frame = read_interactions(interactions)
@@ -187,6 +250,13 @@ def train_bundle(
     if resolved != "none":
         model = "coldstart"
         overrides = {**(overrides or {}), "content": resolved, **({"blend": blend} if blend else {})}
+    attach_session = None
+    if gap_s is not None and model == "coldstart":
+        attach_session = session  # the coldstart kind carries the component beside its own
+    elif gap_s is not None:
+        model = "session"
+        overrides = {**(overrides or {}), "session_gap_s": gap_s,
+                     **({"session_encoder": session} if session != "none" else {})}
     family = model_family(model, "--model")
     config = family.config(overrides)
     sources = {"interactions": Path(interactions).name}
@@ -222,6 +292,8 @@ def train_bundle(
     bundle = bundle_from_model(
         trained, train=train_frame, test=test_frame, items=items_frame, sources=sources, seconds=seconds
     )
+    if attach_session is not None and gap_s is not None:
+        attach_session_encoder(bundle, trained, train_frame, attach_session, gap_s, progress, log)
     if not test_frame.empty:
         bundle.manifest["evaluation"] = holdout_evaluation(bundle, bundle.exact_scorer())
     attach_item_map(bundle, item_map, log)

@@ -46,7 +46,7 @@ from recaudit.models.session.gru import GRU4Rec
 from recaudit.models.session.head import ScoringHead, scoring_table
 from recaudit.models.session.sequences import SessionSequences, session_sequences
 
-Progress = Callable[[dict], None] | None
+Progress = Callable[[dict], None] | str | None
 VALID_K = 20
 MAX_VALID_PREFIXES = 5000
 """Validation prefixes scored per epoch at most (a seeded sample of sessions beyond it)."""
@@ -88,7 +88,7 @@ def train_session_encoder(
     temperature = config.temperature or default_temperature(score, bundle_temperature)
     table = scoring_table(item_emb, item_bias, score)
     n_items, dim = item_emb.shape
-    report = progress if callable(progress) else (lambda _entry: None)
+    report, close = _reporter(progress, config.encoder)
     with _torch_settings(config, device):
         torch.manual_seed(config.seed)
         module = build_module(config, n_items, dim)
@@ -98,7 +98,10 @@ def train_session_encoder(
         )
         module.to(device)
         head.to(device)
-        history, best_epoch = _fit(module, head, train_seqs, valid_seqs, config, device, report)
+        try:
+            history, best_epoch = _fit(module, head, train_seqs, valid_seqs, config, device, report)
+        finally:
+            close()
     module.cpu()
     head.cpu()
     encoder = SessionEncoder(
@@ -115,6 +118,30 @@ def train_session_encoder(
         "seconds": round(time.perf_counter() - started, 2),
     }  # fmt: skip
     return encoder
+
+
+def _reporter(progress: object, encoder: str) -> tuple[Callable[[dict], None], Callable[[], None]]:
+    """The per-epoch report function and a closer: a callable as given, ``"tqdm"`` a bar, None nothing."""
+    if progress is None:
+        return (lambda _entry: None), (lambda: None)
+    if callable(progress):
+        return progress, (lambda: None)  # type: ignore[return-value]
+    if progress != "tqdm":
+        raise RecauditInputError("progress", f"expected a callable, 'tqdm' or None, got {progress!r}")
+    from tqdm.auto import tqdm
+
+    bar = tqdm(unit="epoch", desc=f"session {encoder}")
+
+    def show(entry: dict) -> None:
+        if entry["epoch"] == 1:
+            bar.reset(total=entry["epochs"])
+        shown = {"loss": f"{entry['loss']:.4f}"}
+        if entry["valid_mrr"] is not None:
+            shown["mrr@20"] = f"{entry['valid_mrr']:.4f}"
+        bar.set_postfix(shown)
+        bar.update(1)
+
+    return show, bar.close
 
 
 @contextlib.contextmanager
