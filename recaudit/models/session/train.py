@@ -392,7 +392,7 @@ def _reciprocal_ranks(
     hit_excluded = np.asarray([t in set(e.tolist()) for t, e in zip(targets, excluded, strict=True)])
     better = (scores > target_scores[:, None]).sum(1).numpy()
     ties = (scores == target_scores[:, None]).sum(1).numpy() - 1
-    rank = better + ties + 1
+    rank = np.maximum(better + ties + 1, 1)  # an excluded target has no rank (zeroed below)
     out = np.where(rank <= k, 1.0 / rank, 0.0)
     return np.where(hit_excluded, 0.0, out)
 
