@@ -24,6 +24,7 @@ $(VENV)/.installed: $(VENV)/.runtime requirements-dev.txt
 # Order-only: the bundle is built when missing, not rebuilt (and refused) after a reinstall.
 $(SAMPLE_BUNDLE)/manifest.json: | $(VENV)/.runtime
 	$(VENV)/bin/recaudit train sample_data/interactions.parquet --items sample_data/items.parquet --blend learned \
+		--session gru \
 		--out $(SAMPLE_BUNDLE)
 
 sample-bundle: $(SAMPLE_BUNDLE)/manifest.json

@@ -388,3 +388,43 @@ def test_train_says_when_the_schedule_blends_content_into_trained_items(
     assert note not in capsys.readouterr().err
     assert main([*argv, "--out", str(tmp_path / "none"), "--content", "none"]) == 0
     assert note not in capsys.readouterr().err
+
+
+def test_train_session_adds_the_encoder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    inter, items = _world(tmp_path)
+    base = ["train", str(inter), "--dim", "8", "--epochs", "2", "--quiet", "--map", "none"]
+    assert main([*base, "--out", str(tmp_path / "s"), "--session", "sasrec", "--session-gap", "5m"]) == 0
+    assert "training the sasrec session encoder" in capsys.readouterr().err
+    bundle = load_bundle(tmp_path / "s")
+    assert bundle.manifest["model"]["kind"] == "session" and "session" in bundle.components
+    config = bundle.manifest["model"]["config"]
+    assert config["session_encoder"] == "sasrec" and config["session_gap_s"] == 300
+    assert bundle.session_encoder is not None and bundle.session_encoder.kind == "sasrec"
+    assert bundle.manifest["training"]["session"]["epochs_run"] >= 1
+    # with item content the kind stays coldstart and carries the same component
+    assert main([*base, "--items", str(items), "--out", str(tmp_path / "c"), "--session", "gru"]) == 0
+    cold = load_bundle(tmp_path / "c")
+    assert cold.manifest["model"]["kind"] == "coldstart" and {"coldstart", "session"} <= set(cold.components)
+    assert cold.session_encoder is not None and cold.session_encoder.kind == "gru"
+    assert cold.manifest["training"]["session"]["train_sessions"] > 0
+    # --session none keeps a plain mf bundle
+    assert main([*base, "--out", str(tmp_path / "n")]) == 0
+    assert load_bundle(tmp_path / "n").session_encoder is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--session-gap", "10m"], "--session-gap: applies only with --session gru or sasrec"),
+        (["--session", "gru", "--session-gap", "soon"], "--session-gap"),
+        (["--session", "lstm"], "invalid choice: 'lstm'"),
+    ],
+)
+def test_train_session_usage_errors_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], expected: str
+) -> None:
+    inter, _ = _world(tmp_path)
+    code = main(["train", str(inter), "--out", str(tmp_path / "b"), "--quiet", *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and expected in err and err.count("\n") == 1, err
+    assert not (tmp_path / "b").exists()

@@ -280,6 +280,10 @@ def train_bundle(
             f"content {resolved}, blend schedule (the seed's rule): trained items take 20-80% content, "
             "which can cost known users accuracy; --blend learned keeps them collaborative"
         )
+    if model == "session":
+        encoder = getattr(config, "session_encoder", session)
+        log(f"training the {encoder} session encoder after the embedding model (sessions cut at gaps over "
+            f"{gap_s} s or by session_id)")
     log(
         f"training on {len(train_frame):,} interactions of {train_frame[USER_ID].nunique():,} users and "
         f"{train_frame[ITEM_ID].nunique():,} items; {len(test_frame):,} held out"

@@ -78,8 +78,8 @@ class SessionConfig(ConfigBase):
     sample_alpha: float = 0.75
     temperature: float = 0.0
     epochs: int = 20
-    batch_size: int = 64
-    lr: float = 0.002
+    batch_size: int = 128
+    lr: float = 0.001
     patience: int = 3
     valid_fraction: float = 0.1
     fusion: FusionName = "gate"
