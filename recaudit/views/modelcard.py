@@ -59,6 +59,17 @@ def coldstart_summary(manifest: dict) -> str | None:
     return text
 
 
+def session_summary(manifest: dict) -> str | None:
+    """One line on a bundle's session encoder (from ``training.session``), else None."""
+    info = (manifest.get("training") or {}).get("session")
+    if not isinstance(info, dict):
+        return None
+    name = {"gru": "GRU4Rec", "sasrec": "SASRec"}.get(str(info.get("encoder")), str(info.get("encoder", "?")))
+    text = f"{name} encoder on {int(info.get('train_sessions') or 0):,} sessions"
+    text += f", best epoch {info.get('best_epoch')} of {info.get('epochs_run')}"
+    return text + (f"; {info['fusion']}" if info.get("fusion") else "")
+
+
 def model_card_text(bundle: Bundle) -> str:
     """A human-readable summary of what the bundle is, what trained it and how well it does."""
     m = bundle.manifest
@@ -79,6 +90,7 @@ def model_card_text(bundle: Bundle) -> str:
         ("training", bool(training), lambda: f"best epoch {training.get('best_epoch')} of "
          f"{training.get('epochs_run')}, {training.get('seconds')} s on {training.get('device')}"),
         ("cold start", coldstart_summary(m) is not None, lambda: str(coldstart_summary(m))),
+        ("session", session_summary(m) is not None, lambda: str(session_summary(m))),
         ("config", bool(model.get("config")),
          lambda: ", ".join(f"{k}={v}" for k, v in model["config"].items())),
     ]
@@ -125,6 +137,9 @@ def model_card_table(bundle: Bundle) -> pd.DataFrame:
     cold = coldstart_summary(manifest)
     if cold is not None:
         rows.append(("cold start", cold))
+    session = session_summary(manifest)
+    if session is not None:
+        rows.append(("session", session))
     data = manifest.get("data") or {}
     if data.get("train_fingerprint"):
         rows.append(("training data fingerprint (sha256)", str(data["train_fingerprint"])))

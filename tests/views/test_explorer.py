@@ -70,3 +70,17 @@ def test_the_model_card_says_how_a_coldstart_bundle_blends() -> None:
         "(n = 0 | 1-10 | 11-50 | 51+) (too few users)"
     )
     assert coldstart_summary({"training": {"best_epoch": 3}}) is None
+
+
+def test_the_model_card_names_the_session_encoder_and_its_gate() -> None:
+    from recaudit.views.modelcard import session_summary
+
+    manifest = {"training": {"session": {
+        "encoder": "gru", "train_sessions": 35000, "best_epoch": 2, "epochs_run": 5,
+        "fusion": "learned gate, session weight by length (1: 0.4, 2: 0.5)",
+    }}}  # fmt: skip
+    assert session_summary(manifest) == (
+        "GRU4Rec encoder on 35,000 sessions, best epoch 2 of 5; learned gate, session weight by length "
+        "(1: 0.4, 2: 0.5)"
+    )
+    assert session_summary({"training": {"best_epoch": 3}}) is None

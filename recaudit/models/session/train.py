@@ -112,6 +112,7 @@ def train_session_encoder(
         fusion, gate = learn_gate(encoder, valid_seqs, interactions, item_emb, user_emb, score, vocab)
         encoder.fusion = fusion
     encoder.info = {
+        "encoder": config.encoder, "fusion": encoder.fusion.describe(),
         "best_epoch": best_epoch, "epochs_run": len(history), "history": history, "device": str(device),
         "train_sessions": len(train_seqs), "valid_sessions": len(valid_seqs),
         "train_events": int(len(train_seqs.items)), "gate": gate,
