@@ -438,12 +438,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.out.is_dir():
         raise RecauditInputError(args.out, "is a directory; --out must be a file path")
     results, stats = replay_events(bundle, events, k=args.k, gap_s=gap, device=args.device)
-    _log(f"recaudit replay: {args.bundle} has no session encoder: scoring by {stats.mode}")
+    if bundle.session_encoder is None:
+        _log(f"recaudit replay: {args.bundle} has no session encoder: scoring by {stats.mode}")
+    else:
+        _log(f"recaudit replay: scoring by {stats.mode}")
     with atomic_path(args.out) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
         write_replay(results, handle, _safe_cell)
     if stats.unknown_items:
         _log(f"recaudit replay: warning: {args.events}: {stats.unknown_items} of {stats.n_events} events "
              "are items outside the bundle's catalogue (they add nothing to their session)")
+    if stats.fallbacks:
+        _log(f"recaudit replay: {stats.fallbacks} of {stats.n_events} updates overran the time budget and "
+             "were served from the user's base vector")
     _log(f"wrote {args.out}")
     print(stats.summary())
     return 0

@@ -76,6 +76,7 @@ PAGES: list[PageSpec] = [
     PageSpec(path="pages/fairness.py", title="Fairness", icon="⚖️", url_path="fairness"),
     PageSpec(path="pages/embedding_map.py", title="Embedding map", icon="🗺️", url_path="embedding-map"),
     PageSpec(path="pages/cold_start.py", title="Cold start", icon="🧊", url_path="cold-start"),
+    PageSpec(path="pages/live_session.py", title="Live session", icon="⚡", url_path="live-session"),
     PageSpec(path="pages/report.py", title="Report", icon="📄", url_path="report"),
 ]
 """Every page, registered explicitly (``st.navigation`` never auto-discovers ``pages/``). The first page

@@ -2,19 +2,19 @@
 
 Events (``user_id, item_id, timestamp``, optionally ``session_id``) are processed in file order, as a live
 system would receive them. Sessions are cut per user by :func:`recaudit.data.sessions.assign_sessions`
-(a gap over ``gap_s`` starts a new session, unless ``session_id`` is given). Each event is appended to its
-session in a :class:`~recaudit.realtime.store.SessionStore` (in-process by default), then the user is
-scored against the catalogue with:
+(a gap over ``gap_s`` starts a new session, unless ``session_id`` is given). Each event goes through the
+live path, :class:`recaudit.realtime.live.LiveScorer`, one event at a time:
 
-* **fold-in of history + session** (the only mode until a bundle carries a session encoder): the user
-  vector is the closed-form fold-in (``new_user_solver("foldin")``, as ``recommend --history`` and the
-  app score new users) of the user's training items (none for a user the
-  bundle does not know) and the session's items so far;
+* with a session encoder (the bundle's ``session`` component, ``recaudit train --session``): the encoder's
+  vector of the session so far fused with the user's vector by the encoder's gate; when an update overruns
+  the encoder's time budget the user's base vector is served and the fallback counted;
+* without one: the closed-form fold-in of the user's training items (none for a user the bundle does not
+  know) and the session's items so far (``new_user_solver("foldin")``, as ``recommend --history``);
 * the list excludes every item the user has seen: training history and session.
 
 An event whose item is not in the catalogue adds nothing to the session (the user's list is still
 written, from the session so far) and is counted. Latency is measured per event around the update and
-the re-score (state append, fold-in, scoring), in milliseconds, on the calling thread.
+the re-score (state append, query, scoring), in milliseconds, on the calling thread.
 
 Concurrency: one replay runs on one thread; the store it uses may be shared (its own contract applies).
 """
@@ -31,24 +31,24 @@ import pandas as pd
 from recaudit.bundle import Bundle
 from recaudit.data.schema import ITEM_ID, SESSION_ID, TIMESTAMP, USER_ID
 from recaudit.data.sessions import assign_sessions
-from recaudit.models.newusers import new_user_solver
+from recaudit.realtime.live import MODE_FOLDIN, LiveEvent, LiveScorer
 from recaudit.realtime.store import InProcessSessionStore, SessionStore
 from recaudit.scoring import Recommendations
 
 __all__ = ["REPLAY_COLUMNS", "ReplayStats", "replay_events", "session_keys"]
 
 REPLAY_COLUMNS = ("event", "user_id", "session_id", "rank", "item_id", "score")
-MODE_FOLDIN = "fold-in of history + session"
 
 
 @dataclass
 class ReplayStats:
-    """What a replay did: events, wall seconds, per-event latencies (ms) and skipped unknown items."""
+    """What a replay did: events, wall seconds, per-event latencies (ms), unknown items, fallbacks, mode."""
 
     n_events: int = 0
     seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     unknown_items: int = 0
+    fallbacks: int = 0
     mode: str = MODE_FOLDIN
 
     def summary(self) -> str:
@@ -84,41 +84,32 @@ def replay_events(
     Returns the generator and the :class:`ReplayStats` it fills while it runs (read the stats after the
     generator is exhausted). ``store`` defaults to an in-process store with no TTL pressure (one day).
     """
-    stats = ReplayStats()
-    scorer = bundle.exact_scorer(device)
-    cosine = bundle.score == "cosine"
-    fold = new_user_solver("foldin", bundle.item_emb, bundle.user_emb, cosine=cosine)
+    store = store if store is not None else InProcessSessionStore(ttl_s=86_400.0, capacity=1_000_000)
+    live = LiveScorer(bundle, store=store, scorer=bundle.exact_scorer(device))
+    stats = ReplayStats(mode=live.mode)
     sessions = session_keys(events, gap_s)
     rows = bundle.item_vocab.rows(events[ITEM_ID].to_numpy(dtype=object), strict=False)
     users = events[USER_ID].astype(str).to_numpy(dtype=object)
     stamps = events[TIMESTAMP].to_numpy(dtype=np.int64)
-    store = store if store is not None else InProcessSessionStore(ttl_s=86_400.0, capacity=1_000_000)
-    seen = bundle.seen
-
-    def history_of(user: str) -> np.ndarray:
-        row = bundle.user_row.get(user)
-        if row is None:
-            return np.zeros(0, np.int64)
-        return seen.indices[seen.indptr[row] : seen.indptr[row + 1]].astype(np.int64)
+    item_ids = np.asarray(bundle.item_ids, dtype=object)
 
     def run() -> Iterator[tuple[int, str, str, Recommendations]]:
         began = time.perf_counter()
         for event in range(len(events)):
             user, session = str(users[event]), str(sessions[event])
             started = time.perf_counter()
-            key = f"{user}\x1f{session}"
-            if rows[event] >= 0:
-                state = store.append(key, int(rows[event]), float(stamps[event]))
-            else:
-                stats.unknown_items += 1
-                state = store.get(key)
-            clicked = np.asarray(state.items if state is not None else (), np.int64)
-            known = np.unique(np.concatenate([history_of(user), clicked]))
-            vector = fold.fit(known)[None, :]
-            lists = scorer.recommend_vectors(vector, k, exclude=[known], labels=[user])
+            update = live.update(LiveEvent(user, session, int(rows[event]), float(stamps[event])), k)
             stats.latencies_ms.append((time.perf_counter() - started) * 1000.0)
+            stats.unknown_items += int(update.unknown_item)
+            stats.fallbacks += int(update.fell_back)
             stats.n_events += 1
             stats.seconds = time.perf_counter() - began
+            index = update.item_rows[None, :]
+            ids = np.where(index >= 0, item_ids[np.maximum(index, 0)], None)
+            lists = Recommendations(
+                user_ids=np.asarray([user], dtype=object), item_index=index, item_ids=ids,
+                scores=update.scores[None, :],
+            )  # fmt: skip
             yield event, user, session, lists
 
     return run(), stats

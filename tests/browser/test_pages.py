@@ -174,6 +174,26 @@ def cold_start(page) -> None:
     expect(page.get_by_role("tooltip")).to_have_count(0)
 
 
+def live_session(page) -> None:
+    """On the tiny bundle (no session encoder: fold-in mode): clicking the list's item changes the list, logs
+    the event with its latency and draws the session path on the map."""
+    page.get_by_text(re.compile("has no session encoder")).wait_for()
+    page.get_by_text("Top-10 after 0 events", exact=True).wait_for()
+    first = first_item(page, "live_list")
+    expect(first).not_to_have_text("")
+    before = first.text_content()
+    page.get_by_role("button", name="Click it", exact=True).click()
+    page.get_by_text("Top-10 after 1 event", exact=True).wait_for()
+    wait_idle(page)
+    expect(first).not_to_have_text(before)  # the clicked item (the list's first) is excluded from then on
+    page.locator(".st-key-live_log").wait_for()
+    expect(page.locator('[data-testid="stMetricLabel"]', has_text=re.compile("^Latency$"))).to_have_count(1)
+    page.locator('[data-testid="stPlotlyChart"] .legendtext', has_text="session vector").first.wait_for()
+    wait_charts(page)
+    expect(page.locator('[data-stale="true"]')).to_have_count(0)
+    page.mouse.move(0, 0)
+
+
 def report(page) -> None:
     buttons = page.locator('[data-testid="stDownloadButton"]')
     expect(buttons).to_have_count(2)  # waits: the second button may paint after the first
@@ -188,6 +208,7 @@ INTERACTIONS: dict[str, Callable] = {
     "Fairness": fairness,
     "Embedding map": embedding_map,
     "Cold start": cold_start,
+    "Live session": live_session,
     "Report": report,
 }
 HAS_CHARTS = {"Overview", "Diversity & popularity", "Re-ranking lab", "Fairness", "Embedding map"}

@@ -43,7 +43,9 @@ def test_every_list_is_the_fold_in_of_history_and_session_so_far(tiny_bundle_dir
     events = _events(list(bundle.user_ids))
     results, stats = replay_events(bundle, events, k=5)
     got = list(results)
-    fold = FoldIn(bundle.item_emb, target_norm=median_norm(bundle.user_emb), cosine=bundle.score == "cosine")
+    fold = FoldIn(
+        bundle.item_emb, target_norm=median_norm(bundle.user_emb), cosine=bundle.score == "cosine"
+    )
     scorer = bundle.exact_scorer("cpu")
     row = bundle.item_row
     train = bundle.train.groupby("user_id")["item_id"].apply(list).to_dict()
@@ -85,3 +87,53 @@ def test_the_cli_writes_every_event_and_ends_with_the_summary_line(
     assert main(["replay", str(bundle), "--events", str(tmp_path / "events.csv"), "--out",
                  str(tmp_path / "b.csv"), "--session-gap", "soon"]) == 2  # fmt: skip
     assert len(capsys.readouterr().err.strip().splitlines()) == 1 and not (tmp_path / "b.csv").exists()
+
+
+def test_a_bundle_with_a_session_encoder_replays_with_the_fused_vector(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Trained by ``recaudit train --session gru``: every list is the encoder's session vector fused with
+    the user's row by the encoder's gate (computed here from the parts), and the CLI says so."""
+    rng = np.random.default_rng(0)
+    rows = [(f"u{u}", f"i{int(i):02d}", 1000 * u + 10 * t)
+            for u in range(40) for t, i in enumerate(rng.choice(30, 8, replace=False))]  # fmt: skip
+    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).to_csv(
+        tmp_path / "inter.csv", index=False
+    )
+    assert main(["train", str(tmp_path / "inter.csv"), "--out", str(tmp_path / "b"), "--dim", "8", "--epochs",
+                 "2", "--quiet", "--map", "none", "--session", "gru"]) == 0  # fmt: skip
+    bundle = load_bundle(tmp_path / "b")
+    encoder = bundle.session_encoder
+    assert encoder is not None
+    events = pd.DataFrame({"user_id": ["u0", "stranger", "u0"], "item_id": ["i01", "i02", "i05"],
+                           "timestamp": [50_000, 50_001, 50_030]})  # fmt: skip
+    results, stats = replay_events(bundle, events, k=4)
+    got = list(results)
+    scorer = bundle.exact_scorer("cpu")
+    history = bundle.train.groupby("user_id")["item_id"].apply(list).to_dict()
+    sessions = {0: ["i01"], 1: ["i02"], 2: ["i01", "i05"]}
+    for event, user, _, lists in got:
+        rows_ = bundle.item_vocab.rows(sessions[event])
+        known = user in bundle.user_row.index
+        long_term = bundle.user_emb[[bundle.user_row[user] if known else 0]]
+        query = encoder.fusion.fuse(
+            long_term, encoder.vectors([rows_]), np.array([len(rows_)]), np.array([known])
+        )
+        seen = np.concatenate([bundle.item_vocab.rows(history.get(user, [])), rows_])
+        expected = scorer.recommend_vectors(query, 4, exclude=[seen])
+        np.testing.assert_array_equal(lists.item_index, expected.item_index)
+        np.testing.assert_allclose(lists.scores, expected.scores, rtol=1e-5, atol=1e-6)
+    assert stats.mode.startswith("session encoder (GRU4Rec") and stats.fallbacks == 0
+    events.to_csv(tmp_path / "events.csv", index=False)
+    argv = [
+        "replay",
+        str(tmp_path / "b"),
+        "--events",
+        str(tmp_path / "events.csv"),
+        "--out",
+        str(tmp_path / "r.csv"),
+    ]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "scoring by session encoder (GRU4Rec session encoder" in captured.err
+    assert "no session encoder" not in captured.err and SUMMARY.match(captured.out.strip())

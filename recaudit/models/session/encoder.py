@@ -139,7 +139,8 @@ class SessionEncoder:
         new_states: list[np.ndarray] = [np.zeros(0, np.float32)] * n
         width = gru.layers * gru.hidden
         fresh = [b for b in range(n) if _covers(states[b], len(sessions[b]) - 1, width)]
-        full = [b for b in range(n) if b not in set(fresh)]
+        taken = set(fresh)
+        full = [b for b in range(n) if b not in taken]
         if fresh:
             hidden = (
                 torch.from_numpy(
