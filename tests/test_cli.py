@@ -317,7 +317,7 @@ def test_info_prints_the_model_card(trained: Path, capsys: pytest.CaptureFixture
         (["train", "{tmp}/bad.csv", "--out", "{tmp}/x"], "missing column(s) ['timestamp']"),
         (["train", "{tmp}/bad.csv", "--out", "{b}"], "a bundle already exists there"),
         (["train", "{tmp}/bad.csv", "--out", "{tmp}/x", "--model", "nope"],
-         "argument --model: invalid choice: 'nope' (choose from 'coldstart', 'imported', 'mf')"),
+         "argument --model: invalid choice: 'nope' (choose from 'coldstart', 'imported', 'mf', 'session')"),
         (["train", "{tmp}/bad.csv", "--out", "{tmp}/x", "--model", "imported"],
          "model kind 'imported': cannot be trained from interactions (turn trained tables into a bundle with "
          "`recaudit import`)"),

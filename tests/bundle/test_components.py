@@ -199,7 +199,7 @@ def test_an_unknown_kind_fails_to_load_with_one_line(saved: Path) -> None:
     line = info.value.one_line()
     assert "\n" not in line
     assert line == (f"{saved}/manifest.json: model kind 'session-transformer' is not known to this recaudit "
-                    "(known kinds: coldstart, imported, mf; a newer recaudit may know it)")
+                    "(known kinds: coldstart, imported, mf, session; a newer recaudit may know it)")
 
 
 def test_a_bad_model_config_fails_to_load(saved: Path) -> None:
