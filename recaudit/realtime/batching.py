@@ -12,6 +12,9 @@ order they entered the queue, so the events one thread submits for a session are
 order; events of one session submitted from two threads at once are applied in whichever order they
 entered. One batch runs at a time. :meth:`close` stops accepting events, answers every event already
 queued, and joins the worker; submitting after it raises :class:`~recaudit.errors.RecauditInputError`.
+Futures are resolved on the worker thread, so their done-callbacks run there: keep them short (a callback
+may call :meth:`close`; it then returns without joining). A future cancelled before its batch starts is
+skipped: its event is not applied.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future
 
 from recaudit.errors import RecauditInputError
@@ -35,8 +39,8 @@ class MicroBatcher:
     def __init__(
         self, live: LiveScorer, *, k: int = 10, max_batch: int = 256, max_wait_ms: float = 2.0
     ) -> None:
-        if max_batch < 1 or max_wait_ms < 0:
-            raise RecauditInputError("micro-batcher", "needs max_batch >= 1 and max_wait_ms >= 0")
+        if k < 1 or max_batch < 1 or not max_wait_ms >= 0:
+            raise RecauditInputError("micro-batcher", "needs k >= 1, max_batch >= 1 and max_wait_ms >= 0")
         self.live, self.k, self.max_batch, self.max_wait_s = (
             live,
             int(k),
@@ -46,8 +50,8 @@ class MicroBatcher:
         self._queue: queue.Queue = queue.Queue()
         self._closed = False
         self._lock = threading.Lock()
-        self.batch_sizes: list[int] = []
-        """The size of every batch answered so far (read after :meth:`close`)."""
+        self.batch_sizes: deque[int] = deque(maxlen=10_000)
+        """The sizes of the latest 10,000 batches answered (read after :meth:`close`)."""
         self._worker = threading.Thread(target=self._run, name="recaudit-microbatcher", daemon=True)
         self._worker.start()
 
@@ -67,7 +71,8 @@ class MicroBatcher:
                 return
             self._closed = True
             self._queue.put(_STOP)
-        self._worker.join()
+        if threading.current_thread() is not self._worker:
+            self._worker.join()
 
     def __enter__(self) -> MicroBatcher:
         return self
@@ -102,6 +107,8 @@ class MicroBatcher:
         self.batch_sizes.append(len(live))
         try:
             updates = self.live.update_batch([event for event, _ in live], self.k)
+            if len(updates) != len(live):
+                raise RuntimeError(f"update_batch answered {len(updates)} of {len(live)} events")
         except BaseException as exc:  # noqa: BLE001 - handed to the callers' futures
             for _, future in live:
                 future.set_exception(exc)

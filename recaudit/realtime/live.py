@@ -5,17 +5,22 @@ Live session page and ``benchmarks/bench_sessions.py`` share. For a batch of eve
 one) it
 
 1. appends each event to its session in the :class:`~recaudit.realtime.store.SessionStore`, **in the
-   batch's order** (so two events of one session in one batch are applied in order); an item outside the
-   catalogue adds nothing and is counted;
+   batch's order** (so two events of one session in one batch are applied in order, and each is answered
+   from its own prefix of the session); an item outside the catalogue (row -1) adds nothing and is
+   counted. The whole batch is checked first (item rows, timestamps), so a bad event raises
+   :class:`~recaudit.errors.RecauditInputError` before any event of its batch reaches the store;
 2. computes each event's query vector:
 
    * with a session encoder (the bundle's ``session`` component): the encoder's vector of the session so far
      (:meth:`~recaudit.models.session.encoder.SessionEncoder.advance`, O(1) per event for a GRU through the
      state kept in the store's vector slot, written back with a compare-and-set on the session length),
      fused with the long-term vector (the bundle's user row; none for an unknown user) by the encoder's
-     :class:`~recaudit.models.session.fusion.SessionFusion`. When that step takes longer than the
-     **time budget** (``budget_ms``), the batch is served from the base embedding (the user row; zero, i.e.
-     popularity through the bias, for an unknown user) and each of its events counts as a fallback;
+     :class:`~recaudit.models.session.fusion.SessionFusion`. When the batch has taken longer than the
+     **time budget** (``budget_ms``, counted from before step 1, so the store's appends count too) by the
+     end of the encoder step, the batch is served from the base embedding (the user row; zero, i.e.
+     popularity through the bias, for an unknown user) and each of its events counts as a fallback (the
+     encoder states are still written back, so the next event does not pay for this one); an event whose
+     session is still empty (its first item is outside the catalogue) is served the base embedding too;
    * without one: the closed-form fold-in of the user's training history and the session
      (``new_user_solver("foldin")``, as ``recommend --history`` scores a history);
 
@@ -23,7 +28,12 @@ one) it
    e.g. an IVF :class:`~recaudit.scoring.FaissScorer` for large catalogues), excluding the user's training
    items and the session's items.
 
-Latency of an event is the wall time of its batch, from before step 1 to after step 3.
+Latency of an event is the time of its batch on the scorer's clock (wall time by default), from before
+step 1 to after step 3. The counters keep the latest :data:`LATENCY_WINDOW` latencies, so a long-running
+scorer's memory stays bounded.
+
+Failure: a batch that raises after step 1 (the encoder or the scorer) has still appended its events to the
+store; the caller gets the exception and no lists.
 
 Concurrency: a :class:`LiveScorer` holds no mutable state of its own besides counters updated under a lock;
 the store carries the sessions (its own contract applies), the encoder and the scorers are read-only. Two
@@ -36,19 +46,32 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from recaudit.bundle import Bundle
+from recaudit.errors import RecauditInputError
 from recaudit.models.newusers import new_user_solver
-from recaudit.realtime.store import InProcessSessionStore, SessionState, SessionStore
+from recaudit.realtime.store import InProcessSessionStore, SessionState, SessionStore, check_timestamp
 
-__all__ = ["LiveEvent", "LiveScorer", "LiveUpdate", "MODE_ENCODER", "MODE_FOLDIN", "session_key"]
+__all__ = [
+    "LATENCY_WINDOW",
+    "LiveCounters",
+    "LiveEvent",
+    "LiveScorer",
+    "LiveUpdate",
+    "MODE_ENCODER",
+    "MODE_FOLDIN",
+    "session_key",
+]
 
 MODE_FOLDIN = "fold-in of history + session"
 MODE_ENCODER = "session encoder"
+LATENCY_WINDOW = 100_000
+"""How many of the latest per-event latencies :meth:`LiveScorer.counters` keeps."""
 
 
 def session_key(user: str, session: str) -> str:
@@ -77,7 +100,7 @@ class LiveUpdate:
         session_items: the session's item rows after this event, oldest first.
         query: the query vector served (fused, base or fold-in).
         session_vector: the encoder's vector of the session, or None (fold-in, empty session, fallback).
-        latency_ms: wall time of the event's batch.
+        latency_ms: the time of the event's batch (the scorer's clock).
         fell_back: whether the base embedding was served because the budget ran out.
         unknown_item: whether the event's item is outside the catalogue.
     """
@@ -95,7 +118,8 @@ class LiveUpdate:
 
 @dataclass
 class LiveCounters:
-    """Totals since the scorer was made (read them with :meth:`LiveScorer.counters`)."""
+    """Totals since the scorer was made (read them with :meth:`LiveScorer.counters`); ``latencies_ms``
+    holds one entry per event, the latest :data:`LATENCY_WINDOW` only."""
 
     events: int = 0
     fallbacks: int = 0
@@ -112,8 +136,14 @@ class LiveScorer:
         scorer: any scorer over the bundle's tables with ``recommend_vectors`` (default: the exact one).
         use_encoder: ``True``: the bundle's session encoder (it must have one); ``False``: fold-in;
             ``None``: the encoder when the bundle has one.
-        budget_ms: the time budget of the encoder step; None: the encoder's configured one; 0: no budget.
-        clock: seconds, monotone (tests pass a fake one to force the budget).
+        budget_ms: the time a batch may take up to the end of its encoder step (see the module docstring);
+            None: the encoder's configured one; 0: no budget.
+        clock: seconds, monotone, for the budget and the latencies (tests pass a fake one to force the
+            budget).
+
+    Raises:
+        RecauditInputError: ``use_encoder=True`` for a bundle without a session encoder, or the bundle's
+            ``session`` component does not fit its items.
     """
 
     def __init__(
@@ -127,20 +157,19 @@ class LiveScorer:
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.bundle = bundle
-        self.store = (
-            store if store is not None else InProcessSessionStore(ttl_s=86_400.0, capacity=1_000_000)
-        )
+        if store is None:
+            store = InProcessSessionStore(ttl_s=86_400.0, capacity=1_000_000)
+        self.store = store
         self.scorer = scorer if scorer is not None else bundle.exact_scorer("cpu")
-        encoder = bundle.session_encoder
+        # only load the encoder (torch) when it may be used
+        encoder = bundle.session_encoder if use_encoder is not False else None
         if use_encoder and encoder is None:
-            from recaudit.errors import RecauditInputError
-
             raise RecauditInputError(
                 bundle.path or "bundle",
                 "has no session encoder",
                 hint="train one with recaudit train --session gru|sasrec",
             )
-        self.encoder = encoder if use_encoder is not False else None
+        self.encoder = encoder
         if budget_ms is None:
             budget_ms = self.encoder.config.budget_ms if self.encoder is not None else 0.0
         self.budget_ms = float(budget_ms)
@@ -150,13 +179,16 @@ class LiveScorer:
         )
         self._lock = threading.Lock()
         self._counters = LiveCounters()
+        self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self._n_items = int(bundle.item_emb.shape[0])
         # plain dicts: a pandas lookup per event costs more than the IVF search of a batch
         self._user_rows: dict[str, int] = {str(u): r for r, u in enumerate(bundle.user_ids)}
         self._seen = bundle.seen
 
     @property
     def mode(self) -> str:
-        """How queries are made: ``"session encoder (GRU4Rec, ...)"`` or the fold-in."""
+        """How queries are made: :data:`MODE_FOLDIN`, or :data:`MODE_ENCODER` with the encoder's label and
+        fusion, e.g. ``"session encoder (GRU4Rec session encoder; session weight 0.5 at every length)"``."""
         if self.encoder is None:
             return MODE_FOLDIN
         return f"{MODE_ENCODER} ({self.encoder.label}; {self.encoder.fusion.describe()})"
@@ -165,7 +197,7 @@ class LiveScorer:
         """A copy of the totals."""
         with self._lock:
             c = self._counters
-            return LiveCounters(c.events, c.fallbacks, c.unknown_items, list(c.latencies_ms))
+            return LiveCounters(c.events, c.fallbacks, c.unknown_items, list(self._latencies))
 
     def history_rows(self, user: str) -> np.ndarray:
         """The user's training item rows (none for a user the bundle does not know)."""
@@ -180,9 +212,22 @@ class LiveScorer:
         return self.update_batch([event], k)[0]
 
     def update_batch(self, events: Sequence[LiveEvent], k: int = 10) -> list[LiveUpdate]:
-        """Apply ``events`` in order and answer each with its user's new top-k (one scoring call)."""
+        """Apply ``events`` in order and answer each with its user's new top-k (one scoring call).
+
+        Raises:
+            RecauditInputError: an event's item row is not -1 or a row of the bundle, or its timestamp is
+                not a finite number (raised before any event of the batch is applied).
+        """
         if not events:
             return []
+        for ev in events:
+            row = ev.item_row
+            integral = isinstance(row, (int, np.integer)) and not isinstance(row, bool)
+            if not (integral and -1 <= row < self._n_items):
+                raise RecauditInputError(
+                    "live event", f"item row {row!r} is not -1 or a row of the bundle's {self._n_items} items"
+                )
+            check_timestamp(ev.timestamp, source="live event")
         began = self._clock()
         snapshots: list[SessionState | None] = []
         for ev in events:
@@ -200,9 +245,10 @@ class LiveScorer:
         ]
         lists = self.scorer.recommend_vectors(queries, k, exclude=exclude)  # type: ignore[attr-defined]
         latency = (self._clock() - began) * 1000.0
+        served_vecs = session_vecs is not None and not fell_back
         out = [
-            LiveUpdate(ev, lists.item_index[b], lists.scores[b], sessions[b], queries[b],
-                       None if session_vecs is None or fell_back else session_vecs[b],
+            LiveUpdate(ev, lists.item_index[b].copy(), lists.scores[b].copy(), sessions[b], queries[b].copy(),
+                       session_vecs[b].copy() if served_vecs and sessions[b] else None,  # type: ignore[index]
                        latency, fell_back, ev.item_row < 0)
             for b, ev in enumerate(events)
         ]  # fmt: skip
@@ -211,7 +257,7 @@ class LiveScorer:
             c.events += len(events)
             c.fallbacks += len(events) if fell_back else 0
             c.unknown_items += sum(ev.item_row < 0 for ev in events)
-            c.latencies_ms.extend([latency] * len(events))
+            self._latencies.extend([latency] * len(events))
         return out
 
     def _long_term(self, events: Sequence[LiveEvent]) -> tuple[np.ndarray, np.ndarray]:
@@ -232,9 +278,8 @@ class LiveScorer:
     ) -> tuple[np.ndarray, np.ndarray | None, bool]:
         """(queries ``[B, d]``, session vectors or None, whether the batch fell back)."""
         if self.encoder is None:
-            queries = np.stack([
-                self._fold.fit(np.union1d(h, np.asarray(s, np.int64))) for h, s in zip(histories, sessions, strict=True)
-            ]).astype(np.float32)  # fmt: skip
+            known = [np.union1d(h, np.asarray(s, np.int64)) for h, s in zip(histories, sessions, strict=True)]
+            queries = np.stack([self._fold.fit(rows) for rows in known]).astype(np.float32)
             return queries, None, False
         long_term, known = self._long_term(events)
         active = [b for b, s in enumerate(sessions) if s]

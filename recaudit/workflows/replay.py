@@ -55,7 +55,7 @@ class ReplayStats:
         """The one summary line ``recaudit replay`` ends with."""
         rate = self.n_events / self.seconds if self.seconds > 0 else float("inf")
         lat = np.asarray(self.latencies_ms, np.float64)
-        p50, p95, p99 = (np.percentile(lat, [50, 95, 99]) if lat.size else (float("nan"),) * 3)
+        p50, p95, p99 = np.percentile(lat, [50, 95, 99]) if lat.size else (float("nan"),) * 3
         return (
             f"replayed {self.n_events} events in {self.seconds:.2f} s: {rate:,.0f} events/s; "
             f"update+score latency p50 {p50:.2f} ms, p95 {p95:.2f} ms, p99 {p99:.2f} ms"

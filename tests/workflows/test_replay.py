@@ -43,9 +43,7 @@ def test_every_list_is_the_fold_in_of_history_and_session_so_far(tiny_bundle_dir
     events = _events(list(bundle.user_ids))
     results, stats = replay_events(bundle, events, k=5)
     got = list(results)
-    fold = FoldIn(
-        bundle.item_emb, target_norm=median_norm(bundle.user_emb), cosine=bundle.score == "cosine"
-    )
+    fold = FoldIn(bundle.item_emb, target_norm=median_norm(bundle.user_emb), cosine=bundle.score == "cosine")
     scorer = bundle.exact_scorer("cpu")
     row = bundle.item_row
     train = bundle.train.groupby("user_id")["item_id"].apply(list).to_dict()
@@ -137,3 +135,51 @@ def test_a_bundle_with_a_session_encoder_replays_with_the_fused_vector(
     captured = capsys.readouterr()
     assert "scoring by session encoder (GRU4Rec session encoder" in captured.err
     assert "no session encoder" not in captured.err and SUMMARY.match(captured.out.strip())
+    assert "overran the time budget" not in captured.err
+    table = pd.read_csv(tmp_path / "r.csv", dtype={"user_id": str, "session_id": str, "item_id": str})
+    assert tuple(table.columns) == REPLAY_COLUMNS
+    assert table.groupby("event").size().tolist() == [10] * 3  # every event, the default k
+    for event, user, _, lists in got:
+        rows = table[table["event"] == event]
+        assert rows["user_id"].unique().tolist() == [user]
+        assert rows["item_id"].tolist()[:4] == list(lists.item_ids[0])  # the replay above used k=4
+
+
+def test_updates_over_the_time_budget_are_served_from_the_user_row_and_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a clock that jumps a second per read every update overruns the budget: the replay still writes
+    every event, from the user's row, and the CLI says how many fell back after the summary."""
+    import functools
+
+    from recaudit.models.session.encoder import COMPONENT
+    from recaudit.realtime.live import LiveScorer
+    from recaudit.workflows import replay
+    from tests.realtime.test_live import build_encoder_bundle
+
+    path = build_encoder_bundle(tmp_path)
+    bundle = load_bundle(path)
+    assert COMPONENT in bundle.components
+    ticks = iter(range(10**9))  # seconds: every read of the clock is a second later
+    monkeypatch.setattr(replay, "LiveScorer", functools.partial(LiveScorer, clock=lambda: float(next(ticks))))
+    user = str(bundle.user_ids[0])
+    item = str(bundle.item_ids[0])
+    events = pd.DataFrame({"user_id": [user, user, "stranger"], "item_id": [item, "nope", item],
+                           "timestamp": [10**10, 10**10 + 1, 10**10 + 2]})  # fmt: skip
+    results, stats = replay_events(bundle, events, k=5)
+    got = list(results)
+    assert stats.fallbacks == 3 and stats.mode.startswith("session encoder") and len(got) == 3
+    scorer = bundle.exact_scorer("cpu")
+    seen = np.concatenate([bundle.seen[bundle.user_row[user]].indices, bundle.item_vocab.rows([item])])
+    expected = scorer.recommend_vectors(bundle.user_emb[[bundle.user_row[user]]], 5, exclude=[seen])
+    np.testing.assert_array_equal(got[0][3].item_index, expected.item_index)
+    events.to_csv(tmp_path / "events.csv", index=False)
+    argv = ["replay", str(path), "--events", str(tmp_path / "events.csv"), "--out", str(tmp_path / "r.csv")]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "scoring by session encoder" in captured.err and SUMMARY.match(captured.out.strip())
+    assert (
+        "3 of 3 updates overran the time budget and were served from the user's base vector" in captured.err
+    )
+    table = pd.read_csv(tmp_path / "r.csv")
+    assert table.groupby("event").size().tolist() == [10] * 3
