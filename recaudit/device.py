@@ -6,6 +6,9 @@ clear error, instead of failing later inside torch. Nothing else in the project 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 from recaudit.errors import RecauditInputError
@@ -44,3 +47,21 @@ def choose_device(prefer: str | torch.device = "auto", *, source: str = "device"
                 hint=f"{torch.cuda.device_count()} CUDA devices are visible",
             )  # fmt: skip
     return device
+
+
+@contextlib.contextmanager
+def training_settings(num_threads: int, device: torch.device) -> Iterator[None]:
+    """Deterministic algorithms (on the CPU) and ``num_threads`` torch threads (0 keeps the current
+    setting) for one training run, both restored on exit: the same seed and thread count then give
+    bit-identical weights."""
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    try:
+        if num_threads:
+            torch.set_num_threads(num_threads)
+        if device.type == "cpu":
+            torch.use_deterministic_algorithms(True)
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)

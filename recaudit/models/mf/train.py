@@ -9,17 +9,16 @@ bits.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 import torch
 
-from recaudit.device import choose_device
+from recaudit.device import choose_device, training_settings
 from recaudit.errors import RecauditInputError
 from recaudit.models.interactions import (
     Encoded,
@@ -89,7 +88,7 @@ def train_mf(
     device = choose_device(config.device, source="MFConfig")
     report, close = _reporter(progress)
     try:
-        with _torch_settings(config, device):
+        with training_settings(config.num_threads, device):
             model, history, best_epoch = _fit(
                 fit, held, config, config.epochs, device, report, "fit"
             )
@@ -105,22 +104,6 @@ def train_mf(
     finally:
         close()
     return _export(model, fit, config, history, best_epoch, device)
-
-
-@contextlib.contextmanager
-def _torch_settings(config: MFConfig, device: torch.device) -> Iterator[None]:
-    """Deterministic algorithms (CPU) and the configured thread count, restored on exit."""
-    threads = torch.get_num_threads()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    try:
-        if config.num_threads:
-            torch.set_num_threads(config.num_threads)
-        if device.type == "cpu":
-            torch.use_deterministic_algorithms(True)
-        yield
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic)
 
 
 def _fit(

@@ -21,7 +21,6 @@ algorithms and ``num_threads`` threads, so the same data and config give identic
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
 from collections.abc import Callable, Iterator
@@ -36,7 +35,7 @@ from recaudit.config import ScoreFunction
 from recaudit.data.schema import TIMESTAMP, USER_ID
 from recaudit.data.sessions import epoch_seconds
 from recaudit.data.vocab import IdVocabulary
-from recaudit.device import choose_device
+from recaudit.device import choose_device, training_settings
 from recaudit.errors import RecauditInputError
 from recaudit.models.foldin import FoldIn, median_norm
 from recaudit.models.session.config import FUSION_LENGTH_EDGES, SessionConfig
@@ -89,7 +88,7 @@ def train_session_encoder(
     table = scoring_table(item_emb, item_bias, score)
     n_items, dim = item_emb.shape
     report, close = _reporter(progress, config.encoder)
-    with _torch_settings(config, device):
+    with training_settings(config.num_threads, device):
         torch.manual_seed(config.seed)
         module = build_module(config, n_items, dim)
         module.init_items(item_emb)
@@ -143,21 +142,6 @@ def _reporter(progress: object, encoder: str) -> tuple[Callable[[dict], None], C
         bar.update(1)
 
     return show, bar.close
-
-
-@contextlib.contextmanager
-def _torch_settings(config: SessionConfig, device: torch.device) -> Iterator[None]:
-    threads = torch.get_num_threads()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    try:
-        if config.num_threads:
-            torch.set_num_threads(config.num_threads)
-        if device.type == "cpu":
-            torch.use_deterministic_algorithms(True)
-        yield
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic)
 
 
 # ---- the epochs ---------------------------------------------------------------------------------------
