@@ -127,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_non_negative_int, help="random seed")
     p.add_argument("--loss", choices=("softmax", "bpr"), help="training loss")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="CPU threads for training (default 1: results are bit-identical for the same "
+                   "count, and one thread is the robust choice on a busy machine; more is faster on idle "
+                   "cores)")
     p.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--map", choices=("umap", "pca", "none"), default="umap",
@@ -249,7 +253,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         key: value
         for key, value in (
             ("dim", args.dim), ("epochs", args.epochs), ("seed", args.seed), ("loss", args.loss),
-            ("device", args.device),
+            ("device", args.device), ("num_threads", args.threads),
         )
         if value is not None
     }

@@ -428,3 +428,17 @@ def test_train_session_usage_errors_are_one_line(
     err = capsys.readouterr().err
     assert code == 2 and expected in err and err.count("\n") == 1, err
     assert not (tmp_path / "b").exists()
+
+
+def test_train_threads_sets_the_training_thread_count(tmp_path: Path) -> None:
+    """``--threads`` reaches the model config (default 1) and the session encoder trains with it too."""
+    inter, items = _world(tmp_path)
+    argv = ["train", str(inter), "--dim", "8", "--epochs", "2", "--seed", "1", "--quiet", "--map", "none"]
+    assert main([*argv, "--out", str(tmp_path / "one")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "two"), "--threads", "2", "--session", "gru"]) == 0
+    assert load_bundle(tmp_path / "one").manifest["model"]["config"]["num_threads"] == 1
+    two = load_bundle(tmp_path / "two")
+    assert two.manifest["model"]["config"]["num_threads"] == 2
+    assert two.session_encoder is not None and two.session_encoder.config.num_threads == 2
+    assert main([*argv, "--out", str(tmp_path / "zero"), "--threads", "0"]) == 2
+    assert not (tmp_path / "zero").exists()

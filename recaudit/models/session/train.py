@@ -48,6 +48,7 @@ from recaudit.models.session.sequences import SessionSequences, session_sequence
 Progress = Callable[[dict], None] | str | None
 VALID_K = 20
 MAX_VALID_PREFIXES = 5000
+GATE_BATCH = 512  # prefixes per encoder and head call while the gate is learned
 """Validation prefixes scored per epoch at most (a seeded sample of sessions beyond it)."""
 MIN_GATE_PREFIXES = 30
 """A length bucket with fewer validation prefixes takes the weight of the bucket below it."""
@@ -414,36 +415,44 @@ def learn_gate(
     }
     rng = np.random.default_rng(encoder.config.seed)
     probe = _valid_probe(valid, rng)
-    n_grid = len(GATE_GRID)
-    reciprocal: list[np.ndarray] = []
-    lengths: list[np.ndarray] = []
+    prefixes: list[np.ndarray] = []
+    targets: list[int] = []
+    excluded: list[np.ndarray] = []
+    long_rows: list[np.ndarray] = []
+    has_long: list[bool] = []
+    lengths: list[int] = []
     for s in range(len(probe)):
         seq = probe.session(s)
         times, rows = by_user.get(str(probe.users[s]), (np.zeros(0), np.zeros(0, np.int64)))
         before = np.unique(rows[times < probe.starts[s]])
-        has_long = len(before) > 0
-        long_term = fold.fit(before) if has_long else np.zeros(item_emb.shape[1], np.float32)
-        prefixes = [seq[:j] for j in range(1, len(seq))]
-        targets = seq[1:]
-        session_vecs = encoder.vectors(prefixes)
-        excluded = [np.union1d(before, p) for p in prefixes]
-        per_beta = np.zeros((len(prefixes), n_grid))
+        long_term = fold.fit(before) if len(before) else np.zeros(item_emb.shape[1], np.float32)
+        for j in range(1, len(seq)):
+            prefixes.append(seq[:j])
+            targets.append(int(seq[j]))
+            excluded.append(np.union1d(before, seq[:j]))
+            long_rows.append(long_term)
+            has_long.append(len(before) > 0)
+            lengths.append(j)
+    if not prefixes:
+        return SessionFusion.constant(encoder.config.fusion_weight, cosine=cosine), {}
+    # every prefix of every probe session in batches: one encoder call and one head call per grid value each
+    reciprocal = []
+    for lo in range(0, len(prefixes), GATE_BATCH):
+        hi = min(lo + GATE_BATCH, len(prefixes))
+        session_vecs = encoder.vectors(prefixes[lo:hi])
+        per_beta = np.zeros((hi - lo, len(GATE_GRID)))
         for g, beta in enumerate(GATE_GRID):
-            fusion = SessionFusion.constant(beta, cosine=cosine)
-            queries = fusion.fuse(
-                np.repeat(long_term[None], len(prefixes), 0),
+            queries = SessionFusion.constant(beta, cosine=cosine).fuse(
+                np.stack(long_rows[lo:hi]),
                 session_vecs,
-                np.arange(1, len(seq)),
-                np.full(len(prefixes), has_long),
+                np.asarray(lengths[lo:hi]),
+                np.asarray(has_long[lo:hi]),
             )
             logits = encoder.head.logits(torch.from_numpy(queries))
-            per_beta[:, g] = _reciprocal_ranks(logits, excluded, targets, VALID_K)
+            per_beta[:, g] = _reciprocal_ranks(logits, excluded[lo:hi], np.asarray(targets[lo:hi]), VALID_K)
         reciprocal.append(per_beta)
-        lengths.append(np.arange(1, len(seq)))
-    if not reciprocal:
-        return SessionFusion.constant(encoder.config.fusion_weight, cosine=cosine), {}
     rr = np.concatenate(reciprocal)
-    buckets = length_buckets(np.concatenate(lengths))
+    buckets = length_buckets(np.asarray(lengths))
     overall = int(np.argmax(rr.mean(0)))
     weights, counts, chosen = [], [], overall
     for b in range(len(FUSION_LENGTH_EDGES) + 1):
