@@ -58,13 +58,29 @@ st.subheader("Held-out accuracy")
 if not support.has_evaluation(bundle):
     st.info("No held-out test data in this bundle.")
 elif evaluation := support.guarded("held-out evaluation", support.get_evaluation, bundle):
-    table = explore.evaluation_frame(evaluation).reset_index()
     number = st.column_config.NumberColumn(format="%.4f")
-    support.table(table, "evaluation", column_config={"model": number, "popularity": number})
+    columns = {"model": number, "popularity": number}
+    per_domain = evaluation.get("domains") or {}
+    table = explore.evaluation_frame(evaluation).reset_index()
+    support.table(table, "evaluation", column_config=columns)
     unknown = evaluation.get("n_unknown_users", 0)
     st.caption(
         f"{evaluation.get('n_users', '?')} evaluated users (users with at least one test item"
         + (f"; {unknown} unknown to the model count as zeros" if unknown else "")
         + "). Training items are excluded from each list; the popularity baseline ranks items by "
         "training interactions."
+        + (
+            f" Each test item is ranked within its own domain's catalogue, by the model and by popularity "
+            f"within that domain; the table above is the mean over {evaluation.get('n_units', '?')} "
+            "(user, domain) pairs."
+            if per_domain
+            else ""
+        )
     )
+    for domain, cell in zip(per_domain, st.columns(len(per_domain)) if per_domain else [], strict=True):
+        with cell:
+            part = per_domain[domain]
+            st.markdown(f"**{md_text(domain)}**: {part.get('n_users', '?')} users")
+            support.table(
+                explore.evaluation_frame(part).reset_index(), f"evaluation_{domain}", column_config=columns
+            )

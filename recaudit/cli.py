@@ -264,10 +264,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         session_gap=args.session_gap,
     )
     evaluation = bundle.manifest.get("evaluation") or {}
-    for name in ("model", "popularity"):
-        if name in evaluation:
-            scores = ", ".join(f"{key} {value:.4f}" for key, value in evaluation[name].items())
-            _log(f"{name:>10}: {scores}")
+    if evaluation.get("domains"):
+        pairs = evaluation.get("n_units")
+        _log(f"held out, each test item ranked within its own domain ({pairs} user-domain pairs):")
+    for domain, table in [(None, evaluation), *(evaluation.get("domains") or {}).items()]:
+        for name in ("model", "popularity"):
+            if name in table:
+                scores = ", ".join(f"{key} {value:.4f}" for key, value in table[name].items())
+                label = name if domain is None else f"{domain} {name}"
+                _log(f"{label:>10}: {scores}")
     _log(f"bundle written to {args.out}")
     return 0
 

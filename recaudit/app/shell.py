@@ -188,7 +188,8 @@ def has_evaluation(bundle: Bundle) -> bool:
 def get_evaluation(bundle: Bundle) -> dict[str, Any] | None:
     """Held-out model vs popularity: the manifest's, else computed (cached); None without test."""
     stored = bundle.manifest.get("evaluation") or {}
-    if stored.get("model"):
+    # a multi-domain bundle written before the per-domain protocol is evaluated again, per domain
+    if stored.get("model") and (len(bundle.domains) < 2 or stored.get("protocol") == "per-domain"):
         return stored
     if not has_evaluation(bundle):
         return None

@@ -100,8 +100,14 @@ def model_card_text(bundle: Bundle) -> str:
         if name in evaluation:
             scores = ", ".join(f"{k} {format_value(v)}" for k, v in evaluation[name].items())
             lines.append(f"{name:<11} {scores}")
+    for domain, table in (evaluation.get("domains") or {}).items():
+        for name in ("model", "popularity"):
+            if name in table:
+                scores = ", ".join(f"{k} {format_value(v)}" for k, v in table[name].items())
+                lines.append(f"{name:<11} [{domain}] {scores}")
     if evaluation:
-        lines.append(f"evaluated   {evaluation.get('n_users')} users with held-out items")
+        per_domain = " (each test item ranked within its domain)" if evaluation.get("domains") else ""
+        lines.append(f"evaluated   {evaluation.get('n_users')} users with held-out items{per_domain}")
     versions = m.get("versions", {})
     if versions:
         lines.append("versions    " + ", ".join(f"{k} {v}" for k, v in versions.items()))
