@@ -31,6 +31,7 @@ from recaudit.metrics.calibration import genre_weights
 
 __all__ = [
     "TARGET_BUCKET_EDGES",
+    "bucket_names",
     "negative_transfer_rate",
     "preference_correlation",
     "target_bucket_labels",
@@ -47,11 +48,12 @@ def target_bucket_labels(counts: np.ndarray, edges: Sequence[int] = TARGET_BUCKE
     counts = np.asarray(counts, dtype=np.int64)
     if (counts < 0).any():
         raise ValueError("interaction counts must be >= 0")
-    names = _bucket_names(edges)
+    names = bucket_names(edges)
     return np.asarray(names, dtype=object)[np.searchsorted(np.asarray(edges), counts, side="right") - 1]
 
 
-def _bucket_names(edges: Sequence[int]) -> list[str]:
+def bucket_names(edges: Sequence[int] = TARGET_BUCKET_EDGES) -> list[str]:
+    """Labels of the buckets with lower edges ``edges``: ``"0"``, ``"1-2"``, ..., ``"21+"``."""
     names = []
     for lo, hi in zip(edges, [*edges[1:], None], strict=True):
         if hi is None:
@@ -110,7 +112,7 @@ def transfer_table(
         raise ValueError(f"{len(t)} transfer, {len(o)} target-only values and {len(counts)} counts")
     buckets = target_bucket_labels(counts)
     groups: list[tuple[str, np.ndarray]] = [("cold", counts == 0), ("warm", counts > 0)]
-    groups += [(name, buckets == name) for name in _bucket_names(TARGET_BUCKET_EDGES)]
+    groups += [(name, buckets == name) for name in bucket_names(TARGET_BUCKET_EDGES)]
     rng = np.random.default_rng(seed)
     tail = (1.0 - level) / 2.0
     rows = []
