@@ -145,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session", choices=("none", "gru", "sasrec"), default="none",
                    help="add a session encoder to the bundle: gru (GRU4Rec) or sasrec, fused with the user "
                    "vector by a gate learned per session length (default none)")
+    p.add_argument("--transfer", choices=("none", "shared", "mapping", "gated"), default=None,
+                   help="cross-domain transfer (--items must give each item a domain, two or more): train a "
+                   "target-only model per domain, EMCDR maps and a gate, and serve recommend --domain D "
+                   "with none (target-only), shared (the joint model), mapping or gated")
     p.add_argument("--session-gap", default=None,
                    help="with --session: a gap longer than this starts a new session when the interactions "
                    "have no session_id column (default 30m; s, m, h or seconds)")
@@ -261,7 +265,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.interactions, items=args.items, test=args.test, out=args.out, overrides=overrides,
         overwrite=args.force, progress=None if args.quiet else "tqdm", log=_log, item_map=args.map,
         model=args.model, content=args.content, blend=args.blend, session=args.session,
-        session_gap=args.session_gap,
+        session_gap=args.session_gap, transfer=args.transfer,
     )
     evaluation = bundle.manifest.get("evaluation") or {}
     if evaluation.get("domains"):
@@ -311,7 +315,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             raise RecauditInputError(args.items_from, f"no listed item is in domain {args.domain!r}")
         candidates = listed if candidates is None else candidates & listed
     exclude_seen = not args.include_seen
-    if args.history is not None:
+    transfer = bundle.crossdomain if args.domain is not None and args.history is None else None
+    if transfer is not None:
+        batches = _transfer_recommendations(bundle, transfer, args, candidates)
+    elif args.history is not None:
         batches = _new_user_recommendations(bundle, scorer, args, candidates)
     elif args.all_users:
         batches = scorer.iter_recommend_all(args.k, exclude_seen=exclude_seen, candidates=candidates)
@@ -320,6 +327,51 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         batches = iter([one])
     _write_recommendations(batches, args.out)
     return 0
+
+
+class _FrameBatch:
+    """A ready ``user_id,item_id,rank,score`` frame in the shape :func:`_write_recommendations` streams."""
+
+    def __init__(self, frame: object) -> None:
+        self.frame = frame
+
+    def to_frame(self) -> object:
+        return self.frame
+
+
+def _transfer_recommendations(
+    bundle: object, transfer: object, args: argparse.Namespace, candidates: object
+) -> object:
+    """Lists of domain ``--domain`` served with the bundle's transfer (``manifest["transfer"]``), in batches
+    of 1024 users; ``--user`` ids unknown to the bundle are an error naming them."""
+    import numpy as np
+
+    from recaudit.models.crossdomain.model import SharedTables
+
+    mode = str(bundle.manifest.get("transfer") or "gated")  # type: ignore[attr-defined]
+    if args.all_users:
+        rows = np.arange(len(bundle.user_ids))  # type: ignore[attr-defined]
+    else:
+        ids = np.asarray([str(u) for u in args.user], dtype=object)
+        rows = bundle.user_vocab.rows(ids, strict=False)  # type: ignore[attr-defined]
+        if (rows < 0).any():
+            raise RecauditInputError(
+                "--user", f"unknown user id(s) {ids[rows < 0][:5].tolist()}", "use ids of the bundle's users"
+            )
+    seen = None if args.include_seen else bundle.seen  # type: ignore[attr-defined]
+    shared = SharedTables(bundle.user_emb, bundle.item_emb, bundle.item_bias)  # type: ignore[attr-defined]
+    _log(f"serving domain {args.domain} with transfer {mode}")
+
+    def batches() -> object:  # checked above, before the first row is written
+        for start in range(0, len(rows), 1024):
+            chunk = rows[start : start + 1024]
+            yield _FrameBatch(
+                transfer.recommend(  # type: ignore[attr-defined]
+                    args.domain, mode, chunk, args.k, seen=seen, shared=shared, candidates=candidates
+                )
+            )
+
+    return batches()
 
 
 def _listed_items(bundle: object, path: Path) -> object:

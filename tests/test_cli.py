@@ -10,6 +10,7 @@ import pytest
 from recaudit.bundle import load_bundle
 from recaudit.cli import main
 from recaudit.models import MFConfig, TrainedMF
+from recaudit.models.registry import kind_names
 
 
 def _world(tmp_path: Path) -> tuple[Path, Path]:
@@ -317,7 +318,8 @@ def test_info_prints_the_model_card(trained: Path, capsys: pytest.CaptureFixture
         (["train", "{tmp}/bad.csv", "--out", "{tmp}/x"], "missing column(s) ['timestamp']"),
         (["train", "{tmp}/bad.csv", "--out", "{b}"], "a bundle already exists there"),
         (["train", "{tmp}/bad.csv", "--out", "{tmp}/x", "--model", "nope"],
-         "argument --model: invalid choice: 'nope' (choose from 'coldstart', 'imported', 'mf', 'session')"),
+         "argument --model: invalid choice: 'nope' (choose from "
+         + ", ".join(repr(k) for k in kind_names()) + ")"),
         (["train", "{tmp}/bad.csv", "--out", "{tmp}/x", "--model", "imported"],
          "model kind 'imported': cannot be trained from interactions (turn trained tables into a bundle with "
          "`recaudit import`)"),
@@ -442,3 +444,76 @@ def test_train_threads_sets_the_training_thread_count(tmp_path: Path) -> None:
     assert two.session_encoder is not None and two.session_encoder.config.num_threads == 2
     assert main([*argv, "--out", str(tmp_path / "zero"), "--threads", "0"]) == 2
     assert not (tmp_path / "zero").exists()
+
+
+def _two_domain_world(tmp_path: Path) -> tuple[Path, Path]:
+    """:func:`_world` where every user also has three interactions in the other domain."""
+    inter, items = _world(tmp_path)
+    frame = pd.read_csv(inter)
+    rng = np.random.default_rng(1)
+    extra = [
+        (f"u{u}", f"{'b' if u % 2 == 0 else 'a'}{i}", 2000 + t)
+        for u in range(40) for t, i in enumerate(rng.choice(12, size=3, replace=False))
+    ]  # fmt: skip
+    pd.concat([frame, pd.DataFrame(extra, columns=frame.columns)]).to_csv(inter, index=False)
+    return inter, items
+
+
+def test_train_transfer_makes_a_crossdomain_bundle_that_serves_each_domain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inter, items = _two_domain_world(tmp_path)
+    argv = ["train", str(inter), "--items", str(items), "--dim", "8", "--epochs", "3", "--seed", "1",
+            "--quiet", "--map", "none"]  # fmt: skip
+    assert main([*argv, "--content", "none", "--transfer", "gated", "--out", str(tmp_path / "cd")]) == 0
+    bundle = load_bundle(tmp_path / "cd")
+    assert bundle.manifest["model"]["kind"] == "crossdomain" and bundle.manifest["transfer"] == "gated"
+    assert bundle.crossdomain is not None and sorted(bundle.crossdomain.domains) == ["books", "movies"]
+    assert set(bundle.manifest["evaluation"]["domains"]) == {"books", "movies"}
+    capsys.readouterr()
+    out = tmp_path / "books.csv"
+    assert main(["recommend", str(tmp_path / "cd"), "--all-users", "--domain", "books", "-k", "3",
+                 "--out", str(out)]) == 0  # fmt: skip
+    assert "serving domain books with transfer gated" in capsys.readouterr().err
+    recs = pd.read_csv(out, dtype={"item_id": str})
+    assert recs["item_id"].str.startswith("b").all() and recs.groupby("user_id").size().eq(3).all()
+    assert bundle.train is not None
+    seen = set(zip(bundle.train["user_id"], bundle.train["item_id"], strict=True))
+    assert not any((u, i) in seen for u, i in zip(recs["user_id"], recs["item_id"], strict=True))
+    # a coldstart run carries the same component beside its content encoder
+    assert main([*argv, "--transfer", "mapping", "--out", str(tmp_path / "cs")]) == 0
+    cold = load_bundle(tmp_path / "cs")
+    assert cold.manifest["model"]["kind"] == "coldstart" and cold.crossdomain is not None
+    assert cold.manifest["transfer"] == "mapping"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ("no-items", "--transfer: needs --items with a domain column"),
+        ("one-domain", "one domain ('movies'): transfer needs two or more"),
+        ("disagree", "column domain: 1 row(s) disagree with the items table (row 2: item"),
+        ("bad-choice", "argument --transfer: invalid choice: 'sideways'"),
+        ("no-bridge", "0 user(s) with interactions in two domains: nothing to transfer through"),
+    ],
+)
+def test_train_transfer_usage_errors_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: str, expected: str
+) -> None:
+    inter, items = _world(tmp_path) if change == "no-bridge" else _two_domain_world(tmp_path)
+    argv = ["train", str(inter), "--items", str(items), "--transfer", "gated", "--content", "none"]
+    if change == "no-items":
+        argv = ["train", str(inter), "--transfer", "gated"]
+    elif change == "one-domain":
+        pd.read_csv(items).assign(domain="movies").to_csv(items, index=False)
+    elif change == "disagree":
+        frame = pd.read_csv(inter)
+        frame["domain"] = np.where(frame["item_id"].str.startswith("a"), "movies", "books")
+        frame.loc[0, "domain"] = "books" if frame.loc[0, "domain"] == "movies" else "movies"
+        frame.to_csv(inter, index=False)
+    elif change == "bad-choice":
+        argv[argv.index("gated")] = "sideways"
+    code = main([*argv, "--out", str(tmp_path / "b"), "--quiet", "--dim", "8", "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and expected in err and err.count("\n") == 1, err
+    assert not (tmp_path / "b").exists()

@@ -72,6 +72,7 @@ _COMPONENT_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 if TYPE_CHECKING:
     from recaudit.models.base import ComponentFiles, ModelFamily, TrainedModel
+    from recaudit.models.crossdomain.model import CrossDomainModel
     from recaudit.models.session.encoder import SessionEncoder
     from recaudit.scoring import ExactScorer
 
@@ -145,6 +146,21 @@ class Bundle:
         return SessionEncoder.from_component(
             self.components[SESSION_COMPONENT], self.item_emb, self.item_bias, self.score, source
         )
+
+    @cached_property
+    def crossdomain(self) -> CrossDomainModel | None:
+        """The transfer model of the ``crossdomain`` component (``recaudit train --transfer``), or None.
+
+        Raises:
+            RecauditInputError: the component is present but does not fit this bundle's id tables.
+        """
+        from recaudit.models.crossdomain.model import COMPONENT as CROSSDOMAIN_COMPONENT
+        from recaudit.models.crossdomain.model import CrossDomainModel
+
+        if CROSSDOMAIN_COMPONENT not in self.components:
+            return None
+        files = self.components[CROSSDOMAIN_COMPONENT]
+        return CrossDomainModel.from_component(files, self.user_ids, self.item_ids)
 
     @property
     def user_ids(self) -> np.ndarray:

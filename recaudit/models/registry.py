@@ -14,6 +14,7 @@ from __future__ import annotations
 from recaudit.errors import RecauditInputError
 from recaudit.models.base import ModelFamily
 from recaudit.models.coldstart.family import COLDSTART_FAMILY
+from recaudit.models.crossdomain.family import CROSSDOMAIN_FAMILY
 from recaudit.models.imported import IMPORTED_FAMILY
 from recaudit.models.mf.family import MF_FAMILY
 from recaudit.models.session.family import SESSION_FAMILY
@@ -23,6 +24,7 @@ MODEL_KINDS: dict[str, ModelFamily] = {
     IMPORTED_FAMILY.kind: IMPORTED_FAMILY,
     COLDSTART_FAMILY.kind: COLDSTART_FAMILY,
     SESSION_FAMILY.kind: SESSION_FAMILY,
+    CROSSDOMAIN_FAMILY.kind: CROSSDOMAIN_FAMILY,
 }
 """Kind name -> family. The name is what ``--model`` takes and what a manifest's ``model.kind`` holds."""
 

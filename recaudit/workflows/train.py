@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from recaudit.bundle import Bundle, check_output_dir, make_manifest, save_bundle
@@ -27,6 +28,7 @@ from recaudit.data.validation import check_known_items
 from recaudit.errors import RecauditInputError
 from recaudit.models.base import TrainedModel
 from recaudit.models.coldstart.features import has_content, require_minilm
+from recaudit.models.mf.config import MFConfig
 from recaudit.models.registry import DEFAULT_KIND, model_family
 from recaudit.workflows.holdout import holdout_evaluation
 
@@ -185,6 +187,81 @@ def attach_session_encoder(
     log(f"session encoder: best epoch {model.info.get('best_epoch')}, {model.fusion.describe()}")
 
 
+TRANSFER_KINDS = ("mf", "crossdomain", "coldstart", "session")
+"""The kinds ``--transfer`` applies to: ``mf`` becomes ``crossdomain``; the others carry the component."""
+
+
+def resolve_transfer(transfer: str | None, model: str, items: str | Path | None) -> None:
+    """Refuse a ``--transfer`` that cannot apply, before any file is read.
+
+    Raises:
+        RecauditInputError: an unknown transfer, a kind that takes none, or no ``--items`` (the domains).
+    """
+    from recaudit.models.crossdomain.family import TRANSFER_CHOICES
+
+    if transfer is None:
+        if model == "crossdomain":
+            raise RecauditInputError("--model crossdomain", "needs --transfer none|shared|mapping|gated")
+        return
+    if transfer not in TRANSFER_CHOICES:
+        raise RecauditInputError(
+            "--transfer", f"unknown transfer {transfer!r}", f"use one of {TRANSFER_CHOICES}"
+        )
+    if model not in TRANSFER_KINDS:
+        raise RecauditInputError("--transfer", f"applies to --model mf, coldstart or session, not {model!r}")
+    if items is None:
+        raise RecauditInputError(
+            "--transfer", "needs --items with a domain column (each item's domain, two or more domains)"
+        )
+
+
+def check_domains_agree(frame: pd.DataFrame, items: pd.DataFrame | None, source: str | Path) -> None:
+    """An interactions ``domain`` column, when present, must agree with the items table's domain.
+
+    Raises:
+        RecauditInputError: the first rows whose domain differs from their item's (or without an item domain).
+    """
+    if DOMAIN not in frame.columns or items is None or DOMAIN not in items.columns:
+        return
+    by_item = items.drop_duplicates(ITEM_ID).set_index(ITEM_ID)[DOMAIN].astype(str)
+    theirs = frame[ITEM_ID].astype(str).map(by_item)
+    bad = frame[DOMAIN].isna() | (frame[DOMAIN].astype(str) != theirs)
+    if bad.any():
+        rows = np.flatnonzero(bad.to_numpy())[:3]
+        shown = "; ".join(
+            f"row {r + 2}: item {frame[ITEM_ID].iloc[r]} is {theirs.iloc[r]!r} in the items table, "
+            f"{frame[DOMAIN].iloc[r]!r} here" for r in rows
+        )  # fmt: skip
+        raise RecauditInputError(
+            f"{source}: column {DOMAIN}", f"{int(bad.sum())} row(s) disagree with the items table ({shown})",
+            hint="drop the column or fix it: the items table's domain is the one used",
+        )  # fmt: skip
+
+
+def attach_transfer(
+    bundle: Bundle, trained: TrainedModel, train: pd.DataFrame, items: pd.DataFrame | None, transfer: str,
+    progress: Callable[[dict], None] | str | None, log: Log,
+) -> None:  # fmt: skip
+    """Train the cross-domain transfer model over the bundle's catalogue and store it (component
+    ``crossdomain``; its training record in ``manifest["training"]["crossdomain"]``)."""
+    from dataclasses import fields
+
+    from recaudit.models.crossdomain.family import item_domains
+    from recaudit.models.crossdomain.model import COMPONENT
+    from recaudit.models.crossdomain.train import TransferConfig, train_crossdomain
+
+    cfg = trained.config
+    mf = MFConfig(**{f.name: getattr(cfg, f.name) for f in fields(MFConfig) if hasattr(cfg, f.name)})
+    log(f"training the cross-domain transfer ({transfer}): a target-only model per domain, maps and gates")
+    model = train_crossdomain(
+        train, user_ids=bundle.user_ids, item_ids=bundle.item_ids,
+        item_domain=item_domains(items, bundle.item_ids), mf_config=mf, config=TransferConfig(seed=mf.seed),
+        progress=progress, log=log,
+    )  # fmt: skip
+    bundle.components[COMPONENT] = model.component()
+    bundle.manifest.setdefault("training", {})["crossdomain"] = model.info
+
+
 def attach_item_map(bundle: Bundle, method: str, log: Log = lambda _msg: None) -> None:
     """Compute the default 2-D item map (``umap``, ``pca``) and store it in the bundle; ``none`` skips it."""
     if method == "none":
@@ -219,6 +296,7 @@ def train_bundle(
     blend: str | None = None,
     session: str = "none",
     session_gap: str | int | None = None,
+    transfer: str | None = None,
 ) -> Bundle:
     """Train a model of kind ``model`` on an interactions file and save an evaluated bundle at ``out``.
 
@@ -232,6 +310,10 @@ def train_bundle(
     becomes kind ``session``, a ``coldstart`` one carries the same ``session`` component; ``session_gap``
     is the gap that cuts sessions (default 30 minutes).
 
+    ``transfer`` (``none``, ``shared``, ``mapping`` or ``gated``) adds the cross-domain transfer model
+    (:func:`resolve_transfer`): an ``mf`` run becomes kind ``crossdomain``, a ``coldstart`` or ``session`` one
+    carries the same ``crossdomain`` component. ``items`` must give every item a domain, two or more domains.
+
     Raises:
         RecauditInputError: any bad file, option, model kind or output directory, before training starts.
     """
@@ -240,13 +322,23 @@ def train_bundle(
         raise RecauditInputError("--map", f"unknown map method {item_map!r}", f"use one of {MAP_METHODS}")
     model_family(model, "--model").require_trainable()
     gap_s = resolve_session(session, session_gap, model)
+    resolve_transfer(transfer, model, items)
     if content != "auto":  # a usage error of an explicit choice fails before any file is read
         resolve_content(content, blend, model, pd.DataFrame() if items is not None else None)
     frame = read_interactions(interactions)
     items_frame = read_items(items) if items is not None else None
     if items_frame is not None:
         check_known_items(frame, items_frame, source=interactions)
+    if transfer is not None:
+        check_domains_agree(frame, items_frame, source=interactions)
     resolved = resolve_content(content, blend, model, items_frame)
+    if transfer is not None:  # domains and bridge users, refused before any training
+        from recaudit.models.crossdomain.family import check_bridge_users, item_domains
+
+        catalogue = items_frame[ITEM_ID] if resolved != "none" and items_frame is not None else frame[ITEM_ID]
+        ids = catalogue.astype(str).unique()
+        by_item = pd.Series(item_domains(items_frame, ids), index=ids)
+        check_bridge_users(frame[USER_ID], frame[ITEM_ID].astype(str).map(by_item))
     if resolved != "none":
         model = "coldstart"
         overrides = {**(overrides or {}), "content": resolved, **({"blend": blend} if blend else {})}
@@ -257,6 +349,12 @@ def train_bundle(
         model = "session"
         overrides = {**(overrides or {}), "session_gap_s": gap_s,
                      **({"session_encoder": session} if session != "none" else {})}
+    attach_transfer_mode = None
+    if transfer is not None and model == "mf":
+        model = "crossdomain"
+        overrides = {**(overrides or {}), "transfer": transfer}
+    elif transfer is not None:
+        attach_transfer_mode = transfer  # coldstart and session carry the component beside their own
     family = model_family(model, "--model")
     config = family.config(overrides)
     sources = {"interactions": Path(interactions).name}
@@ -298,6 +396,10 @@ def train_bundle(
     )
     if attach_session is not None and gap_s is not None:
         attach_session_encoder(bundle, trained, train_frame, attach_session, gap_s, progress, log)
+    if attach_transfer_mode is not None:
+        attach_transfer(bundle, trained, train_frame, items_frame, attach_transfer_mode, progress, log)
+    if model == "crossdomain" or attach_transfer_mode is not None:
+        bundle.manifest["transfer"] = transfer
     if not test_frame.empty:
         bundle.manifest["evaluation"] = holdout_evaluation(bundle, bundle.exact_scorer())
     attach_item_map(bundle, item_map, log)

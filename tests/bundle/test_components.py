@@ -15,6 +15,7 @@ from recaudit.bundle import FORMAT_VERSION, Bundle, load_bundle, make_manifest, 
 from recaudit.errors import RecauditInputError
 from recaudit.models import MODEL_KINDS, TrainedMF
 from recaudit.models.imported import IMPORTED_FAMILY, TrainedEmbeddings
+from recaudit.models.registry import kind_names
 
 FORMAT1 = Path(__file__).resolve().parent / "format1"
 """Bundles written by the code before format 2 (``recaudit train`` and ``recaudit import``), kept as files."""
@@ -199,7 +200,7 @@ def test_an_unknown_kind_fails_to_load_with_one_line(saved: Path) -> None:
     line = info.value.one_line()
     assert "\n" not in line
     assert line == (f"{saved}/manifest.json: model kind 'session-transformer' is not known to this recaudit "
-                    "(known kinds: coldstart, imported, mf, session; a newer recaudit may know it)")
+                    f"(known kinds: {', '.join(kind_names())}; a newer recaudit may know it)")
 
 
 def test_a_bad_model_config_fails_to_load(saved: Path) -> None:

@@ -129,13 +129,18 @@ class CrossDomainModel:
         *,
         seen: sp.csr_matrix | None = None,
         shared: SharedTables | None = None,
+        candidates: np.ndarray | None = None,
     ) -> pd.DataFrame:
         """Top-k of domain ``target`` for user rows ``rows`` under transfer ``mode``, as ``user_id, item_id,
-        rank, score`` rows (users in ``rows`` order). ``seen`` ([U, I], whole catalogue) is excluded."""
+        rank, score`` rows (users in ``rows`` order). ``seen`` ([U, I], whole catalogue) is excluded;
+        ``candidates`` (bool [I]), when given, restricts the lists to those items."""
         dm = self._domain(target)
         rows = np.asarray(rows, np.int64)
         item_ids = self.item_ids[dm.item_rows]
         exclude = _domain_exclusions(seen, rows, dm.item_rows)
+        if candidates is not None:
+            barred = np.flatnonzero(~np.asarray(candidates, bool)[dm.item_rows])
+            exclude = [np.union1d(e, barred) for e in exclude]
         labels = self.user_ids[rows]
         if mode == "shared":
             if shared is None:

@@ -34,6 +34,7 @@ from recaudit.data.schema import ITEM_ID, TIMESTAMP, USER_ID
 from recaudit.errors import RecauditInputError
 from recaudit.metrics.crossdomain import TARGET_BUCKET_EDGES, bucket_names
 from recaudit.metrics.ranking import evaluate_lists
+from recaudit.models.crossdomain.family import check_bridge_users
 from recaudit.models.crossdomain.mapping import UserMap, fit_map
 from recaudit.models.crossdomain.model import CrossDomainModel, DomainModel, GateChoice
 from recaudit.models.mf.config import MFConfig
@@ -119,6 +120,7 @@ def train_crossdomain(
             hint="give --items with a domain column naming at least two domains, or use --transfer none",
         )  # fmt: skip
     frame = _rows(interactions, user_ids, item_ids, item_domain, config.seed)
+    check_bridge_users(frame[USER_ID], frame["_domain"])
     fitted: dict[str, _Fitted] = {}
     for d in domains:
         part = frame[frame["_domain"] == d]
@@ -302,6 +304,8 @@ class _DomainProbe:
             )
         }
         both = self._both(fit_dm)
+        if len(both) < 2:
+            return {}
         with_source = self.has_source[users]
         for kind in MAP_KINDS:
             fitted = fit_map(kind, self.source[both], fit_dm.user_emb[both], seed=self.config.seed)  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ holds nothing beyond the standard tables (no components), and is rebuilt from it
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -27,27 +27,33 @@ def train(interactions: pd.DataFrame, config: MFConfig, *, progress: object = No
     return train_mf(interactions, config, progress=progress)  # type: ignore[arg-type]
 
 
-def from_bundle(bundle: Bundle) -> TrainedMF:
-    """The trained model a bundle of kind ``mf`` stores: its tables, config and training record.
+def trained_fields(bundle: Bundle, config_class: type[MFConfig] = MFConfig) -> dict[str, Any]:
+    """The :class:`TrainedMF` fields a bundle stores: its tables, its config (as ``config_class``, an
+    :class:`MFConfig` or a subclass) and its training record. Families built on ``mf`` add their parts.
 
     Items whose vector is all zeros are the model's untrained items (:attr:`TrainedMF.cold_items`).
 
     Raises:
-        RecauditInputError: the manifest's ``model.config`` is not a valid :class:`MFConfig`.
+        RecauditInputError: the manifest's ``model.config`` is not a valid ``config_class``.
     """
     manifest = bundle.manifest
     source = f"{bundle.path}/manifest.json" if bundle.path is not None else "bundle manifest"
-    config = MFConfig.from_dict((manifest.get("model") or {}).get("config") or {}, source)
+    config = config_class.from_dict((manifest.get("model") or {}).get("config") or {}, source)
     training = manifest.get("training") or {}
     tables = bundle_tables(bundle)
-    return TrainedMF(
+    return {
         **tables,
-        config=config,
-        history=list(training.get("history") or []),
-        best_epoch=int(training.get("best_epoch") or 0),
-        device=str(training.get("device") or "cpu"),
-        cold_items=tables["item_ids"][~bundle.item_emb.any(axis=1)],
-    )
+        "config": config,
+        "history": list(training.get("history") or []),
+        "best_epoch": int(training.get("best_epoch") or 0),
+        "device": str(training.get("device") or "cpu"),
+        "cold_items": tables["item_ids"][~bundle.item_emb.any(axis=1)],
+    }
+
+
+def from_bundle(bundle: Bundle) -> TrainedMF:
+    """The trained model a bundle of kind ``mf`` stores (:func:`trained_fields`)."""
+    return TrainedMF(**trained_fields(bundle))
 
 
 MF_FAMILY = ModelFamily(

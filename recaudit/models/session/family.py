@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from recaudit.errors import RecauditInputError
-from recaudit.models.base import Capabilities, Capability, ComponentFiles, ModelFamily, bundle_tables
+from recaudit.models.base import Capabilities, Capability, ComponentFiles, ModelFamily
 from recaudit.models.mf.config import MFConfig
 from recaudit.models.mf.trained import TrainedMF
 from recaudit.models.session.config import EncoderName, FusionName, SessionConfig
@@ -126,20 +126,9 @@ def from_bundle(bundle: Bundle) -> TrainedSession:
     Raises:
         RecauditInputError: the manifest's config is invalid or the ``session`` component does not fit.
     """
-    manifest = bundle.manifest
-    source = f"{bundle.path}/manifest.json" if bundle.path is not None else "bundle manifest"
-    config = SessionModelConfig.from_dict((manifest.get("model") or {}).get("config") or {}, source)
-    training = manifest.get("training") or {}
-    tables = bundle_tables(bundle)
-    return TrainedSession(
-        **tables,
-        config=config,
-        history=list(training.get("history") or []),
-        best_epoch=int(training.get("best_epoch") or 0),
-        device=str(training.get("device") or "cpu"),
-        cold_items=tables["item_ids"][~bundle.item_emb.any(axis=1)],
-        encoder=bundle.session_encoder,
-    )
+    from recaudit.models.mf.family import trained_fields
+
+    return TrainedSession(**trained_fields(bundle, SessionModelConfig), encoder=bundle.session_encoder)
 
 
 SESSION_FAMILY = ModelFamily(
