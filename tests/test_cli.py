@@ -517,3 +517,37 @@ def test_train_transfer_usage_errors_are_one_line(
     err = capsys.readouterr().err
     assert code == 2 and expected in err and err.count("\n") == 1, err
     assert not (tmp_path / "b").exists()
+
+
+def test_audit_reports_transfer_metrics_and_gates_on_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recaudit.workflows.crossdomain import evaluate_transfer
+
+    inter, items = _two_domain_world(tmp_path)
+    argv = ["train", str(inter), "--items", str(items), "--dim", "8", "--epochs", "3", "--seed", "1",
+            "--quiet", "--map", "none", "--content", "none"]  # fmt: skip
+    assert main([*argv, "--transfer", "mapping", "--out", str(tmp_path / "cd")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "plain")]) == 0
+    capsys.readouterr()
+    assert main(["audit", str(tmp_path / "cd"), "--json", str(tmp_path / "a.json"),
+                 "--fail-on", "negative_transfer_rate@10>1"]) == 0  # fmt: skip
+    table = capsys.readouterr().out
+    assert "negative_transfer_rate@10" in table and "transfer_lift_warm@10" in table
+    # the headline is the worst target domain's share of users hurt by the served transfer (mapping)
+    evaluation = evaluate_transfer(load_bundle(tmp_path / "cd"), 10)
+    worst = max(
+        float((f["mapping_ndcg@10"] < f["none_ndcg@10"]).mean()) for f in evaluation.per_user.values()
+    )
+    import json
+
+    values = json.loads((tmp_path / "a.json").read_text())
+    assert values["negative_transfer_rate@10"] == pytest.approx(worst)
+    assert main(["audit", str(tmp_path / "cd"), "--fail-on", "negative_transfer_rate@10>-1"]) == 1
+    assert "gate failed: negative_transfer_rate@10>-1" in capsys.readouterr().err
+    # without a transfer model the gate cannot pass: the metric is unavailable, and says why
+    assert main(["audit", str(tmp_path / "plain"), "--fail-on", "negative_transfer_rate@10>0.1"]) == 1
+    assert "needs a bundle trained with --transfer" in capsys.readouterr().err
+    # a typo is a usage error before any work
+    assert main(["audit", str(tmp_path / "cd"), "--fail-on", "negative_transfer_rat@10>0.1"]) == 2
+    assert "did you mean negative_transfer_rate" in capsys.readouterr().err

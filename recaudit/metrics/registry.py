@@ -41,8 +41,10 @@ from recaudit.metrics.inputs import AuditInputs
 from recaudit.metrics.lists import RecLists
 
 Kind = Literal["user", "catalogue", "item_group"]
-Need = Literal["test", "item_emb", "categories", "cold_test", "cold_lists"]
-Family = Literal["accuracy", "exposure", "popularity", "diversity", "calibration", "coldstart", "fairness"]
+Need = Literal["test", "item_emb", "categories", "cold_test", "cold_lists", "crossdomain"]
+Family = Literal[
+    "accuracy", "exposure", "popularity", "diversity", "calibration", "coldstart", "fairness", "crossdomain"
+]
 Compute = Callable[[AuditInputs, RecLists], "np.ndarray | float"]
 RelevanceFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """An accuracy metric on a ``[U, k]`` relevance matrix and ``|T_u|`` (:mod:`recaudit.metrics.accuracy`)."""
@@ -65,6 +67,7 @@ SETS: dict[str, str] = {
 NEED_TEXT: dict[str, str] = {
     "cold_test": "a test item without training interactions",
     "cold_lists": "lists ranked over the cold items only (recaudit audit ranks them from a bundle)",
+    "crossdomain": "a bundle trained with --transfer (recaudit audit computes it per target domain)",
 }
 """How a skip reason names a need (``"needs " + ...``); a need not listed is named as is (``test``)."""
 
@@ -132,6 +135,27 @@ def _cold_lists(inputs: AuditInputs, lists: RecLists) -> RecLists:
 def _categories(inputs: AuditInputs):  # noqa: ANN202 - csr matrix
     assert inputs.categories is not None
     return inputs.categories[0]
+
+
+def _transfer_specs() -> list[MetricSpec]:
+    """The cross-domain entries: computed by :mod:`recaudit.workflows.crossdomain` from a bundle's
+    transfer model (two rankings of the same users), never from one recommendation log; each value is the
+    worst target domain's."""
+    source = "docs/metrics.md cross-domain (per target domain, against the target-only model)"
+    entries = [
+        ("negative_transfer_rate", "share of a target domain's test users with a lower ndcg@k with transfer"),
+        ("negative_transfer_rate_cold", "negative_transfer_rate over users cold in the target"),
+        ("negative_transfer_rate_warm", "negative_transfer_rate over users warm in the target"),
+        ("transfer_lift_cold", "(ndcg transfer − ndcg target-only) / ndcg target-only, target-cold users"),
+        ("transfer_lift_warm", "transfer_lift over users warm in the target"),
+    ]
+    return [
+        MetricSpec(
+            name=name, family="crossdomain", kind="catalogue", needs=("test", "crossdomain"), help=help,
+            source=source, default=False,
+        )
+        for name, help in entries
+    ]
 
 
 METRICS: dict[str, MetricSpec] = {
@@ -267,6 +291,7 @@ METRICS: dict[str, MetricSpec] = {
             compute=lambda i, lists: coldstart.cold_exposure_share(lists, i.cold_items),
             sets={"coldstart": 2},
         ),
+        *_transfer_specs(),
         MetricSpec(
             name="exposure_disparity", family="fairness", kind="item_group", needs=("test",),
             help="max / min exposure_ratio over groups with merit (1 = exposure proportional to merit)",
@@ -383,5 +408,6 @@ def missing_needs(spec: MetricSpec, inputs: AuditInputs) -> list[str]:
         # each need is named only when those before it are met: one short reason per skip
         "cold_test": inputs.test is None or inputs.has_cold_test,
         "cold_lists": inputs.cold_lists is not None or not inputs.has_cold_test,
+        "crossdomain": False,  # two rankings of one bundle: recaudit.workflows.crossdomain, not a log
     }
     return [need for need in spec.needs if not have[need]]

@@ -256,7 +256,35 @@ def audit_bundle(
     }
     result.info["rerank"] = rerank
     result.info["embedding"] = embedding_audit(bundle.item_emb, bundle.item_popularity, seed=seed)
+    _transfer_audit(result, bundle, k, n_boot=n_boot, seed=seed)
     return result
+
+
+def _transfer_audit(result: AuditResult, bundle: Bundle, k: int, *, n_boot: int, seed: int) -> None:
+    """A bundle with a cross-domain model: the served transfer's values (worst target domain) and the
+    per-domain tables (:mod:`recaudit.workflows.crossdomain`); otherwise the transfer metrics are skipped."""
+    from recaudit.workflows.crossdomain import evaluate_transfer, headline_values
+
+    names = [f"{name}@{k}" for name in metric_names(family="crossdomain")]
+    if bundle.crossdomain is None or bundle.test is None or bundle.test.empty:
+        why = "needs a bundle trained with --transfer" if bundle.crossdomain is None else "needs test"
+        result.skipped.update({name: why for name in names})
+        return
+    evaluation = evaluate_transfer(bundle, k, n_boot=n_boot, seed=seed)
+    values = headline_values(evaluation)
+    result.values.update(values)
+    for name in names:
+        if name not in values:
+            result.skipped[name] = f"transfer {evaluation.served!r} has no such group in the test users"
+    result.info["crossdomain"] = {
+        "served": evaluation.served,
+        "tables": {
+            domain: {mode: table.to_dict("records") for mode, table in tables.items()}
+            for domain, tables in evaluation.tables.items()
+        },
+        "exposure": evaluation.exposure.to_dict("records"),
+        "preference_correlation": evaluation.correlation.to_dict("records"),
+    }
 
 
 def rerank_frontier(
