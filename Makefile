@@ -47,6 +47,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_projection.py
 	$(PY) benchmarks/bench_coldstart.py
 	$(PY) benchmarks/bench_sessions.py
+	$(PY) benchmarks/bench_crossdomain.py
 
 clean:
 	rm -rf $(VENV) $(BUNDLES) .pytest_cache .ruff_cache
