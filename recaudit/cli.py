@@ -346,9 +346,10 @@ def _transfer_recommendations(
     of 1024 users; ``--user`` ids unknown to the bundle are an error naming them."""
     import numpy as np
 
+    from recaudit.models.crossdomain.family import served_transfer
     from recaudit.models.crossdomain.model import SharedTables
 
-    mode = str(bundle.manifest.get("transfer") or "gated")  # type: ignore[attr-defined]
+    mode = served_transfer(bundle.manifest)  # type: ignore[attr-defined]
     if args.all_users:
         rows = np.arange(len(bundle.user_ids))  # type: ignore[attr-defined]
     else:

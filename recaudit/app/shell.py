@@ -77,6 +77,7 @@ PAGES: list[PageSpec] = [
     PageSpec(path="pages/embedding_map.py", title="Embedding map", icon="🗺️", url_path="embedding-map"),
     PageSpec(path="pages/cold_start.py", title="Cold start", icon="🧊", url_path="cold-start"),
     PageSpec(path="pages/live_session.py", title="Live session", icon="⚡", url_path="live-session"),
+    PageSpec(path="pages/cross_domain.py", title="Cross-domain", icon="🔀", url_path="cross-domain"),
     PageSpec(path="pages/report.py", title="Report", icon="📄", url_path="report"),
 ]
 """Every page, registered explicitly (``st.navigation`` never auto-discovers ``pages/``). The first page

@@ -231,3 +231,33 @@ def training_curve(history: list[dict], best_epoch: int | None = None) -> go.Fig
         yaxis2={"title": {"text": "validation recall"}, "overlaying": "y", "side": "right"},
     )
     return finish_layout(fig)
+
+
+def transfer_bucket_bars(
+    rows: pd.DataFrame, *, value: str, title: str, percent: bool = True, colour: str = HEAD_COLOUR
+) -> go.Figure:
+    """Bars per target-interaction bucket with their bootstrap interval (``value``, ``value_low``,
+    ``value_high`` columns; ``label`` names the bucket): the Cross-domain page's lift and negative-transfer
+    charts. A zero line marks "no change"."""
+    y = pd.to_numeric(rows[value]).to_numpy(np.float64)
+    low = pd.to_numeric(rows[f"{value}_low"]).to_numpy(np.float64)
+    high = pd.to_numeric(rows[f"{value}_high"]).to_numpy(np.float64)
+    fmt = ".0%" if percent else ".3f"
+    fig = go.Figure(
+        go.Bar(
+            x=rows["label"].astype(str).tolist(),
+            y=y,
+            marker_color=colour,
+            error_y={"type": "data", "symmetric": False, "array": high - y, "arrayminus": y - low},
+            hovertemplate="%{x}: %{y:" + fmt + "}<extra></extra>",
+            name=value,
+        )
+    )
+    fig.add_hline(y=0, line_color=TAIL_COLOUR, line_width=1)
+    fig.update_layout(
+        title={"text": title},
+        showlegend=False,
+        xaxis={"title": {"text": "training interactions in the target (users)"}},
+        yaxis={"tickformat": fmt},
+    )
+    return finish_layout(fig)

@@ -30,6 +30,7 @@ from recaudit.metrics.crossdomain import preference_correlation, transfer_table
 from recaudit.metrics.lists import RecLists
 from recaudit.metrics.popularity import arp
 from recaudit.metrics.ranking import evaluate_lists
+from recaudit.models.crossdomain.family import served_transfer
 from recaudit.models.crossdomain.model import SharedTables
 
 MODES = ("none", "shared", "mapping", "gated")
@@ -73,7 +74,7 @@ def evaluate_transfer(
         raise RecauditInputError(
             bundle.path or "bundle", "has no test interactions to evaluate transfer on"
         )
-    served = str(bundle.manifest.get("transfer") or "gated")
+    served = served_transfer(bundle.manifest)
     result = TransferEvaluation(k=k, served=served)
     item_domain = pd.Series(model.item_ids, dtype=object)
     for name, dm in model.domains.items():

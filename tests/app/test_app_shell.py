@@ -100,6 +100,17 @@ def test_overview_uses_the_stored_evaluation(tiny_bundle_dir: Path) -> None:
     assert "beta" in at.title[0].value
 
 
+def test_overview_of_a_multi_domain_bundle_has_a_table_per_domain(tiny_bundle_dir: Path) -> None:
+    """alpha (two domains, no stored evaluation) is evaluated per domain: one table per domain, and the
+    headline table's caption says each test item is ranked within its own domain."""
+    at = open_app(tiny_bundle_dir, bundle="alpha")
+    assert not at.exception
+    for domain in ("books", "movies"):
+        table = frame(at, f"evaluation_{domain}").set_index("metric")
+        assert {"model", "popularity"} <= set(table.columns) and "ndcg@10" in table.index
+    assert any("ranked within its own domain" in c.value for c in at.caption)
+
+
 def test_bundle_choice_survives_page_switches(tiny_bundle_dir: Path) -> None:
     at = open_app(tiny_bundle_dir)
     at.selectbox(key="_" + support.SELECTED_BUNDLE).select("beta").run()

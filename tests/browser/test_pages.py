@@ -194,6 +194,13 @@ def live_session(page) -> None:
     page.mouse.move(0, 0)
 
 
+def cross_domain(page) -> None:
+    """On the tiny bundle (two domains, no transfer model): one info line saying how to train one (the page
+    with a transfer model has its own test, tests/browser/test_cross_domain.py)."""
+    page.get_by_text(re.compile("has no transfer model")).wait_for()
+    expect(page.get_by_text(re.compile("--transfer gated"))).to_have_count(1)
+
+
 def report(page) -> None:
     buttons = page.locator('[data-testid="stDownloadButton"]')
     expect(buttons).to_have_count(2)  # waits: the second button may paint after the first
@@ -209,6 +216,7 @@ INTERACTIONS: dict[str, Callable] = {
     "Embedding map": embedding_map,
     "Cold start": cold_start,
     "Live session": live_session,
+    "Cross-domain": cross_domain,
     "Report": report,
 }
 HAS_CHARTS = {"Overview", "Diversity & popularity", "Re-ranking lab", "Fairness", "Embedding map"}

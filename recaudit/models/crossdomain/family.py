@@ -86,6 +86,13 @@ class TrainedCrossDomain(TrainedMF):
         return {} if self.transfer is None else {COMPONENT: self.transfer.component()}
 
 
+def served_transfer(manifest: dict[str, Any]) -> str:
+    """What a bundle serves per domain: the manifest's ``transfer`` (``recaudit train --transfer``), else its
+    ``crossdomain`` config's, else ``gated``."""
+    config = (manifest.get("model") or {}).get("config") or {}
+    return str(manifest.get("transfer") or config.get("transfer") or "gated")
+
+
 def item_domains(items: pd.DataFrame | None, item_ids: np.ndarray, source: str = "--items") -> np.ndarray:
     """The domain of each of ``item_ids`` from the items table, refusing what transfer cannot use.
 
