@@ -26,7 +26,7 @@ $(VENV)/.installed: $(VENV)/.runtime requirements-dev.txt
 # Order-only: the bundle is built when missing, not rebuilt (and refused) after a reinstall.
 $(SAMPLE_BUNDLE)/manifest.json: | $(VENV)/.runtime
 	$(VENV)/bin/recaudit train sample_data/interactions.parquet --items sample_data/items.parquet --blend learned \
-		--session gru --threads $(THREADS) \
+		--session gru --transfer gated --threads $(THREADS) \
 		--out $(SAMPLE_BUNDLE)
 
 sample-bundle: $(SAMPLE_BUNDLE)/manifest.json
