@@ -1,6 +1,6 @@
 """A model trained on the committed sample world recovers its planted structure.
 
-One training run (the configuration `make run` trains: the default plus ``--blend learned``) is shared by
+One training run (the collaborative and content parts of `make run`s bundle: ``--blend learned``) is shared by
 every test here.
 """
 

@@ -272,7 +272,7 @@ def _transfer_audit(result: AuditResult, bundle: Bundle, k: int, *, n_boot: int,
         return
     evaluation = evaluate_transfer(bundle, k, n_boot=n_boot, seed=seed)
     values = headline_values(evaluation)
-    result.values.update(values)
+    result.values.update({name: values[name] for name in names if name in values})  # catalogue order
     for name in names:
         if name not in values:
             result.skipped[name] = f"transfer {evaluation.served!r} has no such group in the test users"
