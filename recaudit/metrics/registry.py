@@ -152,10 +152,16 @@ def _transfer_specs() -> list[MetricSpec]:
     return [
         MetricSpec(
             name=name, family="crossdomain", kind="catalogue", needs=("test", "crossdomain"), help=help,
-            source=source, default=False,
+            source=source, default=False, compute=_from_a_transfer_model,
         )
         for name, help in entries
     ]
+
+
+def _from_a_transfer_model(inputs: AuditInputs, lists: RecLists) -> float:
+    """Never reached: the ``crossdomain`` need is unmet by any log, so the engine skips these entries with
+    that reason; :func:`recaudit.workflows.audit.audit_bundle` computes them from the bundle."""
+    raise ValueError("transfer metrics are computed by recaudit audit from a bundle trained with --transfer")
 
 
 METRICS: dict[str, MetricSpec] = {

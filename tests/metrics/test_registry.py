@@ -47,7 +47,7 @@ def test_every_entry_is_complete(name: str) -> None:
     assert set(spec.sets) <= set(SETS), f"unknown set in {sorted(spec.sets)}"
     assert (spec.compute is None) == (spec.kind == "item_group")
     assert (spec.relevance is not None) == (spec.family == "accuracy")
-    assert set(spec.needs) <= {"test", "item_emb", "categories", "cold_test", "cold_lists"}
+    assert set(spec.needs) <= {"test", "item_emb", "categories", "cold_test", "cold_lists", "crossdomain"}
 
 
 def test_the_default_set_is_what_audits_computed_before_the_catalogue() -> None:
