@@ -14,7 +14,9 @@ Steps, for a catalogue of two or more domains:
      the validation slice (users bucketed by their fit-phase interaction count);
    - the cold bucket (0): a seeded ``cold_probe_share`` of the users present in both domains is hidden
      from the maps, which are fitted on the others; the hidden users' target interactions are then
-     ranked from their source vector alone, against the target domain's popularity.
+     ranked from their source vector alone, against the target domain's popularity. (Their target
+     interactions did train the target's item table and popularity, a small advantage shared by both sides
+     of the comparison.)
    A bucket with fewer than ``min_gate_users`` validation users, or where no map beats target-only, keeps
    ``target``: transfer is used only where it measurably helps.
 """
