@@ -265,6 +265,49 @@ def _coldstart_section(result: AuditResult) -> str:
     return "".join(parts)
 
 
+def _transfer_section(result: AuditResult) -> str:
+    """Cross-domain transfer (``info["crossdomain"]``, bundles trained with ``--transfer``): per target
+    domain, every transfer's lift and share of users hurt for cold and warm users, with intervals; then the
+    per-domain exposure of each transfer and the users' taste correlation across domains."""
+    info = (result.info or {}).get("crossdomain")
+    if not info:
+        return ""
+    parts = [
+        "<section><h2>Cross-domain transfer</h2>"
+        f'<p class="muted">Served transfer: {_esc(info.get("served"))}. Every list is ranked within the '
+        "target domain's catalogue; each transfer is compared with the target-only model on the same test "
+        "users (lift = ratio of mean ndcg minus 1; hurt = share of users with a lower ndcg; 95% bootstrap "
+        "intervals over users). Cold = no training interaction in the target.</p>"
+    ]
+    for domain, tables in (info.get("tables") or {}).items():
+        rows = []
+        for mode, records in tables.items():
+            for record in records:
+                if record.get("group") not in ("cold", "warm"):
+                    continue
+                rows.append(
+                    {
+                        "transfer": mode, "users": record.get("group"), "n": record.get("n_users"),
+                        "lift [95% CI]": _with_ci(
+                            record.get("transfer_lift"), record.get("transfer_lift_low"),
+                            record.get("transfer_lift_high"),
+                        ),
+                        "hurt [95% CI]": _with_ci(record.get("negative_transfer_rate"),
+                                                  record.get("negative_transfer_rate_low"),
+                                                  record.get("negative_transfer_rate_high")),
+                    }
+                )  # fmt: skip
+        parts.append(f"<h3>target {_esc(domain)}</h3>{_table(pd.DataFrame(rows))}")
+    exposure = pd.DataFrame(info.get("exposure") or [])
+    if not exposure.empty:
+        parts.append(f"<h3>Exposure per domain</h3>{_table(exposure)}")
+    correlation = pd.DataFrame(info.get("preference_correlation") or [])
+    if not correlation.empty:
+        parts.append(f"<h3>Preference correlation across domains</h3>{_table(correlation)}")
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def _embedding_section(result: AuditResult) -> str:
     """Embedding health (``info["embedding"]`` from :func:`recaudit.metrics.embedding.embedding_audit`)."""
     audit = (result.info or {}).get("embedding")
@@ -318,7 +361,8 @@ def render_html(
     Sections: header (title, model name/kind, re-ranking, data and fingerprints, settings, created time,
     recaudit version), headline metrics (value, 95% CI, one-line definition from the registry, formula
     source), skipped metrics with reasons, user-group tables, item-group exposure tables, popularity lift,
-    the cold-start section (only when some test item has no training interactions), embedding health
+    the cold-start section (only when some test item has no training interactions), the cross-domain
+    transfer section (only for a bundle trained with ``--transfer``), embedding health
     and the figures (``{heading: figure}``, e.g. from :func:`default_figures`).
     """
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -347,6 +391,7 @@ def render_html(
                 result.popularity_lift,
             ),
             _coldstart_section(result),
+            _transfer_section(result),
             _embedding_section(result),
             _figures_section(figures or {}),
         ]

@@ -531,6 +531,7 @@ def test_audit_reports_transfer_metrics_and_gates_on_them(
     assert main([*argv, "--out", str(tmp_path / "plain")]) == 0
     capsys.readouterr()
     assert main(["audit", str(tmp_path / "cd"), "--json", str(tmp_path / "a.json"),
+                 "--html", str(tmp_path / "a.html"),
                  "--fail-on", "negative_transfer_rate@10>1"]) == 0  # fmt: skip
     table = capsys.readouterr().out
     assert "negative_transfer_rate@10" in table and "transfer_lift_warm@10" in table
@@ -543,6 +544,9 @@ def test_audit_reports_transfer_metrics_and_gates_on_them(
 
     values = json.loads((tmp_path / "a.json").read_text())
     assert values["negative_transfer_rate@10"] == pytest.approx(worst)
+    assert set(values["info"]["crossdomain"]["tables"]) == {"books", "movies"}
+    html = (tmp_path / "a.html").read_text()
+    assert "<h2>Cross-domain transfer</h2>" in html and "target books" in html and "target movies" in html
     assert main(["audit", str(tmp_path / "cd"), "--fail-on", "negative_transfer_rate@10>-1"]) == 1
     assert "gate failed: negative_transfer_rate@10>-1" in capsys.readouterr().err
     # without a transfer model the gate cannot pass: the metric is unavailable, and says why
