@@ -13,7 +13,9 @@ items excluded (docs/metrics.md, "Cross-domain"):
 
 * ``popularity``: Books items by training interactions;
 * ``target-only``: an ``mf`` model trained on Books alone (cold users get popularity);
-* ``shared``: one ``mf`` model trained on Books and Movies together (one user vector for both domains);
+* ``shared``: one ``mf`` model trained on Books and Movies together (one user vector for both domains),
+  multi-task as the ``crossdomain`` family trains it: a softmax per domain over that domain's in-batch items,
+  with balanced per-domain loss weights;
 * ``mapping-linear`` / ``mapping-mlp``: EMCDR, a map from the user's Movies-only vector to their Books-only
   vector, fitted on the users in both domains, applied to every user with Movies interactions;
 * ``gated``: per bucket of the user's Books training interactions, target-only or a map, whichever had the
@@ -96,6 +98,7 @@ def split(
 
 
 def run(args: argparse.Namespace, log: Any = print) -> dict[str, Any]:
+    from recaudit.models.crossdomain.family import domain_loss_weights
     from recaudit.models.crossdomain.train import TransferConfig, train_crossdomain
     from recaudit.models.mf.train import train_mf
 
@@ -120,8 +123,14 @@ def run(args: argparse.Namespace, log: Any = print) -> dict[str, Any]:
         f"cross-domain model (target-only per domain, maps, gates) in {time.perf_counter() - started:.0f} s"
     )
     started = time.perf_counter()
-    joint = train_mf(train[[USER_ID, ITEM_ID, TIMESTAMP]], mf)
-    log(f"shared model (Books + Movies together) in {time.perf_counter() - started:.0f} s")
+    by_item = dict(zip(items.tolist(), item_domain.tolist(), strict=True))
+    weights = domain_loss_weights(train[ITEM_ID].map(by_item), "balanced")
+    joint = train_mf(train[[USER_ID, ITEM_ID, TIMESTAMP]], mf, item_domain=by_item, domain_weights=weights)
+    shown = ", ".join(f"{d} {w:.2f}" for d, w in sorted(weights.items()))
+    log(
+        f"shared model (Books + Movies together, a softmax per domain, balanced loss weights {shown}) in "
+        f"{time.perf_counter() - started:.0f} s"
+    )
     shared = _shared_tables(joint, users, items)
 
     import scipy.sparse as sp

@@ -26,6 +26,7 @@ def in_batch_softmax_loss(
     *,
     item_offset: torch.Tensor | None = None,
     false_negatives: torch.Tensor | None = None,
+    row_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean cross-entropy of the diagonal of the ``[B, B]`` in-batch logits.
 
@@ -39,6 +40,8 @@ def in_batch_softmax_loss(
         false_negatives: ``[B, B]`` bool, true where item j is also a positive of user b (the same
             item twice in the batch, or another item the user interacted with); those logits leave
             the denominator. The diagonal must be false.
+        row_weights: ``[B]`` weight of each pair's cross-entropy (per-domain loss weights); the loss is
+            then the mean of the weighted terms.
     """
     if item_offset is None:
         logits = user_vectors @ item_vectors.T
@@ -47,7 +50,9 @@ def in_batch_softmax_loss(
     if false_negatives is not None:
         logits = logits.masked_fill_(false_negatives, float("-inf"))
     target = torch.arange(logits.shape[0], device=logits.device)
-    return F.cross_entropy(logits, target)
+    if row_weights is None:
+        return F.cross_entropy(logits, target)
+    return (F.cross_entropy(logits, target, reduction="none") * row_weights).mean()
 
 
 def bpr_loss(positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:

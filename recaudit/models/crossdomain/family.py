@@ -41,10 +41,15 @@ class CrossDomainConfig(MFConfig):
     Attributes:
         transfer: what ``recommend --domain`` serves (:data:`TRANSFER_CHOICES`).
         transfer_map: the map of ``mapping`` and the one the gate may pick (``linear`` or ``mlp``).
+        domain_weights: the joint model's per-domain loss weights: ``balanced`` (each domain's interactions
+            weigh N / (D · N_d) in all, so a small domain counts as much as a big one) or ``equal`` (every
+            interaction weighs 1). The joint model is trained multi-task: one softmax per domain over that
+            domain's in-batch items, sharing the user vectors.
     """
 
     transfer: TransferName = "gated"
     transfer_map: Literal["linear", "mlp"] = "linear"
+    domain_weights: Literal["balanced", "equal"] = "balanced"
 
     def validate(self) -> None:
         super().validate()
@@ -52,6 +57,8 @@ class CrossDomainConfig(MFConfig):
             self.fail("transfer", f"must be one of {TRANSFER_CHOICES}")
         if self.transfer_map not in ("linear", "mlp"):
             self.fail("transfer_map", "must be 'linear' or 'mlp'")
+        if self.domain_weights not in ("balanced", "equal"):
+            self.fail("domain_weights", "must be 'balanced' or 'equal'")
 
     def mf_config(self) -> MFConfig:
         """The collaborative models' config (the :class:`MFConfig` fields of this one)."""
@@ -136,6 +143,16 @@ def check_bridge_users(users: pd.Series, domains: pd.Series) -> None:
         )  # fmt: skip
 
 
+def domain_loss_weights(domains: pd.Series, rule: str) -> dict[str, float]:
+    """Per-domain loss weights from the training interactions' domains: ``balanced`` gives domain d
+    N / (D · N_d) (the weights average 1 over the interactions), ``equal`` gives 1 each."""
+    counts = domains.value_counts()
+    if rule == "equal":
+        return {str(d): 1.0 for d in counts.index}
+    total, n_domains = float(counts.sum()), len(counts)
+    return {str(d): total / (n_domains * float(n)) for d, n in counts.items()}
+
+
 def train(
     interactions: pd.DataFrame,
     config: CrossDomainConfig,
@@ -143,11 +160,18 @@ def train(
     progress: object = None,
     items: pd.DataFrame | None = None,
 ) -> TrainedCrossDomain:
-    """The joint ``mf`` model on every domain, then the transfer model on the same interactions."""
+    """The joint ``mf`` model on every domain (multi-task: a softmax per domain, ``domain_weights``), then the
+    transfer model on the same interactions."""
     from recaudit.models.crossdomain.train import TransferConfig, train_crossdomain
     from recaudit.models.mf.train import train_mf
 
-    mf = train_mf(interactions, config.mf_config(), progress=progress)  # type: ignore[arg-type]
+    ids = np.unique(interactions[ITEM_ID].astype(str))
+    by_item = dict(zip(ids.tolist(), item_domains(items, ids).tolist(), strict=True))
+    weights = domain_loss_weights(interactions[ITEM_ID].astype(str).map(by_item), config.domain_weights)
+    mf = train_mf(
+        interactions, config.mf_config(), progress=progress,  # type: ignore[arg-type]
+        item_domain=by_item, domain_weights=weights,
+    )  # fmt: skip
     transfer = train_crossdomain(
         interactions, user_ids=mf.user_ids, item_ids=mf.item_ids,
         item_domain=item_domains(items, mf.item_ids), mf_config=config.mf_config(),

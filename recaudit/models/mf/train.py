@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 import numpy as np
@@ -45,6 +45,8 @@ def train_mf(
     valid: pd.DataFrame | None = None,
     progress: Progress = None,
     on_fit: Callable[[TrainedMF, pd.DataFrame, pd.DataFrame | None], None] | None = None,
+    item_domain: Mapping[str, str] | None = None,
+    domain_weights: Mapping[str, float] | None = None,
 ) -> TrainedMF:
     """Train user and item embeddings on implicit feedback.
 
@@ -66,6 +68,11 @@ def train_mf(
             as the result is), its training frame and its validation frame (None without validation):
             what a caller tunes on held-out data without training a second model (the cold-start
             family's learned gate).
+        item_domain: item id -> domain: **joint multi-task training** over several domains (the
+            cross-domain family's shared model). Each pair's in-batch negatives are then the batch's items
+            of its own domain only (a per-domain softmax sharing the user vectors), and its loss is
+            weighted by ``domain_weights[domain]`` (default 1). Items without a domain form one more domain.
+        domain_weights: per-domain loss weights, used with ``item_domain``.
 
     Returns:
         A :class:`TrainedMF` with a row for every user and every item of ``train``.
@@ -83,6 +90,7 @@ def train_mf(
         fit_frame, held_frame = frame, clean_interactions(valid, "valid", need_timestamp=False)
     else:
         fit_frame, held_frame = frame, None
+    tasks = _domain_tasks(item_ids, item_domain, domain_weights)
     fit = encode(fit_frame, user_ids, item_ids)
     held = encode(held_frame, user_ids, item_ids) if held_frame is not None else None
     device = choose_device(config.device, source="MFConfig")
@@ -90,14 +98,14 @@ def train_mf(
     try:
         with training_settings(config.num_threads, device):
             model, history, best_epoch = _fit(
-                fit, held, config, config.epochs, device, report, "fit"
+                fit, held, config, config.epochs, device, report, "fit", tasks
             )
             if on_fit is not None:
                 on_fit(_export(model, fit, config, list(history), best_epoch, device), fit_frame, held_frame)
             if config.refit and carve and held is not None and len(held.users):
                 everything = encode(frame, user_ids, item_ids)
                 model, refit_history, _ = _fit(
-                    everything, None, config, best_epoch, device, report, "refit"
+                    everything, None, config, best_epoch, device, report, "refit", tasks
                 )
                 history += refit_history
                 fit = everything
@@ -114,6 +122,7 @@ def _fit(
     device: torch.device,
     report: Callable[[dict], None],
     phase: str,
+    tasks: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[MFModule, list[dict], int]:
     """Train one model from the seed; early-stop on validation recall and restore the best epoch."""
     generator = torch.Generator().manual_seed(config.seed)
@@ -130,7 +139,7 @@ def _fit(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     users = torch.from_numpy(data.users).to(device)
     items = torch.from_numpy(data.items).to(device)
-    step = _make_step(model, users, items, n_items, config, generator)
+    step = _make_step(model, users, items, n_items, config, generator, tasks)
     validation = None
     if held is not None and len(held.users):
         validation = ValidationSet(
@@ -191,8 +200,10 @@ def _make_step(
     n_items: int,
     config: MFConfig,
     generator: torch.Generator,
+    tasks: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The loss of one batch (interaction positions) under ``config.loss``, plus the L2 penalty."""
+    """The loss of one batch (interaction positions) under ``config.loss``, plus the L2 penalty; with
+    ``tasks`` (each item's domain code, each domain's loss weight) a per-domain in-batch softmax."""
     temperature = config.temperature
 
     def penalty(user_rows: torch.Tensor, item_rows: torch.Tensor) -> torch.Tensor:
@@ -224,20 +235,51 @@ def _make_step(
         counts = torch.bincount(items, minlength=n_items).to(torch.float32)
         log_q = torch.log(counts.clamp(min=1.0) / len(items))  # items without rows never sampled
 
+    domain_of = weight_of = None
+    if tasks is not None:
+        domain_of = torch.from_numpy(tasks[0]).to(users.device)
+        weight_of = torch.from_numpy(tasks[1]).to(users.device)
+
     def softmax_step(batch: torch.Tensor) -> torch.Tensor:
         u, i = users[batch], items[batch]
         offset = model.item_biases(i)
         if log_q is not None:
             offset = -log_q[i] if offset is None else offset - log_q[i]
+        masked = lookup.in_batch_false_negatives(u, i)
+        weights = None
+        if domain_of is not None and weight_of is not None:
+            d = domain_of[i]
+            masked = masked | (d[:, None] != d[None, :])  # negatives of a pair: its own domain's items only
+            weights = weight_of[d]
         loss = in_batch_softmax_loss(
             model.user_vectors(u) / temperature,
             model.item_vectors(i),
             item_offset=offset,
-            false_negatives=lookup.in_batch_false_negatives(u, i),
+            false_negatives=masked,
+            row_weights=weights,
         )
         return loss + penalty(u, i)
 
     return softmax_step
+
+
+def _domain_tasks(
+    item_ids: np.ndarray, item_domain: Mapping[str, str] | None, weights: Mapping[str, float] | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(domain code per item row, loss weight per code)`` for multi-task training, or None."""
+    if item_domain is None:
+        return None
+    names = [str(item_domain.get(str(i), "")) for i in item_ids]
+    domains = sorted(set(names))
+    code = {name: c for c, name in enumerate(domains)}
+    given = dict(weights or {})
+    bad = [d for d, w in given.items() if not (math.isfinite(float(w)) and float(w) > 0)]
+    if bad:
+        raise RecauditInputError("domain_weights", f"weights must be finite and > 0, got {bad}")
+    return (
+        np.asarray([code[n] for n in names], np.int64),
+        np.asarray([float(given.get(name, 1.0)) for name in domains], np.float32),
+    )
 
 
 def _export(
