@@ -20,14 +20,13 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from recaudit.bundle import Bundle
 from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, USER_ID
 from recaudit.errors import RecauditInputError
 from recaudit.metrics import exposure
 from recaudit.metrics.crossdomain import preference_correlation, transfer_table
-from recaudit.metrics.lists import RecLists
+from recaudit.metrics.lists import RecLists, membership_matrix
 from recaudit.metrics.popularity import arp
 from recaudit.metrics.ranking import evaluate_lists
 from recaudit.models.crossdomain.family import served_transfer
@@ -122,7 +121,7 @@ def _correlations(bundle: Bundle, domains: list[str], item_domain: np.ndarray) -
     """preference_correlation of the training interactions for each pair of domains (needs categories)."""
     if bundle.train is None or CATEGORY not in bundle.items.columns:
         return pd.DataFrame(columns=["domains", "preference_correlation", "n_users"])
-    categories = _category_matrix(bundle.items[CATEGORY])
+    categories, _ = membership_matrix(bundle.items[CATEGORY].to_numpy(dtype=object), multi=True)
     train = bundle.train[[USER_ID, ITEM_ID]].astype(str)
     users = bundle.user_vocab.rows(train[USER_ID].to_numpy(dtype=object), strict=False)
     items = bundle.item_vocab.rows(train[ITEM_ID].to_numpy(dtype=object), strict=False)
@@ -138,19 +137,6 @@ def _correlations(bundle: Bundle, domains: list[str], item_domain: np.ndarray) -
             }
         )
     return pd.DataFrame(rows)
-
-
-def _category_matrix(column: pd.Series) -> sp.csr_matrix:
-    """``[I, G]`` 0/1 membership from ``a|b`` category strings."""
-    names: dict[str, int] = {}
-    rows, cols = [], []
-    for i, value in enumerate(column.fillna("").astype(str)):
-        for c in value.split("|"):
-            c = c.strip()
-            if c:
-                rows.append(i)
-                cols.append(names.setdefault(c, len(names)))
-    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(column), max(len(names), 1)))
 
 
 def headline_values(evaluation: TransferEvaluation) -> dict[str, float]:
