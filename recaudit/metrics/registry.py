@@ -53,6 +53,9 @@ REFERENCE_ENGINE = "memory"
 """The in-memory NumPy/SciPy engine of :func:`recaudit.metrics.evaluate`, the reference every other
 engine (Ibis/DuckDB, Spark) is checked against."""
 
+ALL_ENGINES = (REFERENCE_ENGINE, "duckdb", "spark")
+"""The aggregation metrics that :mod:`recaudit.metrics.engines` also writes as Ibis expressions."""
+
 SETS: dict[str, str] = {
     "headline": "held-out numbers stored in a bundle's manifest (recaudit.workflows.holdout), in this order",
     "overview": "order of the Overview page's held-out accuracy table (recaudit.views.explorer)",
@@ -91,7 +94,8 @@ class MetricSpec:
         default: computed by an audit that names no metrics.
         sets: named sets it is shown in (keys of :data:`SETS`), each with its position in that set; a
             set lists its members by position, then in catalogue order.
-        engines: engines that can compute it (today only :data:`REFERENCE_ENGINE`).
+        engines: engines that can compute it: :data:`REFERENCE_ENGINE`, and :data:`ALL_ENGINES` for the
+            aggregation metrics :mod:`recaudit.metrics.engines` writes as Ibis expressions.
     """
 
     name: str
@@ -123,6 +127,7 @@ def _accuracy_spec(name: str, fn: RelevanceFn, help: str, sets: Mapping[str, int
     return MetricSpec(
         name=name, family="accuracy", kind="user", needs=("test",), help=help,
         source="ranx conventions (binary relevance)", compute=_accuracy(fn), relevance=fn, sets=sets,
+        engines=ALL_ENGINES,
     )
 
 
@@ -189,38 +194,45 @@ METRICS: dict[str, MetricSpec] = {
             source="RecBole ItemCoverage (share of the catalogue)",
             compute=lambda i, lists: exposure.coverage(lists),
             sets={"diversity": 0, "rerank_lab": 2, "frontier": 1},
+            engines=ALL_ENGINES,
         ),
         MetricSpec(
             name="gini", family="exposure", kind="catalogue", needs=(),
             help="Gini of list counts c_i over the whole catalogue (RecBole GiniIndex)",
             source="RecBole GiniIndex, LensKit gini (whole catalogue)",
             compute=lambda i, lists: exposure.gini_at_k(lists), sets={"rerank_lab": 3, "frontier": 2},
+            engines=ALL_ENGINES,
         ),
         MetricSpec(
             name="gini_recommended_only", family="exposure", kind="catalogue", needs=(),
             help="Gini over recommended items only (Evidently's variant)",
             source="Evidently (recommended items only)",
             compute=lambda i, lists: exposure.gini_recommended_only(lists.exposure_counts()), default=False,
+            engines=ALL_ENGINES,
         ),
         MetricSpec(
             name="exposure_gini", family="exposure", kind="catalogue", needs=(),
             help="Gini of position-weighted exposure x_i",
             source="RecBole GiniIndex over position-weighted exposure",
             compute=lambda i, lists: exposure.exposure_gini(lists),
+            engines=ALL_ENGINES,
         ),
         MetricSpec(
             name="entropy", family="exposure", kind="catalogue", needs=(), help="−Σ p ln p of c_i",
             source="RecBole ShannonEntropy (natural log)", compute=lambda i, lists: exposure.entropy(lists),
+            engines=ALL_ENGINES,
         ),
         MetricSpec(
             name="entropy_norm", family="exposure", kind="catalogue", needs=(), help="entropy / ln |I|",
             source="RecBole ShannonEntropy / ln |I|", compute=lambda i, lists: exposure.entropy_norm(lists),
+            engines=ALL_ENGINES,
         ),
         MetricSpec(
             name="personalization", family="exposure", kind="catalogue", needs=(),
             help="1 − mean pairwise list overlap / k",
             source="docs/metrics.md: 1 − mean pairwise overlap / k, from c_i",
             compute=lambda i, lists: exposure.personalization(lists), sets={"diversity": 6},
+            engines=ALL_ENGINES,
         ),
         MetricSpec(
             name="arp", family="popularity", kind="user", needs=(),
@@ -228,18 +240,21 @@ METRICS: dict[str, MetricSpec] = {
             source="Abdollahpouri; Elliot, RecBole, RecTools",
             compute=lambda i, lists: popularity.arp(lists, i.item_popularity),
             sets={"diversity": 1, "rerank_lab": 6},
+            engines=ALL_ENGINES,
         ),
         MetricSpec(
             name="aplt", family="popularity", kind="user", needs=(),
             help="share of long-tail items in the list", source="Abdollahpouri; Elliot (80% short head)",
             compute=lambda i, lists: popularity.aplt(lists, i.head_mask),
             sets={"diversity": 2, "rerank_lab": 7},
+            engines=ALL_ENGINES,
         ),
         MetricSpec(
             name="novelty", family="popularity", kind="user", needs=(),
             help="mean −log2(users(i) / n_users)", source="RecTools MeanInvUserFreq",
             compute=lambda i, lists: popularity.novelty(lists, i.item_users, i.n_train_users),
             sets={"diversity": 3, "rerank_lab": 8},
+            engines=ALL_ENGINES,
         ),
         MetricSpec(
             name="ild", family="diversity", kind="user", needs=("item_emb",),
@@ -302,6 +317,7 @@ METRICS: dict[str, MetricSpec] = {
             name="exposure_disparity", family="fairness", kind="item_group", needs=("test",),
             help="max / min exposure_ratio over groups with merit (1 = exposure proportional to merit)",
             source="docs/metrics.md group exposure fairness",
+            engines=ALL_ENGINES,
         ),
     ]
 }
