@@ -27,10 +27,13 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from recaudit._io import atomic_path, dumps_json
 from recaudit.errors import RecauditInputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXIT_BAD_INPUT = 2
 
@@ -213,6 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     _path_arg(p, "--users", kind="users", help="users table (user_id + attributes) for group breakdowns")
     p.add_argument("--by", action="append", default=[], metavar="COLUMN",
                    help="break user-level metrics down by this users-table column (repeatable)")
+    p.add_argument("--engine", choices=("memory", "duckdb", "spark"), default="memory",
+                   help="memory (default: NumPy, the reference), duckdb (embedded, for logs beyond memory; "
+                   "files, globs such as 'recs/*.parquet' or parquet folders) or spark (pip install "
+                   "'recaudit[spark]')")
+    p.add_argument("--threads", type=_positive_int, help="duckdb: worker threads (default: all cores)")
+    p.add_argument("--memory-limit", metavar="SIZE",
+                   help="duckdb: memory bound, e.g. 4GB (DuckDB spills to disk beyond it)")
 
     p = sub.add_parser("audit", help="full audit of a bundle's held-out data, with report and gates")
     _path_arg(p, "bundle", kind="bundle", help="bundle directory")
@@ -529,14 +539,27 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+MEMORY_ENGINE_MAX_MB = 512.0
+"""Inputs larger than this (MB, files together; ``RECAUDIT_MEMORY_ENGINE_MAX_MB`` overrides it) make
+``recaudit metrics`` suggest ``--engine duckdb``."""
+
+
 def cmd_metrics(args: argparse.Namespace) -> int:
+    if args.engine != "memory":
+        return _metrics_on_engine(args)
     from recaudit.data.readers import read_items, read_pairs, read_recs, read_users
     from recaudit.metrics import AuditInputs, evaluate
 
-    recs = read_recs(args.recs)
-    train = read_pairs(args.train)
-    test = read_pairs(args.test) if args.test is not None else None
-    items = read_items(args.items) if args.items is not None else None
+    if args.threads is not None or args.memory_limit is not None:
+        raise RecauditInputError("--threads/--memory-limit", "bound the duckdb engine", "add --engine duckdb")
+    recs = _read_many(read_recs, args.recs)
+    train = _read_many(read_pairs, args.train)
+    test = _read_many(read_pairs, args.test) if args.test is not None else None
+    items = _read_many(read_items, args.items) if args.items is not None else None
+    size = sum(_input_bytes(p) for p in (args.recs, args.train, args.test) if p is not None) / 2**20
+    if size > float(os.environ.get("RECAUDIT_MEMORY_ENGINE_MAX_MB", MEMORY_ENGINE_MAX_MB)):
+        _log(f"recaudit metrics: note: the inputs hold {size:,.0f} MB; --engine duckdb audits them "
+             "without loading them into memory")
     users = read_users(args.users) if args.users is not None else None
     if args.by and users is None:
         raise RecauditInputError("--by", "needs a users table", "pass --users USERS")
@@ -552,6 +575,48 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     else:
         print(_metrics_table(result))
     return 0
+
+
+def _metrics_on_engine(args: argparse.Namespace) -> int:
+    from recaudit.metrics.engines.evaluate import evaluate_engine
+
+    if args.users is not None or args.by:
+        raise RecauditInputError("--users/--by", f"user breakdowns run in memory, not on {args.engine}",
+                                 "drop --users/--by, or use --engine memory")
+    if args.engine == "spark" and (args.threads is not None or args.memory_limit is not None):
+        raise RecauditInputError("--threads/--memory-limit", "bound the duckdb engine only",
+                                 "size Spark with its own configuration")
+    result = evaluate_engine(
+        args.engine, recs=str(args.recs), train=str(args.train),
+        test=None if args.test is None else str(args.test),
+        items=None if args.items is None else str(args.items),
+        k=args.k, ci=not args.no_ci, threads=args.threads, memory_limit=args.memory_limit,
+    )  # fmt: skip
+    if args.format == "json":
+        sys.stdout.write(dumps_json(result.to_dict()))
+    else:
+        print(_metrics_table(result))
+    return 0
+
+
+def _read_many(reader: Callable[[Path], pd.DataFrame], path: Path) -> pd.DataFrame:
+    """``reader`` of a file, or of every file a glob matches (in sorted order, rows concatenated)."""
+    if not any(ch in str(path) for ch in "*?["):
+        return reader(path)
+    import pandas as pd
+
+    from recaudit.metrics.engines.backends import expand
+
+    return pd.concat([reader(p) for p in expand(path)], ignore_index=True)
+
+
+def _input_bytes(path: Path) -> int:
+    from recaudit.metrics.engines.backends import expand
+
+    try:
+        return sum(p.stat().st_size for p in expand(path))
+    except RecauditInputError:
+        return 0
 
 
 def _metrics_table(result: object) -> str:
@@ -645,7 +710,14 @@ def check_file_arguments(parser: argparse.ArgumentParser, args: argparse.Namespa
         kind = action.file_kind  # type: ignore[attr-defined]
         path = Path(value)
         if kind in INPUT_KINDS:
-            check_input_file(path, f"a file ({FILE_KINDS[kind].split(' read by')[0]})")
+            expected = f"a file ({FILE_KINDS[kind].split(' read by')[0]})"
+            if args.command == "metrics" and _many_files(path, args.engine):
+                from recaudit.metrics.engines.backends import expand
+
+                for part in expand(path):  # a glob, or a parquet folder for an engine
+                    check_input_file(part, expected)
+            else:
+                check_input_file(path, expected)
         elif kind == "bundle":
             read_manifest(path)  # a directory holding a readable manifest of a known format version
         elif kind == "bundle_root" and not path.is_dir():
@@ -657,6 +729,11 @@ def check_file_arguments(parser: argparse.ArgumentParser, args: argparse.Namespa
             check_output_dir(path, overwrite=bool(getattr(args, "force", False)))
         elif kind == "out_dir" and path.exists() and not path.is_dir():
             raise RecauditInputError(path, "exists and is not a directory", "choose another --out")
+
+
+def _many_files(path: Path, engine: str) -> bool:
+    """``recaudit metrics`` reads a glob on every engine, and a folder of parquet parts on an Ibis engine."""
+    return any(ch in str(path) for ch in "*?[") or (engine != "memory" and path.is_dir())
 
 
 def _log(message: str) -> None:
