@@ -192,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--include-seen", action="store_true", help="do not exclude each user's training items")
     p.add_argument("--domain", help="recommend only items of this domain")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--engine", choices=("memory", "spark"), default="memory",
+                   help="spark: score --all-users on Spark (pip install 'recaudit[spark]') and write --out "
+                   "as a folder of parquet parts, the same lists as memory")
 
     p = sub.add_parser("replay", help="replay events in file order: after each, that user's top-k")
     _path_arg(p, "bundle", kind="bundle", help="bundle directory")
@@ -326,6 +329,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         candidates = listed if candidates is None else candidates & listed
     exclude_seen = not args.include_seen
     transfer = bundle.crossdomain if args.domain is not None and args.history is None else None
+    if args.engine == "spark":
+        return _recommend_on_spark(bundle, args, candidates, transfer is not None)
     if transfer is not None:
         batches = _transfer_recommendations(bundle, transfer, args, candidates)
     elif args.history is not None:
@@ -336,6 +341,23 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         one = scorer.recommend(args.user, args.k, exclude_seen=exclude_seen, candidates=candidates)
         batches = iter([one])
     _write_recommendations(batches, args.out)
+    return 0
+
+
+def _recommend_on_spark(bundle: object, args: argparse.Namespace, candidates: object, transfer: bool) -> int:
+    from recaudit.scoring.partition import recommend_all_spark
+
+    if not args.all_users:
+        raise RecauditInputError("--engine spark", "scores --all-users only", "add --all-users")
+    if args.out is None:
+        raise RecauditInputError("--engine spark", "writes a folder of parquet parts", "add --out DIR")
+    if transfer:
+        raise RecauditInputError("--engine spark", f"serves no transfer model (--domain {args.domain})",
+                                 "use --engine memory for a transfer bundle's domain")
+    device = "cpu" if args.device == "auto" else args.device
+    rows = recommend_all_spark(bundle, args.bundle, args.out, args.k, exclude_seen=not args.include_seen,
+                               candidates=candidates, device=device)  # type: ignore[arg-type]
+    _log(f"wrote {rows:,} rows to {args.out} (parquet parts, scored on Spark)")
     return 0
 
 
