@@ -241,7 +241,7 @@ def _normalised(table: Any, kind: Kind, label: str) -> Any:
     for c in ids:
         checks[f"null_{c}"] = table[c].isnull().sum()
     if kind == "recs":
-        rank = table[RANK].cast("float64")
+        rank = table[RANK].try_cast("float64")  # text that is no number becomes NULL, a bad rank
         bad = rank.isnull() | (rank < 1) | (rank != rank.floor()) | rank.isinf() | rank.isnan()
         checks["bad_rank"] = ibis.ifelse(bad, 1, 0).sum()
     if kind == "items":

@@ -76,12 +76,12 @@ def evaluate_engine(
     else:
         catalogue = train_t.select(ITEM_ID).distinct()
     n_items = int(catalogue.count().execute())
-    cleaned = clean_lists(raw_recs, catalogue.select(ITEM_ID), k)
+    keep = eng.keep if eng.name == "spark" else None  # Spark: cache what several jobs read; DuckDB re-scans
+    cleaned = clean_lists(raw_recs, catalogue.select(ITEM_ID), k, keep=keep)
     audited = raw_recs.select(USER_ID)
     if test_t is not None:
         audited = audited.union(test_t.select(USER_ID))
     audited = audited.distinct()
-    keep = eng.keep if eng.name == "spark" else None  # DuckDB re-scans parquet faster than it caches
     lists = keep(cleaned.table) if keep else cleaned.table
     tables = ex.Tables(lists, k, catalogue, n_items, train_t, test_t, audited, keep=keep)
 
@@ -166,7 +166,7 @@ def _info(
     return {
         "data": {
             "users": users,
-            "users_with_lists": int(t.lists[USER_ID].nunique().execute()),
+            "users_with_lists": t.n_listed,
             "catalogue_items": t.n_items,
             "k": k,
             "train_users": t.n_train_users,

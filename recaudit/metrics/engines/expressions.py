@@ -89,6 +89,11 @@ class Tables:
         return self.cached("item_stats", build, shared=True)
 
     @property
+    def n_listed(self) -> int:
+        """Users with a non-empty list."""
+        return self.cached("n_listed", lambda: int(self.lists[USER_ID].nunique().execute()))
+
+    @property
     def n_train_users(self) -> int:
         return self.cached("n_train_users", lambda: int(self.train[USER_ID].nunique().execute()))
 
@@ -266,7 +271,7 @@ def exposure_values(t: Tables) -> dict[str, float]:
     c = counts["value"].to_numpy(np.float64)
     m = counts["m"].to_numpy(np.float64)
     n = t.n_items
-    n_listed = int(t.lists[USER_ID].nunique().execute())
+    n_listed = t.n_listed
     total = float((c * m).sum())
     out: dict[str, float] = {}
     out["coverage"] = float(m.sum() / n) if n else math.nan
@@ -310,7 +315,7 @@ def group_exposure(t: Tables, column: str) -> pd.DataFrame:
     """:func:`recaudit.metrics.fairness.group_exposure`'s table for one item column, from the engine."""
     member = memberships(t, column)
     exposure = exposure_counts(t)
-    total = float(exposure.x.sum().execute() or 0.0)
+    total = t.cached("total_x", lambda: float(exposure.x.sum().execute() or 0.0))
     with_x = member.left_join(exposure, member[ITEM_ID] == exposure[ITEM_ID])
     per_group = (
         with_x.group_by(member.group)
@@ -322,7 +327,7 @@ def group_exposure(t: Tables, column: str) -> pd.DataFrame:
     if t.test is not None:
         pairs = t.test_pairs.semi_join(t.catalogue, ITEM_ID)
         per_item = pairs.group_by(ITEM_ID).aggregate(t_i=pairs.count())
-        merit_total = float(per_item.t_i.sum().execute() or 0.0)
+        merit_total = t.cached("merit_total", lambda: float(per_item.t_i.sum().execute() or 0.0))
         joined = member.join(per_item, ITEM_ID)
         merit = joined.group_by("group").aggregate(t_g=joined.t_i.sum()).execute().set_index("group")["t_g"]
     frame = per_group.sort_values("group", key=lambda s: s.astype(str)).reset_index(drop=True)

@@ -32,14 +32,18 @@ class CleanLists:
     """True when the log needed the window (gaps, repeats or unknown items); False: ranks were positions."""
 
 
-def clean_lists(recs: Any, catalogue: Any, k: int) -> CleanLists:
-    """Clean ``recs`` (``user_id, item_id, rank, _row``) against ``catalogue`` (an ``item_id`` table)."""
+def clean_lists(recs: Any, catalogue: Any, k: int, *, keep: Any = None) -> CleanLists:
+    """Clean ``recs`` (``user_id, item_id, rank, _row``) against ``catalogue`` (an ``item_id`` table).
+
+    ``keep`` (Spark: ``Table.cache``) holds the known rows for the several counts that read them."""
     import ibis
 
     raw_stats = recs.aggregate(n=recs.count()).execute().iloc[0]
     n_raw = int(raw_stats["n"])
     distinct_ranks = int(recs.select(USER_ID, RANK).distinct().count().execute())
     known = recs.semi_join(catalogue, ITEM_ID)
+    if keep is not None:
+        known = keep(known)
     per_user = known.group_by(USER_ID).aggregate(n=known.count(), top=known[RANK].max())
     stats = per_user.aggregate(n=per_user.n.sum(), top=per_user.top.sum()).execute().iloc[0]
     n_known = int(stats["n"] or 0)

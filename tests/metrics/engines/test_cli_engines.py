@@ -122,6 +122,7 @@ def test_bad_files_through_duckdb_exit_2_with_one_line(
     [
         ("user_id,item_id,rank\na,i0001,0\n", "ranks that are not integers >= 1"),
         ("user_id,item_id,rank\na,i0001,1.5\n", "ranks that are not integers >= 1"),
+        ("user_id,item_id,rank\na,i0001,first\n", "ranks that are not integers >= 1"),
         ("user_id,item_id,rank\n,i0001,1\n", "column 'user_id' has 1 missing ids"),
     ],
 )
