@@ -8,7 +8,7 @@ PORT ?= 8501
 # CPU threads for training the sample bundle (the brief's machines have two cores).
 THREADS ?= 2
 
-.PHONY: run test lint bench sample-bundle clean
+.PHONY: run test lint bench bench-peers sample-bundle clean
 
 # The app needs requirements.txt only; tests and benchmarks add requirements-dev.txt.
 $(VENV)/.runtime: requirements.txt pyproject.toml
@@ -40,7 +40,17 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
-bench: $(VENV)/.installed
+# RePlay, a peer in bench_engines, pins pandas < 3 and pyarrow < 24: it gets its own virtualenv.
+PEERS := .venv-peers
+$(PEERS)/.installed:
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet replay-rec==0.22.0 pyspark==4.0.5
+	touch $@
+
+bench-peers: $(PEERS)/.installed
+
+bench: $(VENV)/.installed bench-peers
+	$(PY) -m pip install --quiet -r requirements-spark.txt
 	$(PY) benchmarks/bench_scoring.py
 	$(PY) benchmarks/bench_quality.py
 	$(PY) benchmarks/bench_metrics.py
@@ -48,6 +58,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_coldstart.py
 	$(PY) benchmarks/bench_sessions.py
 	$(PY) benchmarks/bench_crossdomain.py
+	$(PY) benchmarks/bench_engines.py --replay-python $(PEERS)/bin/python
 
 clean:
-	rm -rf $(VENV) $(BUNDLES) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS) $(BUNDLES) .pytest_cache .ruff_cache
