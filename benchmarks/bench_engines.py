@@ -7,7 +7,7 @@ catalogue, int64 ids):
   memory limit; at ``--rows`` (default 100M) and at the peers' size;
 - ``spark``: the same on Spark local mode at ``--spark-rows`` (default 20M);
 - ``memory``: the in-memory engine (``AuditInputs`` + ``evaluate``) at the peers' size;
-- ``pandas``: a plain pandas groupby of coverage, gini, entropy, arp and novelty at the peers' size;
+- ``pandas``: a plain pandas groupby of the same nine metrics at the peers' size (no validation);
 - ``replay-pandas|polars|spark``: RePlay's ``OfflineMetrics([Coverage, Surprisal, Novelty])`` at the
   peers' size, run by another interpreter (``--replay-python``; RePlay pins pandas < 3 and pyarrow < 24,
   which recaudit's pins exclude, so it lives in its own virtualenv: ``make bench-peers``).
@@ -98,7 +98,7 @@ def run_one(method: str, folder: Path, args: argparse.Namespace) -> dict:
         threads = args.threads if method == "duckdb" else None
         result = evaluate_engine(
             method, recs=recs, train=train, items=items, k=10, metrics=METRICS, ci=False,
-            item_columns=(), memory_limit=limit, threads=threads,
+            item_columns=(), memory_limit=limit, threads=threads, lift=False,
         )  # fmt: skip
         values = result.values
         if method == "spark":
@@ -125,28 +125,48 @@ def run_one(method: str, folder: Path, args: argparse.Namespace) -> dict:
 
 
 def _pandas_groupby(folder: Path) -> dict[str, float]:
-    """The plain pandas way: read everything, group by item and by user, sort the catalogue for Gini."""
+    """The plain pandas way to the same nine metrics: read the columns, group by item and by user, sort the
+    catalogue for Gini and the short head. No validation or cleaning (the synthetic lists are clean)."""
     import pandas as pd
 
-    log = pd.read_parquet(folder / "recs", columns=["user_id", "item_id"])
+    log = pd.read_parquet(folder / "recs", columns=["user_id", "item_id", "rank"])
+    log = log[log["rank"] <= 10]
     train = pd.read_parquet(folder / "train.parquet")
-    n_items = len(pd.read_parquet(folder / "items.parquet"))
+    items = pd.read_parquet(folder / "items.parquet")["item_id"]
+    n_items = len(items)
     counts = log.groupby("item_id").size()
-    full = np.zeros(n_items)
-    full[: len(counts)] = np.sort(counts.to_numpy())
-    c = np.sort(full)
-    j = np.arange(1, n_items + 1)
-    phi = train.groupby("item_id").size()
-    users = train.groupby("item_id")["user_id"].nunique()
+    weights = (1.0 / np.log2(log["rank"] + 1.0)).groupby(log["item_id"]).sum()
+
+    def gini(values: np.ndarray) -> float:
+        full = np.zeros(n_items)
+        full[: len(values)] = values
+        full.sort()
+        j = np.arange(1, n_items + 1)
+        return float(np.sum((2 * j - n_items - 1) * full) / (n_items * full.sum()))
+
+    phi = train.groupby("item_id").size().reindex(items, fill_value=0)
+    users = train.drop_duplicates().groupby("item_id").size().reindex(items, fill_value=0)
     n_users = train["user_id"].nunique()
-    joined = log.join(phi.rename("phi"), on="item_id").join(users.rename("nu"), on="item_id").fillna(0)
-    joined["nov"] = -np.log2(np.maximum(joined["nu"], 1) / n_users)
-    per_user = joined.groupby("user_id")[["phi", "nov"]].mean()
+    ranked = pd.DataFrame({"phi": phi.to_numpy(), "key": items.astype(str).to_numpy()}, index=items)
+    ranked = ranked.sort_values(["phi", "key"], ascending=[False, True])
+    cumulative = ranked["phi"].cumsum().to_numpy()
+    n_head = int(np.searchsorted(cumulative, 0.8 * cumulative[-1] * (1.0 - 1e-12))) + 1
+    tail = pd.Series(1.0, index=items)
+    tail[ranked.index[:n_head]] = 0.0
+    facts = pd.DataFrame({
+        "phi": phi.astype(float), "tail": tail, "nov": -np.log2(np.maximum(users, 1) / n_users)
+    })  # fmt: skip
+    per_user = log[["user_id"]].join(facts, on=log["item_id"]).groupby("user_id").mean()
     p = counts.to_numpy() / counts.sum()
+    c = counts.to_numpy(np.float64)
+    listed = log["user_id"].nunique()
+    entropy = float(-(p * np.log(p)).sum())
     return {
-        "coverage@10": len(counts) / n_items,
-        "gini@10": float(np.sum((2 * j - n_items - 1) * c) / (n_items * c.sum())),
-        "entropy@10": float(-(p * np.log(p)).sum()), "arp@10": float(per_user["phi"].mean()),
+        "coverage@10": len(counts) / n_items, "gini@10": gini(c),
+        "exposure_gini@10": gini(weights.to_numpy()), "entropy@10": entropy,
+        "entropy_norm@10": entropy / np.log(n_items),
+        "personalization@10": 1.0 - float(np.sum(c * (c - 1.0))) / (listed * (listed - 1.0) * 10),
+        "arp@10": float(per_user["phi"].mean()), "aplt@10": float(per_user["tail"].mean()),
         "novelty@10": float(per_user["nov"].mean()),
     }  # fmt: skip
 

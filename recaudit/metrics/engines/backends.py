@@ -1,9 +1,10 @@
 """Connect to an engine and read tables into Ibis with the input layer's rules.
 
-Every file goes through :func:`read`, whatever the engine: the columns a table of its kind needs must be
-there, ids are strings (numbers written as integers, whitespace stripped, as :mod:`recaudit.data.readers`
-does), a recommendation log's ranks are integers >= 1, and a bad table is one
-:class:`~recaudit.errors.RecauditInputError` naming the file, raised before any metric runs. A log also gets
+Every file goes through :func:`read_inputs`, whatever the engine: the columns a table of its kind needs must
+be there, ids are integers where every table stores them so and strings otherwise (numbers written as
+integers, whitespace stripped, as :mod:`recaudit.data.readers` does), a recommendation log's ranks are
+integers >= 1, and a bad table is one :class:`~recaudit.errors.RecauditInputError` naming the file, raised
+before any metric runs. A log also gets
 ``_row``, its file order (the tie-break of two items given the same rank, as the in-memory engine keeps
 them in file order): DuckDB's ``file_row_number`` per file, files in sorted path order; Spark's
 ``monotonically_increasing_id``.
@@ -14,9 +15,12 @@ Spark session is the process's shared one (``SparkSession.builder.getOrCreate``)
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +33,8 @@ from recaudit.errors import RecauditInputError
 Kind = Literal["recs", "pairs", "items", "users"]
 Source = str | Path | pd.DataFrame
 
+KEEP_TEXT_BYTES = 1 << 30
+"""A CSV input up to this size is parsed once into the DuckDB database; a larger one is read per query."""
 FILE_STRIDE = 1 << 32
 """A parquet log's ``_row`` is ``file index * 2**32 + row in the file``: file order, then row order."""
 ITEM_COLUMNS = (CATEGORY, PROVIDER, DOMAIN)
@@ -44,15 +50,25 @@ _CSV = (".csv", ".tsv", ".txt")
 
 @dataclass
 class Engine:
-    """An Ibis backend and its name (``duckdb`` or ``spark``)."""
+    """An Ibis backend and its name (``duckdb`` or ``spark``).
+
+    Concurrency: one thread at a time per engine (a DuckDB connection is not shared between threads)."""
 
     name: str
     con: Any
     _count: int = field(default=0, repr=False)
 
     def keep(self, table: Any) -> Any:
-        """``table`` computed once and kept (``Table.cache``) for the several queries that read it."""
+        """``table`` computed once and held for the several queries that read it: a DuckDB temporary table
+        (for tables of catalogue or user size, and small text inputs), a cached Spark DataFrame."""
+        if self.name == "duckdb":
+            return self.con.create_table(self.table_name("kept"), obj=table, temp=True)
         return table.cache()
+
+    def keep_large(self, table: Any) -> Any:
+        """A table of log size: Spark caches it (its jobs would recompute the lineage), DuckDB streams it
+        from the files again (holding it would cost memory the log's size, against ``memory_limit``)."""
+        return table if self.name == "duckdb" else table.cache()
 
     def table_name(self, kind: str) -> str:
         self._count += 1
@@ -62,13 +78,18 @@ class Engine:
 def connect(name: str, *, threads: int | None = None, memory_limit: str | None = None) -> Engine:
     """A fresh DuckDB connection (in memory; ``threads``/``memory_limit`` bound it) or the Spark session.
 
+    DuckDB spills what exceeds ``memory_limit`` to a private temporary folder (not its default ``.tmp`` in
+    the working directory), removed when the process exits.
+
     Raises:
         RecauditInputError: an unknown engine, or Spark without PySpark/Java installed.
     """
     if name == "duckdb":
         import ibis
 
-        config: dict[str, Any] = {}
+        spill = tempfile.mkdtemp(prefix="recaudit-duckdb-")
+        atexit.register(shutil.rmtree, spill, ignore_errors=True)
+        config: dict[str, Any] = {"temp_directory": spill}
         if threads:
             config["threads"] = int(threads)
         if memory_limit:
@@ -150,16 +171,62 @@ def expand(source: str | Path) -> list[Path]:
     return files
 
 
-def read(engine: Engine, source: Source, kind: Kind) -> Any:
-    """One table of ``kind`` as a checked Ibis table (see the module docstring).
+def read_inputs(engine: Engine, sources: dict[str, tuple[Source | None, Kind]]) -> dict[str, Any]:
+    """Each named source read as a checked Ibis table of its kind (see the module docstring).
 
-    Columns: ``user_id``/``item_id`` (strings), ``rank`` (int64) and ``_row`` for ``recs``; ``items`` also
-    keeps ``category``, ``provider`` and ``domain`` when present (strings), ``users`` every column.
+    ``sources`` maps a role (``recs``, ``train``, ...) to ``(source, kind)``; a None source is left out.
+    Columns: ``user_id``/``item_id``, ``rank`` (int64) and ``_row`` for ``recs``; ``items`` also keeps
+    ``category``, ``provider`` and ``domain`` when present (strings), ``users`` every column.
+
+    The ids of one column share a type across all the tables, chosen once: int64 where every table stores
+    that column as integers (joins and group-bys on integers are several times faster than on text, and
+    the values are the same: the in-memory engine's id is the integer written in decimal), text
+    otherwise. Only an id's *string order* matters beyond equality (ties split by id), and
+    :func:`as_text` gives it where it does.
     """
-    label = "frame" if isinstance(source, pd.DataFrame) else str(source)
+    raws: dict[str, tuple[Any, Kind, str]] = {}
+    for role, (source, kind) in sources.items():
+        if source is None:
+            continue
+        label = "frame" if isinstance(source, pd.DataFrame) else str(source)
+        raws[role] = (_guarded(engine, label, kind, lambda s=source, k=kind, n=label: _selected(
+            _raw(engine, s, k), k, n)), kind, label)  # fmt: skip
+    key_types = {
+        column: _key_type([table[column] for table, _, _ in raws.values() if column in table.columns])
+        for column in (USER_ID, ITEM_ID)
+    }
+    out: dict[str, Any] = {}
+    for role, (table, kind, label) in raws.items():
+        out[role] = _guarded(
+            engine, label, kind, lambda t=table, k=kind, n=label: _normalised(t, k, n, key_types)
+        )
+        if engine.name == "duckdb" and _small_text(sources[role][0]):
+            out[role] = engine.keep(out[role])  # parse a CSV once, not once per query
+    return out
+
+
+def as_text(column: Any) -> Any:
+    """An id column as text, for the comparisons that follow string order (id tie-breaks)."""
+    return column if column.type().is_string() else column.cast("string")
+
+
+def _key_type(columns: list[Any]) -> str:
+    return "int64" if columns and all(c.type().is_integer() for c in columns) else "string"
+
+
+def _small_text(source: Source | None) -> bool:
+    """A CSV input (or a frame) small enough to hold in the engine; a larger one is re-read per query."""
+    if isinstance(source, pd.DataFrame):
+        return True
+    if source is None:
+        return False
+    files = expand(source)
+    return files[0].suffix.lower() in _CSV and sum(p.stat().st_size for p in files) <= KEEP_TEXT_BYTES
+
+
+def _guarded(engine: Engine, label: str, kind: Kind, step: Any) -> Any:
     try:
-        raw = _raw(engine, source, kind)
-        return _normalised(raw, kind, label)
+        return step()
     except RecauditInputError:
         raise
     except Exception as exc:  # noqa: BLE001 - the engine's reader failing on the file is one clear line
@@ -190,14 +257,14 @@ def _raw(engine: Engine, source: Source, kind: Kind) -> Any:
             return table
         if kind != "recs":
             return engine.con.read_parquet(names, table_name=engine.table_name(kind))
-        table = engine.con.read_parquet(
-            names, table_name=engine.table_name(kind), file_row_number=True, filename=True
+        # DuckDB's virtual columns: the file's place in the list given (sorted paths) and the row in it
+        listed = ", ".join("'" + name.replace("'", "''") + "'" for name in names)
+        view = engine.table_name(kind)
+        engine.con.raw_sql(
+            f"CREATE TEMP VIEW {view} AS SELECT *, file_index * {FILE_STRIDE} + file_row_number AS _row "
+            f"FROM read_parquet([{listed}])"
         )
-        order = ibis.memtable(pd.DataFrame({"filename": names, "_file": range(len(names))}))
-        table = table.join(order, "filename")
-        return table.mutate(_row=table._file * FILE_STRIDE + table.file_row_number).drop(
-            "filename", "_file", "file_row_number"
-        )
+        return engine.con.table(view)
     return _spark_raw(engine, names, csv, kind)
 
 
@@ -217,9 +284,8 @@ def _spark_raw(engine: Engine, names: list[str], csv: bool, kind: Kind) -> Any:
     return engine.con.table(name)
 
 
-def _normalised(table: Any, kind: Kind, label: str) -> Any:
-    import ibis
-
+def _selected(table: Any, kind: Kind, label: str) -> Any:
+    """The columns a table of ``kind`` keeps; a missing one is the file's error."""
     needed = _NEEDED[kind]
     missing = [c for c in needed if c not in table.columns]
     if missing:
@@ -232,9 +298,16 @@ def _normalised(table: Any, kind: Kind, label: str) -> Any:
         keep += [c for c in ITEM_COLUMNS if c in table.columns]
     if kind == "users":
         keep += [c for c in table.columns if c not in keep]
-    table = table.select(*keep)
+    return table.select(*keep)
+
+
+def _normalised(table: Any, kind: Kind, label: str, key_types: dict[str, str]) -> Any:
+    import ibis
+
     ids = [c for c in (USER_ID, ITEM_ID) if c in table.columns]
-    table = table.mutate(**{c: _as_text(table[c]) for c in ids})
+    table = table.mutate(
+        **{c: table[c].cast("int64") if key_types[c] == "int64" else _as_text(table[c]) for c in ids}
+    )
     if kind == "items":
         table = table.mutate(**{c: _as_text(table[c]) for c in ITEM_COLUMNS if c in table.columns})
     checks: dict[str, Any] = {"n": table.count()}
@@ -259,7 +332,7 @@ def _normalised(table: Any, kind: Kind, label: str) -> Any:
                 "rank 1 is the top of each user's list",
             )  # fmt: skip
         table = table.mutate(
-            **{RANK: table[RANK].cast("float64").cast("int64"), "_row": table._row.cast("int64")}
+            **{RANK: _as_rank(table[RANK]), "_row": table._row.cast("int64")}
         )
     if kind == "items" and int(found["distinct"]) != int(found["n"]):
         raise RecauditInputError(
@@ -267,6 +340,11 @@ def _normalised(table: Any, kind: Kind, label: str) -> Any:
             "each item must appear once in the items table",
         )  # fmt: skip
     return table
+
+
+def _as_rank(column: Any) -> Any:
+    """Checked ranks as int64 (text and whole floats through float64, integers directly)."""
+    return column.cast("int64") if column.type().is_integer() else column.cast("float64").cast("int64")
 
 
 def _as_text(column: Any) -> Any:

@@ -24,7 +24,7 @@ from recaudit.data.schema import ITEM_ID, USER_ID
 from recaudit.errors import RecauditInputError
 from recaudit.metrics.engine import ITEM_GROUP_COLUMNS, AuditResult
 from recaudit.metrics.engines import expressions as ex
-from recaudit.metrics.engines.backends import Engine, Source, connect, read
+from recaudit.metrics.engines.backends import Engine, Source, connect, read_inputs
 from recaudit.metrics.engines.lists import clean_lists
 from recaudit.metrics.fairness import exposure_disparity
 from recaudit.metrics.registry import NEED_TEXT, default_metrics, parse_metric
@@ -46,6 +46,7 @@ def evaluate_engine(
     item_columns: Sequence[str] = ITEM_GROUP_COLUMNS,
     threads: int | None = None,
     memory_limit: str | None = None,
+    lift: bool = True,
 ) -> AuditResult:
     """Audit a log on ``engine`` (``"duckdb"``, ``"spark"`` or a connected :class:`Engine`).
 
@@ -57,6 +58,8 @@ def evaluate_engine(
             are listed in ``skipped`` with the reason).
         ci: bootstrap 95% intervals of the per-user metrics (per-user values come back to the driver).
         threads, memory_limit: DuckDB's bounds (``memory_limit="4GB"``; DuckDB spills beyond it).
+        lift: also the popularity-lift table (GAP per popularity group), as the in-memory engine gives;
+            False leaves it out when only the named metrics are wanted.
 
     Raises:
         RecauditInputError: a bad file (one line naming it) or an unknown engine.
@@ -68,23 +71,15 @@ def evaluate_engine(
         if isinstance(engine, Engine)
         else connect(engine, threads=threads, memory_limit=memory_limit)
     )
-    raw_recs = read(eng, recs, "recs")
-    train_t = read(eng, train, "pairs")
-    test_t = read(eng, test, "pairs") if test is not None else None
-    if items is not None:
-        catalogue = read(eng, items, "items")
+    read = read_inputs(eng, {
+        "recs": (recs, "recs"), "train": (train, "pairs"), "test": (test, "pairs"), "items": (items, "items")
+    })  # fmt: skip
+    raw_recs, train_t, test_t = read["recs"], read["train"], read.get("test")
+    if "items" in read:
+        catalogue = read["items"]
     else:
-        catalogue = train_t.select(ITEM_ID).distinct()
+        catalogue = eng.keep(train_t.select(ITEM_ID).distinct())
     n_items = int(catalogue.count().execute())
-    keep = eng.keep if eng.name == "spark" else None  # Spark: cache what several jobs read; DuckDB re-scans
-    cleaned = clean_lists(raw_recs, catalogue.select(ITEM_ID), k, keep=keep)
-    audited = raw_recs.select(USER_ID)
-    if test_t is not None:
-        audited = audited.union(test_t.select(USER_ID))
-    audited = audited.distinct()
-    lists = keep(cleaned.table) if keep else cleaned.table
-    tables = ex.Tables(lists, k, catalogue, n_items, train_t, test_t, audited, keep=keep)
-
     requested = list(metrics) if metrics is not None else [f"{name}@{k}" for name in default_metrics()]
     skipped: dict[str, str] = {}
     wanted: list[str] = []
@@ -108,12 +103,35 @@ def evaluate_engine(
             f"{name}: {why}" for name, why in skipped.items()
         ))  # fmt: skip
 
+    audited = raw_recs.select(USER_ID)
+    if test_t is not None:
+        audited = audited.union(test_t.select(USER_ID))
+    tables = ex.Tables(
+        k, catalogue, n_items, train_t, test_t, audited.distinct(), keep=eng.keep, keep_large=eng.keep_large
+    )
+    fused = not ci and any(n in ex.POPULARITY for n in wanted)  # popularity means while cleaning
+    against = ex.item_facts(tables) if fused else catalogue.select(ITEM_ID)
+    cleaned = clean_lists(
+        raw_recs, against, k, engine=eng.name, keep=eng.keep_large, sums=ex.FACT_SUMS if fused else ()
+    )
+    tables.lists = eng.keep_large(cleaned.table)
+    tables.n_listed = cleaned.listed_users
+    if cleaned.means:
+        tables.list_means = {metric: cleaned.means[column] for metric, column in ex.FACT_OF.items()}
+
     values: dict[str, float] = {}
     intervals: dict[str, tuple[float, float]] = {}
     per_user: dict[str, pd.Series] = {}
     for names, build in ((ex.ACCURACY, ex.accuracy_per_user), (ex.POPULARITY, ex.popularity_per_user)):
         chosen = [n for n in wanted if n in names]
         if not chosen:
+            continue
+        if not ci and names == ex.POPULARITY and tables.list_means:
+            for name in chosen:
+                value = tables.list_means[name]
+                values[f"{name}@{k}"] = (
+                    math.nan if name == "novelty" and tables.n_train_users < 1 else value
+                )
             continue
         table = build(tables)
         if ci:
@@ -150,7 +168,8 @@ def evaluate_engine(
         result.item_groups[f"{column}@{k}"] = table
         if test_t is not None:
             result.values[f"exposure_disparity[{column}]@{k}"] = exposure_disparity(table)
-    result.popularity_lift[f"popularity_lift@{k}"] = ex.popularity_lift(tables)
+    if lift:
+        result.popularity_lift[f"popularity_lift@{k}"] = ex.popularity_lift(tables)
     result.info = _info(
         eng, tables, cleaned, test_t, k, ci, n_boot, seed, columns, time.perf_counter() - started
     )
@@ -161,7 +180,7 @@ def _info(
     eng: Engine, t: ex.Tables, cleaned: Any, test: Any, k: int, ci: bool, n_boot: int, seed: int,
     columns: list[str], seconds: float,
 ) -> dict[str, Any]:  # fmt: skip
-    users = int(t.users.count().execute())
+    users = cleaned.log_users if test is None else int(t.users.count().execute())
     test_users = None if test is None else int(test[USER_ID].nunique().execute())
     return {
         "data": {

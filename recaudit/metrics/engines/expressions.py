@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from recaudit.data.schema import CATEGORY, CATEGORY_SEP, ITEM_ID, USER_ID
+from recaudit.metrics.engines.backends import as_text
 from recaudit.metrics.engines.lists import POS
 from recaudit.metrics.fairness import GROUP_EXPOSURE_COLUMNS
 from recaudit.metrics.popularity import BLOCKBUSTER, DIVERSE, NICHE, NO_HISTORY, POPULARITY_GROUPS
@@ -39,6 +40,9 @@ HEAD_SHARE = 0.8
 GROUP_FRACTION = 0.2
 ACCURACY = ("precision", "recall", "hit_rate", "mrr", "ndcg", "map")
 POPULARITY = ("arp", "aplt", "novelty")
+FACT_OF = {"arp": "phi", "aplt": "tail", "novelty": "novelty"}
+"""Each popularity metric is the mean over listed users of the list's mean of an :func:`item_facts` column."""
+FACT_SUMS = tuple(FACT_OF.values())
 EXPOSURE = (
     "coverage", "gini", "gini_recommended_only", "exposure_gini", "entropy", "entropy_norm", "personalization"
 )  # fmt: skip
@@ -49,37 +53,51 @@ class Tables:
     """The inputs of one engine audit at one k.
 
     Attributes:
-        lists: ``user_id, item_id, pos`` (1 <= pos <= k), cleaned (:func:`recaudit.metrics.engines.lists`).
         catalogue: ``item_id`` (+ ``category``, ``provider``, ``domain``): the catalogue I.
         train: ``user_id, item_id`` training rows (every row counts in φ).
         test: ``user_id, item_id`` held-out rows, or None.
         users: ``user_id``: the audited users (the log's users and the test users).
+        lists: ``user_id, item_id, pos`` (1 <= pos <= k), cleaned (:func:`recaudit.metrics.engines.lists`).
     """
 
-    lists: Any
     k: int
     catalogue: Any
     n_items: int
     train: Any
     test: Any | None
     users: Any
+    lists: Any = None
+    """Set once the log is cleaned (the item facts it may read come first)."""
+    n_listed: int = 0
+    """Users with a non-empty list."""
+    list_means: dict[str, float] = field(default_factory=dict)
+    """Means over listed users of a per-user mean over the list, found while cleaning a clean log
+    (:attr:`CleanLists.means`): ``arp``, ``aplt``, ``novelty`` without another pass over the log."""
     keep: Any = None
-    """Called on the intermediate tables several metrics read (Spark: ``Table.cache``); None keeps none."""
+    """Holds an intermediate table of catalogue or user size that several metrics read (a DuckDB temporary
+    table, a cached Spark DataFrame: :meth:`Engine.keep`); None recomputes it."""
+    keep_large: Any = None
+    """The same for a table of log size (:meth:`Engine.keep_large`)."""
     cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def test_pairs(self) -> Any:
         """Distinct (user, item) test pairs, catalogue or not (|T_u| counts them all)."""
         assert self.test is not None
-        return self.cached("test_pairs", lambda: self.test.select(USER_ID, ITEM_ID).distinct(), shared=True)
+        return self.cached(
+            "test_pairs", lambda: self.test.select(USER_ID, ITEM_ID).distinct(), keep=self.keep_large
+        )
 
     @property
     def item_stats(self) -> Any:
         """``item_id, phi, n_users`` for every catalogue item: φ(i) (training rows) and users(i)."""
 
         def build() -> Any:
-            train = self.train.semi_join(self.catalogue, ITEM_ID)
-            counts = train.group_by(ITEM_ID).aggregate(phi=train.count(), n_users=train[USER_ID].nunique())
+            train = self.train  # rows of items outside the catalogue drop out in the join below
+            pairs = train.select(USER_ID, ITEM_ID).distinct()  # cheaper than COUNT(DISTINCT) per item
+            rows = train.group_by(ITEM_ID).aggregate(phi=train.count())
+            users = pairs.group_by(ITEM_ID).aggregate(n_users=pairs.count())
+            counts = rows.join(users, ITEM_ID)
             cat = self.catalogue.select(ITEM_ID)
             joined = cat.left_join(counts, cat[ITEM_ID] == counts[ITEM_ID])
             return joined.select(
@@ -89,19 +107,15 @@ class Tables:
         return self.cached("item_stats", build, shared=True)
 
     @property
-    def n_listed(self) -> int:
-        """Users with a non-empty list."""
-        return self.cached("n_listed", lambda: int(self.lists[USER_ID].nunique().execute()))
-
-    @property
     def n_train_users(self) -> int:
         return self.cached("n_train_users", lambda: int(self.train[USER_ID].nunique().execute()))
 
-    def cached(self, key: str, build: Any, *, shared: bool = False) -> Any:
-        """``build()`` once per key; a ``shared`` table also goes through :attr:`keep`."""
+    def cached(self, key: str, build: Any, *, shared: bool = False, keep: Any = None) -> Any:
+        """``build()`` once per key; a ``shared`` table also goes through :attr:`keep` (or ``keep``)."""
         if key not in self.cache:
             value = build()
-            self.cache[key] = self.keep(value) if shared and self.keep is not None else value
+            hold = keep or (self.keep if shared else None)
+            self.cache[key] = hold(value) if hold is not None else value
         return self.cache[key]
 
 
@@ -179,7 +193,7 @@ def head_predicate(t: Tables) -> Any:
     stats = t.item_stats
     if last_id is None:
         return ibis.literal(False) if math.isinf(value) else stats.phi >= value
-    return (stats.phi > value) | ((stats.phi == value) & (stats[ITEM_ID] <= last_id))
+    return (stats.phi > value) | ((stats.phi == value) & (as_text(stats[ITEM_ID]) <= last_id))
 
 
 def nth_smallest(table: Any, column: str, n: int, *, largest: bool = False) -> str:
@@ -187,8 +201,10 @@ def nth_smallest(table: Any, column: str, n: int, *, largest: bool = False) -> s
     tied values is split. A window over ``table`` only, which callers filter to one boundary value."""
     import ibis
 
-    key = ibis.desc(table[column]) if largest else table[column]
-    numbered = table.select(column, rn=ibis.row_number().over(order_by=key))
+    text = as_text(table[column])
+    numbered = table.select(
+        **{column: text}, rn=ibis.row_number().over(order_by=ibis.desc(text) if largest else text)
+    )
     found = numbered.filter(numbered.rn == n - 1).select(column).execute()
     return str(found[column].iloc[0])
 
@@ -233,6 +249,7 @@ def exposure_counts(t: Tables) -> Any:
         lambda: lists.group_by(ITEM_ID).aggregate(
             c=lists.count(), x=(1.0 / (lists[POS] + 1).cast("float64").log2()).sum()
         ),
+        shared=True,
     )
 
 
@@ -241,6 +258,12 @@ def histogram(table: Any, column: str) -> pd.DataFrame:
     hist = table.group_by(column).aggregate(m=table.count()).execute()
     hist = hist.rename(columns={column: "value"}).sort_values("value", kind="mergesort")
     return hist.reset_index(drop=True)
+
+
+def _histogram(joint: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``value, m`` of one column of a (c, x, m) histogram, ascending."""
+    hist = joint.groupby(column, sort=True)["m"].sum().reset_index()
+    return hist.rename(columns={column: "value"})
 
 
 def gini_from_histogram(values: np.ndarray, sizes: np.ndarray, n: int) -> float:
@@ -266,8 +289,11 @@ def gini_from_histogram(values: np.ndarray, sizes: np.ndarray, n: int) -> float:
 def exposure_values(t: Tables) -> dict[str, float]:
     """The exposure family (docs/metrics.md "Exposure and catalogue") from the exposure histograms."""
     exposure = exposure_counts(t)
-    counts = histogram(exposure, "c")
-    weighted = histogram(exposure, "x")
+    joint = (
+        exposure.group_by("c", "x").aggregate(m=exposure.count()).execute()
+    )  # one query, both histograms
+    counts = _histogram(joint, "c")
+    weighted = _histogram(joint, "x")
     c = counts["value"].to_numpy(np.float64)
     m = counts["m"].to_numpy(np.float64)
     n = t.n_items
@@ -376,6 +402,7 @@ def popularity_lift(t: Tables) -> pd.DataFrame:
     marked = history.left_join(head.mutate(h=ibis.literal(True)), history[ITEM_ID] == head[ITEM_ID])
     marked = marked.select(history[USER_ID], history[ITEM_ID], h=marked.h.notnull().cast("float64"))
     shares = marked.group_by(USER_ID).aggregate(share=marked.h.sum() / marked.count().cast("float64"))
+    shares = t.keep(shares) if t.keep is not None else shares  # read by four queries
     hist = histogram(shares, "share")
     n = int(hist["m"].sum())
     size_each = int(math.floor(GROUP_FRACTION * n + 0.5))
@@ -385,8 +412,9 @@ def popularity_lift(t: Tables) -> pd.DataFrame:
         high, t_high = _boundary(hist, size_each, lowest=False)
         low_id = nth_smallest(shares.filter(shares.share == low), USER_ID, t_low)
         high_id = nth_smallest(shares.filter(shares.share == high), USER_ID, t_high, largest=True)
-        niche = (shares.share < low) | ((shares.share == low) & (shares[USER_ID] <= low_id))
-        blockbuster = (shares.share > high) | ((shares.share == high) & (shares[USER_ID] >= high_id))
+        user = as_text(shares[USER_ID])
+        niche = (shares.share < low) | ((shares.share == low) & (user <= low_id))
+        blockbuster = (shares.share > high) | ((shares.share == high) & (user >= high_id))
         label = ibis.ifelse(blockbuster, BLOCKBUSTER, ibis.ifelse(niche, NICHE, DIVERSE))
     labelled = shares.select(USER_ID, group=label)
     profile_rows = history.join(facts, ITEM_ID)

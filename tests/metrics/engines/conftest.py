@@ -108,6 +108,28 @@ def clean_world(seed: int = 1) -> dict[str, pd.DataFrame]:
     return world
 
 
+def integer_ids(world: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The world with int64 ids in every table (as parquet lakes store them): item ``i0042`` -> 42, so the
+    ids' string order ("10" < "9") differs from their numeric order wherever a tie is split by id."""
+    codes: dict[str, int] = {}
+
+    def code(value: object) -> int:
+        text = str(value)
+        if text.startswith("i") and text[1:].isdigit():
+            return int(text[1:])
+        return codes.setdefault(text, 10_000_000 + len(codes))  # unknown, retired and gone items
+
+    out = {}
+    for name, frame in world.items():
+        frame = frame.copy()
+        if "item_id" in frame:
+            frame["item_id"] = np.array([code(v) for v in frame["item_id"]], dtype=np.int64)
+        if "user_id" in frame:
+            frame["user_id"] = frame["user_id"].astype(np.int64)
+        out[name] = frame
+    return out
+
+
 def _renorm(p: np.ndarray) -> np.ndarray:
     return p / p.sum()
 

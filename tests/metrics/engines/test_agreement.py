@@ -16,7 +16,7 @@ from recaudit.metrics.engine import AuditResult
 from recaudit.metrics.engines.backends import Engine
 from recaudit.metrics.engines.evaluate import evaluate_engine
 from recaudit.metrics.registry import ALL_ENGINES, METRICS, metric_names
-from tests.metrics.engines.conftest import clean_world, messy_world, write_world
+from tests.metrics.engines.conftest import clean_world, integer_ids, messy_world, write_world
 
 K = 10
 TOL = 1e-9
@@ -130,6 +130,64 @@ def test_duckdb_agrees_with_memory_on_a_clean_log_without_any_window(
         "duckdb", recs=paths["recs"], train=paths["train"], test=paths["test"], items=paths["items"], k=K
     )
     assert got.info["engine"]["repaired_log"] is False
+    assert_agree(got, memory)
+
+
+def test_engine_agrees_on_a_clean_log_without_intervals(
+    engine: Engine, clean: tuple[dict[str, Path], AuditResult]
+) -> None:
+    """Without intervals the popularity means come from the cleaning pass itself (no pass of their own)."""
+    paths, memory = clean
+    got = evaluate_engine(
+        engine, recs=paths["recs"], train=paths["train"], test=paths["test"], items=paths["items"], k=K,
+        ci=False,
+    )  # fmt: skip
+    assert got.info["engine"]["repaired_log"] is False and got.ci == {}
+    assert_agree(got, _without_intervals(memory))
+
+
+@pytest.mark.parametrize("world", ["messy", "clean"])
+def test_engine_agrees_with_integer_ids_in_every_table(
+    engine: Engine, world: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Integer ids stay integers in the engine (joins on int64), yet ties split by id follow string order:
+    the short head's boundary items and the popularity groups' boundary users match memory's."""
+    frames = integer_ids(messy_world() if world == "messy" else clean_world())
+    paths = write_world(frames, tmp_path_factory.mktemp(f"int-{world}"))
+    memory = _memory(paths)
+    got = evaluate_engine(
+        engine, recs=paths["recs"], train=paths["train"], test=paths["test"], items=paths["items"], k=K,
+        ci=engine.name == "duckdb",
+    )  # fmt: skip
+    assert got.info["engine"]["repaired_log"] is (world == "messy")
+    assert_agree(got, memory if engine.name == "duckdb" else _without_intervals(memory))
+
+
+@pytest.mark.parametrize("repeat", [False, True])
+def test_lists_longer_than_the_rank_mask_are_checked_exactly(
+    repeat: bool, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Lists of 70 (beyond the 62 ranks a per-user bit mask proves) are checked by a distinct count: a
+    clean one stays window-free, one repeated rank (at position 66) is found and repaired as in memory."""
+    rng = np.random.default_rng(3)
+    users, width = np.arange(1, 401), 70
+    items = np.array([f"i{j:03d}" for j in range(300)], dtype=object)
+    picks = np.argsort(rng.random((len(users), len(items))), axis=1)[:, :width]
+    ranks = np.tile(np.arange(1, width + 1), (len(users), 1))
+    if repeat:
+        ranks[7, 65] = 65  # user 8's items at ranks 65 and 66 now share rank 65
+    recs = pd.DataFrame({"user_id": np.repeat(users, width), "item_id": items[picks].ravel(),
+                         "rank": ranks.ravel()})  # fmt: skip
+    train = pd.DataFrame({"user_id": rng.choice(users, 5000), "item_id": rng.choice(items, 5000)})
+    world = {"recs": recs, "train": train, "test": train.sample(500, random_state=0),
+             "items": pd.DataFrame({"item_id": items})}  # fmt: skip
+    paths = write_world(world, tmp_path_factory.mktemp(f"long-{repeat}"))
+    memory = _memory(paths)
+    got = evaluate_engine(
+        "duckdb", recs=paths["recs"], train=paths["train"], test=paths["test"], items=paths["items"], k=K
+    )
+    assert got.info["engine"]["repaired_log"] is repeat
+    assert got.info["data"]["dropped"]["duplicate_ranks"] == int(repeat)
     assert_agree(got, memory)
 
 
