@@ -80,6 +80,8 @@ FILE_KINDS: dict[str, str] = {
 """Every path argument of every command declares one of these kinds (:func:`_path_arg`); the bad-input
 tests enumerate them from the parser, so no file argument can skip the input layer."""
 INPUT_KINDS = ("interactions", "pairs", "items", "users", "recs", "embeddings", "ids")
+MOVIELENS_KINDS = ("interactions", "pairs", "items")
+"""File kinds that also take a MovieLens folder (its ratings, or its movies as items)."""
 
 
 def _path_arg(parser: argparse.ArgumentParser, *flags: str, kind: str, **kwargs: object) -> argparse.Action:
@@ -247,7 +249,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="print the model card of a bundle")
     _path_arg(p, "bundle", kind="bundle", help="bundle directory")
     p.add_argument("--json", action="store_true", help="print the raw manifest")
+    _add_column_options(sub)
     return parser
+
+
+def _add_column_options(sub: argparse._SubParsersAction) -> None:
+    """``--columns`` on every command that reads a table: the file's names for the schema's columns."""
+    for command in sub.choices.values():
+        kinds = {getattr(a, "file_kind", None) for a in command._actions}
+        if kinds & {"interactions", "pairs", "items", "users", "recs"}:
+            command.add_argument(
+                "--columns", metavar="SCHEMA=FILE,...",
+                help="column names of your files, e.g. user_id=userId,item_id=movieId (well-known names such "
+                "as userId, movieId, asin and genres are recognised without it; each rename is reported)",
+            )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------------
@@ -723,6 +738,7 @@ def check_file_arguments(parser: argparse.ArgumentParser, args: argparse.Namespa
     bundle only with ``--force``). Each failure is one :class:`RecauditInputError` naming the path.
     """
     from recaudit.bundle import check_output_dir, read_manifest
+    from recaudit.data.movielens import is_movielens_folder
     from recaudit.data.readers import check_input_file, check_output_file
 
     for action in file_arguments(parser).get(args.command, []):
@@ -731,6 +747,8 @@ def check_file_arguments(parser: argparse.ArgumentParser, args: argparse.Namespa
             continue
         kind = action.file_kind  # type: ignore[attr-defined]
         path = Path(value)
+        if kind in MOVIELENS_KINDS and is_movielens_folder(path):
+            continue  # the readers take the folder's ratings and movies
         if kind in INPUT_KINDS:
             expected = f"a file ({FILE_KINDS[kind].split(' read by')[0]})"
             if args.command == "metrics" and _many_files(path, args.engine):
@@ -783,8 +801,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # usage errors (code 2) and --help (code 0) return instead of raising
         return int(exc.code or 0)
     try:
-        check_file_arguments(parser, args)
-        return COMMANDS[args.command](args)
+        from recaudit.data.columns import column_mapping, parse_mapping
+
+        mapping = parse_mapping(getattr(args, "columns", None))
+
+        def note(text: str) -> None:
+            print(f"recaudit {args.command}: note: {text}", file=sys.stderr)
+
+        with column_mapping(mapping, listener=note):
+            check_file_arguments(parser, args)
+            return COMMANDS[args.command](args)
     except RecauditInputError as exc:
         print(f"recaudit {args.command}: error: {exc.one_line()}", file=sys.stderr)
         return EXIT_BAD_INPUT

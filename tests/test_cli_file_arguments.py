@@ -132,7 +132,7 @@ TABLE_CASES = {
     "empty": _write("", "empty.csv"),
     "directory": _directory,
     "extra_fields": _write("user_id,item_id,rank,timestamp\na,i00,1,5,EXTRA\na,i01,2,6\n", "ragged.csv"),
-    "wrong_columns": _write("user,item,when\na,i00,1\n", "renamed.csv"),
+    "wrong_columns": _write("person,thing,when\na,i00,1\n", "renamed.csv"),  # no alias of any column
     "header_only": _write("user_id,item_id,rank,timestamp\n", "header.csv"),
     "garbage_parquet": _garbage_parquet,
 }
@@ -297,7 +297,7 @@ def test_file_kinds_cover_every_recs_column_error(tmp_path: Path, capsys: pytest
     pd.DataFrame({"user_id": ["a"], "item_id": ["i"]}).to_csv(tmp_path / "train.csv", index=False)
     for text, message in [
         ("user_id,item_id,rank,score\na,i,1,0.5,EXTRA\n", "1 row(s) have more fields than the header's 4"),
-        ("user,item,rank\na,i,1\n", "recommendations table is missing column(s) ['user_id', 'item_id']"),
+        ("person,thing,rank\na,i,1\n", "recommendations table is missing column(s) ['user_id', 'item_id']"),
         ("user_id,item_id,rank,score\n", "recommendations table has no rows"),
     ]:
         (tmp_path / "recs.csv").write_text(text)

@@ -12,6 +12,7 @@ Every rating becomes one interaction (the benchmark protocol); the rating is kep
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +26,31 @@ ML100K_GENRES = (
     "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
 )
 NO_GENRE = "(no genres listed)"
+
+
+RATINGS_FILES = ("ratings.csv", "ratings.dat", "u.data")
+"""The file that marks each layout (module docstring), in the order they are tried."""
+
+
+def is_movielens_folder(path: str | Path) -> bool:
+    """Whether ``path`` is a folder holding one of the known layouts' ratings files."""
+    path = Path(path)
+    return path.is_dir() and any((path / name).is_file() for name in RATINGS_FILES)
+
+
+def movielens_tables(directory: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`load_movielens`, read once per folder and process (commands ask for the interactions and
+    the items of one folder separately); copies, so a caller's change never reaches another."""
+    path = Path(directory).resolve()
+    ratings = next(path / n for n in RATINGS_FILES if (path / n).is_file()) if path.is_dir() else path
+    stamp = ratings.stat().st_mtime_ns if ratings.exists() else 0
+    inter, items = _cached_movielens(str(path), stamp)
+    return inter.copy(), items.copy()
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_movielens(directory: str, stamp: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return load_movielens(directory)
 
 
 def load_movielens(directory: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -16,6 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from recaudit.data.columns import resolve
+from recaudit.data.movielens import is_movielens_folder, movielens_tables
 from recaudit.data.schema import (
     CATEGORY,
     DOMAIN,
@@ -106,7 +108,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise RecauditInputError(path, f"duplicate column names {dupes}")
-    frame = table.to_pandas()
+    frame = table.to_pandas().rename(columns=resolve(names, path))
     for column in TEXT_COLUMNS:
         if column in frame.columns:
             frame[column] = _as_text(frame[column])
@@ -114,8 +116,11 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 
 def _read_csv(path: Path, sep: str) -> pd.DataFrame:
-    n_columns = _check_csv_header(path, sep)
+    header = _check_csv_header(path, sep)
+    n_columns = len(header)
+    renames = resolve(header, path)  # before parsing: a renamed id column is read as text too
     dtype = dict.fromkeys(TEXT_COLUMNS, "string")
+    dtype.update({source: "string" for source, target in renames.items() if target in TEXT_COLUMNS})
     try:
         # index_col=False: pandas would otherwise take a first data row with one field too many as
         # "the first column is the index" and shift every column one place (a silent wrong table).
@@ -137,6 +142,7 @@ def _read_csv(path: Path, sep: str) -> pd.DataFrame:
         raise RecauditInputError(path, f"malformed CSV: {exc}".strip()) from exc
     except UnicodeDecodeError as exc:
         raise RecauditInputError(path, f"not UTF-8 text ({exc.reason})", "save it as UTF-8") from exc
+    frame = frame.rename(columns=renames)
     for column in TEXT_COLUMNS:
         if column in frame.columns:
             frame[column] = _as_text(frame[column])
@@ -158,10 +164,10 @@ def _long_rows(path: Path, sep: str, n_columns: int, limit: int = 3) -> tuple[in
     return count, first
 
 
-def _check_csv_header(path: Path, sep: str) -> int:
+def _check_csv_header(path: Path, sep: str) -> list[str]:
     """pandas silently renames duplicate headers to ``name.1``; refuse them instead.
 
-    Returns the number of header fields.
+    Returns the header's fields.
     """
     try:
         with path.open(encoding="utf-8", newline="") as handle:
@@ -172,7 +178,7 @@ def _check_csv_header(path: Path, sep: str) -> int:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise RecauditInputError(path, f"duplicate column names {dupes}")
-    return len(names)
+    return header
 
 
 def _as_text(column: pd.Series) -> pd.Series:
@@ -191,13 +197,19 @@ def _as_text(column: pd.Series) -> pd.Series:
 
 
 def read_interactions(path: str | Path) -> pd.DataFrame:
-    """Read and validate an interactions table (user_id, item_id, timestamp, optional extras)."""
+    """Read and validate an interactions table (user_id, item_id, timestamp, optional extras), or the
+    ratings of a MovieLens folder (:func:`recaudit.data.movielens.load_movielens`'s layouts)."""
+    if is_movielens_folder(path):
+        return movielens_tables(path)[0]
     frame = read_table(path)
     return validate_interactions(frame, source=path)
 
 
 def read_pairs(path: str | Path) -> pd.DataFrame:
-    """Read ``user_id, item_id`` rows (a train or test log) where a timestamp is optional."""
+    """Read ``user_id, item_id`` rows (a train or test log) where a timestamp is optional (a MovieLens
+    folder: its ratings)."""
+    if is_movielens_folder(path):
+        return movielens_tables(path)[0]
     frame = read_table(path)
     if TIMESTAMP in frame.columns:
         return validate_interactions(frame, source=path)
@@ -205,7 +217,10 @@ def read_pairs(path: str | Path) -> pd.DataFrame:
 
 
 def read_items(path: str | Path) -> pd.DataFrame:
-    """Read and validate an items table (item_id, optional title/category/domain/provider/text)."""
+    """Read and validate an items table (item_id, optional title/category/domain/provider/text), or the
+    movies of a MovieLens folder."""
+    if is_movielens_folder(path):
+        return movielens_tables(path)[1]
     return validate_items(read_table(path), source=path)
 
 

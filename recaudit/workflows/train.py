@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from recaudit.bundle import Bundle, check_output_dir, make_manifest, save_bundle
+from recaudit.data.movielens import is_movielens_folder
 from recaudit.data.readers import read_interactions, read_items
 from recaudit.data.schema import DOMAIN, ITEM_ID, USER_ID
 from recaudit.data.splits import temporal_split
@@ -318,6 +319,8 @@ def train_bundle(
         RecauditInputError: any bad file, option, model kind or output directory, before training starts.
     """
     check_output_dir(out, overwrite=overwrite)
+    if items is None and is_movielens_folder(interactions):
+        items = interactions  # a MovieLens folder brings its movies (title, genres as categories)
     if item_map not in MAP_METHODS:
         raise RecauditInputError("--map", f"unknown map method {item_map!r}", f"use one of {MAP_METHODS}")
     model_family(model, "--model").require_trainable()
