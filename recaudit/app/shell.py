@@ -53,32 +53,32 @@ ALL_DOMAINS = "All"
 
 @dataclass(frozen=True)
 class PageSpec:
-    """One page of the app: its file (relative to ``app.py``), title, emoji icon and URL path."""
+    """One page of the app: its file (relative to ``app.py``), title, emoji icon, URL path and the
+    navigation section it is listed under."""
 
     path: str
     title: str
     icon: str | None
     url_path: str
+    section: str = "Model"
 
+
+MODEL, AUDIT, SCENARIOS = "Model", "Audit", "Scenarios"
+SECTIONS = (MODEL, AUDIT, SCENARIOS)
+"""The navigation's sections, in order: what the model is and does; what it does to people and
+catalogues; the scenarios beyond a static catalogue."""
 
 PAGES: list[PageSpec] = [
-    PageSpec(path="pages/overview.py", title="Overview", icon="📊", url_path="overview"),
-    PageSpec(
-        path="pages/user_explorer.py", title="User explorer", icon="🧑", url_path="user-explorer"
-    ),
-    PageSpec(
-        path="pages/diversity_popularity.py",
-        title="Diversity & popularity",
-        icon="🌈",
-        url_path="diversity",
-    ),
-    PageSpec(path="pages/rerank_lab.py", title="Re-ranking lab", icon="🎚️", url_path="rerank-lab"),
-    PageSpec(path="pages/fairness.py", title="Fairness", icon="⚖️", url_path="fairness"),
-    PageSpec(path="pages/embedding_map.py", title="Embedding map", icon="🗺️", url_path="embedding-map"),
-    PageSpec(path="pages/cold_start.py", title="Cold start", icon="🧊", url_path="cold-start"),
-    PageSpec(path="pages/live_session.py", title="Live session", icon="⚡", url_path="live-session"),
-    PageSpec(path="pages/cross_domain.py", title="Cross-domain", icon="🔀", url_path="cross-domain"),
-    PageSpec(path="pages/report.py", title="Report", icon="📄", url_path="report"),
+    PageSpec("pages/overview.py", "Overview", "📊", "overview", MODEL),
+    PageSpec("pages/user_explorer.py", "User explorer", "🧑", "user-explorer", MODEL),
+    PageSpec("pages/embedding_map.py", "Embedding map", "🗺️", "embedding-map", MODEL),
+    PageSpec("pages/diversity_popularity.py", "Diversity & popularity", "🌈", "diversity", AUDIT),
+    PageSpec("pages/fairness.py", "Fairness", "⚖️", "fairness", AUDIT),
+    PageSpec("pages/rerank_lab.py", "Re-ranking lab", "🎚️", "rerank-lab", AUDIT),
+    PageSpec("pages/report.py", "Report", "📄", "report", AUDIT),
+    PageSpec("pages/cold_start.py", "Cold start", "🧊", "cold-start", SCENARIOS),
+    PageSpec("pages/live_session.py", "Live session", "⚡", "live-session", SCENARIOS),
+    PageSpec("pages/cross_domain.py", "Cross-domain", "🔀", "cross-domain", SCENARIOS),
 ]
 """Every page, registered explicitly (``st.navigation`` never auto-discovers ``pages/``). The first page
 is the default one and lives at ``/`` (Streamlit ignores a default page's ``url_path``)."""

@@ -305,3 +305,18 @@ def test_what_if_adding_catalogue_items(tiny_bundle_dir: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------
 # table helpers
+
+
+def test_pages_are_grouped_in_the_workflow_sections() -> None:
+    """Model (what the model is), Audit (what it does to people and catalogues), Scenarios, in that order;
+    the default page opens the Model section."""
+    from recaudit.app.shell import SECTIONS
+
+    assert SECTIONS == ("Model", "Audit", "Scenarios")
+    assert support.PAGES[0].title == "Overview" and support.PAGES[0].section == "Model"
+    order = [SECTIONS.index(p.section) for p in support.PAGES]
+    assert order == sorted(order)  # the registry lists each section's pages together
+    by_section = {name: {p.title for p in support.PAGES if p.section == name} for name in SECTIONS}
+    assert {"Overview", "User explorer"} <= by_section["Model"]
+    assert {"Diversity & popularity", "Fairness", "Re-ranking lab", "Report"} <= by_section["Audit"]
+    assert {"Cold start", "Live session", "Cross-domain"} <= by_section["Scenarios"]

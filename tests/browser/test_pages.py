@@ -247,6 +247,27 @@ def test_page(spec: PageSpec, app_server: Server, browser_context, artefact_dir:
     tab.assert_local_and_error_free()
 
 
+def test_navigation_lists_every_page_under_its_section(
+    app_server: Server, browser_context, artefact_dir: Path
+) -> None:
+    """The sidebar shows the sections in workflow order, each with its pages, none behind "View more"."""
+    from recaudit.app.shell import SECTIONS
+
+    with browser_tab(browser_context, app_server, artefact_dir, "navigation") as tab:
+        page = tab.page
+        page.goto(app_server.url + "/")
+        page.get_by_role("heading", name="Overview").first.wait_for()
+        nav = page.locator('[data-testid="stSidebarNav"]')
+        text = nav.inner_text()
+        positions = [text.find(name) for name in SECTIONS]
+        assert -1 not in positions and positions == sorted(positions), text
+        for spec in PAGES:
+            assert nav.get_by_role("link", name=spec.title).is_visible(), spec.title
+            after = text.find(spec.title) > text.find(spec.section)
+            assert after, (spec.title, spec.section)
+    tab.assert_local_and_error_free()
+
+
 # ------------------------------------------------------------------ cold start on a coldstart bundle
 
 
