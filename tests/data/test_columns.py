@@ -15,7 +15,10 @@ from recaudit.errors import RecauditInputError
 
 
 def test_aliases_match_without_case_punctuation_or_a_type_suffix() -> None:
-    assert resolve(["userId", "movieId", "rating", "timestamp"]) == {"userId": "user_id", "movieId": "item_id"}
+    assert resolve(["userId", "movieId", "rating", "timestamp"]) == {
+        "userId": "user_id",
+        "movieId": "item_id",
+    }
     assert resolve(["User-ID", "ASIN", "unixReviewTime"]) == {
         "User-ID": "user_id", "ASIN": "item_id", "unixReviewTime": "timestamp"
     }  # fmt: skip
@@ -72,7 +75,9 @@ def test_renamed_id_columns_are_read_as_text_in_csv_and_parquet(tmp_path: Path) 
 def _movielens(root: Path) -> Path:
     """A tiny ml-latest-small layout: 6 users x 5 movies, genres with '|'."""
     root.mkdir()
-    rows = [(u, m, 4.0, 1_000_000 + 10 * u + m) for u in range(1, 7) for m in (1, 2, 3, 5, 8) if (u + m) % 3]
+    rows = [
+        (u, m, 4.0, 1_000_000 + 10 * u + m) for u in range(1, 7) for m in (1, 2, 3, 5, 8) if (u + m) % 3
+    ]
     pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"]).to_csv(
         root / "ratings.csv", index=False
     )
@@ -95,7 +100,9 @@ def test_a_movielens_folder_reads_as_interactions_pairs_and_items(tmp_path: Path
     assert read_interactions(folder).loc[0, "user_id"] != "changed"  # the cache hands out copies
 
 
-def test_train_takes_a_movielens_folder_and_its_movies(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_train_takes_a_movielens_folder_and_its_movies(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     folder = _movielens(tmp_path / "ml-tiny")
     out = tmp_path / "bundle"
     code = main(["train", str(folder), "--out", str(out), "--epochs", "1", "--dim", "4", "--map", "none"])
@@ -105,7 +112,9 @@ def test_train_takes_a_movielens_folder_and_its_movies(tmp_path: Path, capsys: p
     assert items.set_index("item_id").loc["5", "title"] == "D (1998)"  # the folder's movies, uninvited
 
 
-def test_train_on_ratings_csv_says_which_mapping_it_used(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_train_on_ratings_csv_says_which_mapping_it_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     folder = _movielens(tmp_path / "ml-tiny")
     out = tmp_path / "bundle"
     argv = ["train", str(folder / "ratings.csv"), "--items", str(folder / "movies.csv"), "--out", str(out),

@@ -109,7 +109,8 @@ def test_interactions_with_unknown_items(tmp_path: Path) -> None:
         ("user_id,item_id,rank,score\na,i,1,0.5,EXTRA\na,j,2,0.4\n",
          "1 row(s) have more fields than the header's 4 (row 2: 5 fields)"),
         ("person,thing,rank\na,i,1\n",
-         "recommendations table is missing column(s) ['user_id', 'item_id']; found ['person', 'thing', 'rank']"),
+         "recommendations table is missing column(s) ['user_id', 'item_id']; "
+         "found ['person', 'thing', 'rank']"),
         ("user_id,item_id,rank\n", "recommendations table has no rows"),
         ("user_id,item_id,rank\na,i,1\na,j,0\nb,k,1.5\n",
          "column 'rank' has 2 ranks that are not integers >= 1 (row 3: 0.0, row 4: 1.5)"),
