@@ -239,6 +239,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help='fail (exit 1) when this holds, e.g. "gini@10>0.9"; repeatable')
     p.add_argument("--seed", type=_non_negative_int, default=0, help="bootstrap seed")
 
+    p = sub.add_parser(
+        "compare", help="A vs B: every metric of two bundles on their shared users, B - A with 95%% CI and p"
+    )
+    _path_arg(p, "a", kind="bundle", help="bundle A (the baseline)")
+    _path_arg(p, "b", kind="bundle", help="bundle B (the candidate)")
+    p.add_argument("--k", type=_positive_int, default=10, help="cut-off (default 10)")
+    p.add_argument("--n-boot", type=_positive_int, default=1000, help="bootstrap and permutation draws")
+    _path_arg(p, "--html", kind="out_file", help="write the A vs B report (self-contained HTML) here")
+    _path_arg(p, "--json", kind="out_file", help="write the comparison as JSON here")
+    p.add_argument("--fail-on", action="append", default=[], metavar="GATE",
+                   help='fail (exit 1) when this holds of B - A, e.g. "delta:ndcg@10<-0.01"; repeatable')
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="bootstrap seed")
+
     p = sub.add_parser("serve", help="start the app (Streamlit) on this machine")
     p.add_argument("--port", type=_positive_int, default=os.environ.get("PORT", "8501"),
                    help="port (default: $PORT or 8501)")
@@ -682,9 +695,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from recaudit.bundle import load_bundle
     from recaudit.metrics.engine import ITEM_GROUP_COLUMNS
     from recaudit.workflows.audit import audit_bundle
-    from recaudit.workflows.gates import check_gate_names, check_gates, parse_gate
+    from recaudit.workflows.gates import check_gate_names, check_gates, parse_gate, require_kind
 
     gates = [parse_gate(text) for text in args.fail_on]
+    require_kind(gates, delta=False, command="audit")
     check_gate_names(gates, k=args.k)  # a typo is a usage error before the bundle is even read
     bundle = load_bundle(args.bundle)
     columns = [c for c in ITEM_GROUP_COLUMNS if c in bundle.items.columns]
@@ -705,6 +719,49 @@ def cmd_audit(args: argparse.Namespace) -> int:
     for failure in failures:
         print(f"recaudit audit: gate failed: {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from recaudit.bundle import load_bundle
+    from recaudit.workflows.compare import compare_bundles
+    from recaudit.workflows.gates import check_delta_gates, check_gate_names, parse_gate, require_kind
+
+    gates = [parse_gate(text) for text in args.fail_on]
+    require_kind(gates, delta=True, command="compare")
+    check_gate_names(gates, k=args.k)
+    a, b = load_bundle(args.a), load_bundle(args.b)
+    _log(f"auditing {a.name} and {b.name} at k={args.k}, then comparing them on their shared users")
+    comparison = compare_bundles(a, b, args.k, n_boot=args.n_boot, seed=args.seed)
+    print(_comparison_table(comparison))
+    if args.json is not None:
+        from recaudit._io import atomic_write_text
+
+        atomic_write_text(args.json, dumps_json(comparison.to_dict()))
+        _log(f"wrote {args.json}")
+    if args.html is not None:
+        from recaudit._io import atomic_write_text
+        from recaudit.report import render_comparison_html
+
+        title = f"recaudit compare: {a.name} vs {b.name}"
+        atomic_write_text(args.html, render_comparison_html(comparison, title=title, gates=gates))
+        _log(f"wrote {args.html}")
+    failures = check_delta_gates(comparison.deltas, gates)
+    for failure in failures:
+        print(f"recaudit compare: gate failed: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _comparison_table(comparison: object) -> str:
+    c = comparison
+    lines = [f"A = {c.a}, B = {c.b}: {c.n_shared:,} shared users, k = {c.k}",  # type: ignore[attr-defined]
+             f"{'metric':<32} {'A':>9} {'B':>9} {'B - A':>9}  95% CI of B - A        p"]  # fmt: skip
+    for row in c.table.itertuples(index=False):  # type: ignore[attr-defined]
+        ci = "" if row.ci_low != row.ci_low else f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}]"
+        p = "" if row.p_value != row.p_value else f"{row.p_value:.3f}"
+        lines.append(f"{row.metric:<32} {row.a:>9.4f} {row.b:>9.4f} {row.delta:>+9.4f}  {ci:<22} {p}")
+    for note in c.notes:  # type: ignore[attr-defined]
+        lines.append(f"note: {note}")
+    return "\n".join(lines)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -789,6 +846,7 @@ COMMANDS = {
     "info": cmd_info,
     "metrics": cmd_metrics,
     "audit": cmd_audit,
+    "compare": cmd_compare,
     "serve": cmd_serve,
 }
 

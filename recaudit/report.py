@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import html as html_lib
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -30,6 +32,10 @@ from recaudit.metrics.engine import AuditResult
 from recaudit.metrics.fairness import explain_disparity
 from recaudit.metrics.inputs import AuditInputs
 from recaudit.textsafe import plot_text
+
+if TYPE_CHECKING:
+    from recaudit.workflows.compare import Comparison
+    from recaudit.workflows.gates import Gate
 from recaudit.viz.audit_charts import (
     group_exposure_chart,
     group_metric_chart,
@@ -395,6 +401,66 @@ def render_html(
             _embedding_section(result),
             _figures_section(figures or {}),
         ]
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_esc(title)}</title>"
+        f"<style>{CSS}</style></head><body>{body}</body></html>\n"
+    )
+
+
+def render_comparison_html(comparison: Comparison, *, title: str, gates: Sequence[Gate] = ()) -> str:
+    """The A vs B report as one self-contained HTML page: the verdict first (gates, then every metric's
+    B − A with its 95% CI and p-value, the significant ones marked), then the users who gained and lost
+    most on the lead metric, then each bundle's provenance. Text from the data is escaped."""
+    from recaudit.workflows.gates import check_delta_gates
+
+    created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    c = comparison
+    failures = check_delta_gates(c.deltas, gates)
+    if gates:
+        verdict = "".join(f"<li>{_esc(f)}</li>" for f in failures) if failures else ""
+        listed = _esc(", ".join(map(str, gates)))
+        status = (
+            f"<p><strong>{len(failures)} of {len(gates)} gate(s) failed</strong></p><ul>{verdict}</ul>"
+            if failures
+            else f"<p>all {len(gates)} gate(s) passed: {listed}</p>"
+        )
+    else:
+        status = '<p class="muted">no gates given (--fail-on "delta:ndcg@10<-0.01")</p>'
+    table = c.table.copy()
+    table["95% CI of B − A"] = [
+        "" if not math.isfinite(lo) else f"[{lo:+.4f}, {hi:+.4f}]"
+        for lo, hi in zip(table.ci_low, table.ci_high, strict=True)
+    ]
+    table["significant"] = ["yes" if p == p and p < 0.05 else "" for p in table.p_value]
+    columns = ["metric", "kind", "a", "b", "delta", "95% CI of B − A", "p_value", "significant", "n_users"]
+    shown = table[columns]
+    shown = shown.rename(columns={"a": f"A ({c.a})", "b": f"B ({c.b})", "delta": "B − A", "p_value": "p"})
+    notes = "".join(f"<li>{_esc(n)}</li>" for n in c.notes)
+    audits = ""
+    if c.audits is not None:
+        for label, audit in zip(("A", "B"), c.audits, strict=True):
+            model = (audit.info or {}).get("model") or {}
+            pairs = [(key, value) for key, value in model.items()] if isinstance(model, dict) else []
+            audits += f"<h3>{label}: {_esc(model.get('bundle', '') if isinstance(model, dict) else '')}</h3>"
+            audits += _kv_table(pairs + [("data", (audit.info or {}).get("data", {}))])
+    body = (
+        f'<section class="first"><h1>{_esc(title)}</h1>'
+        f'<p class="muted">A = {_esc(c.a)}, B = {_esc(c.b)}; paired over the {c.n_shared:,} users both audit '
+        f"at k = {c.k} (docs/metrics.md, Comparing two models). Per-user metrics: paired bootstrap CI and "
+        "sign-flip p; catalogue metrics: users resampled and both recomputed, lists swapped per user for p."
+        f"</p>{status}</section>"
+        f"<section><h2>B − A, every metric</h2>{_table(shown)}"
+        + (f"<ul>{notes}</ul>" if notes else "")
+        + "</section>"
+        f"<section><h2>Who gained and who lost ({_esc(c.lead or 'n/a')})</h2>{_table(c.movers)}</section>"
+        f"<section><h2>Provenance</h2>{audits}"
+        + _kv_table(
+            [("settings", c.settings), ("report created", created), ("recaudit version", __version__)]
+        )
+        + "</section>"
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -80,6 +80,8 @@ BASES: dict[str, Callable[[dict[str, str]], tuple[dict[str, str], list[str]]]] =
     "audit": lambda w: ({"bundle": w["bundle"], "--html": w["out"] + "/report.html",
                          "--json": w["out"] + "/audit.json"}, []),
     "serve": lambda w: ({"--bundles": str(Path(w["bundle"]).parent)}, []),
+    "compare": lambda w: ({"a": w["bundle"], "b": w["bundle"], "--html": w["out"] + "/compare.html",
+                           "--json": w["out"] + "/compare.json"}, ["--n-boot", "20"]),
 }
 # Not run for real here: serve would start the app (its valid run is the app's and browser tests), and
 # sample regenerates the whole sample world (about 20 s; tests/data/test_synthetic.py runs it).
@@ -203,7 +205,7 @@ def test_base_arguments_are_valid(command: str, tmp_path: Path, tiny_bundle_dir:
     paths, extra = BASES[command](world)
     if command == "recommend":
         Path(world["out"]).mkdir()
-    if command == "audit":
+    if command in ("audit", "compare"):
         Path(world["out"]).mkdir()
     assert main(_argv(command, paths, extra)) == 0
 

@@ -27,49 +27,72 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
 }
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_GATE = re.compile(rf"^\s*([A-Za-z_]+(?:\[[^\]]+\])?@\d+)\s*(>=|<=|>|<)\s*({_NUMBER})\s*$")
+_GATE = re.compile(rf"^\s*(delta:)?([A-Za-z_]+(?:\[[^\]]+\])?@\d+)\s*(>=|<=|>|<)\s*({_NUMBER})\s*$")
 _METRIC = re.compile(r"^([A-Za-z_]+)(?:\[([^\]]+)\])?@(\d+)$")
 
 
 @dataclass(frozen=True)
 class Gate:
-    """Fail when ``metric op threshold`` holds."""
+    """Fail when ``metric op threshold`` holds; a ``delta`` gate reads Δ = B − A of a comparison."""
 
     metric: str
     op: str
     threshold: float
+    delta: bool = False
 
     def __str__(self) -> str:
-        return f"{self.metric}{self.op}{self.threshold:g}"
+        return f"{'delta:' if self.delta else ''}{self.metric}{self.op}{self.threshold:g}"
 
 
 def parse_gate(text: str) -> Gate:
-    """``"gini@10>0.9"`` -> ``Gate("gini@10", ">", 0.9)``.
+    """``"gini@10>0.9"`` -> ``Gate("gini@10", ">", 0.9)``; ``"delta:ndcg@10<-0.01"`` -> a delta gate.
 
     Raises:
-        RecauditInputError: not of the form METRIC@K OP NUMBER.
+        RecauditInputError: not of the form [delta:]METRIC@K OP NUMBER.
     """
     match = _GATE.match(text)
     if not match:
         raise RecauditInputError(
-            "--fail-on", f"cannot read gate {text!r}", "write it as METRIC@K OP NUMBER, e.g. gini@10>0.9"
-        )
-    return Gate(match.group(1), match.group(2), float(match.group(3)))
+            "--fail-on", f"cannot read gate {text!r}",
+            "write it as METRIC@K OP NUMBER, e.g. gini@10>0.9 (recaudit compare: delta:ndcg@10<-0.01)",
+        )  # fmt: skip
+    return Gate(match.group(2), match.group(3), float(match.group(4)), delta=match.group(1) is not None)
 
 
 def check_gates(result: AuditResult, gates: Sequence[Gate]) -> list[str]:
     """The failed gates, each as a readable line (empty when every gate passes)."""
+    return _failures(result.values, result.skipped, gates, "not computed in this audit")
+
+
+def check_delta_gates(deltas: dict[str, float], gates: Sequence[Gate]) -> list[str]:
+    """The failed ``delta:`` gates of a comparison (``deltas``: metric -> Δ = B − A)."""
+    return _failures(deltas, {}, gates, "not compared (no value on one side)")
+
+
+def _failures(
+    values: dict[str, float], skipped: dict[str, str], gates: Sequence[Gate], missing: str
+) -> list[str]:
     failures = []
     for gate in gates:
-        value = result.values.get(gate.metric)
+        value = values.get(gate.metric)
         if value is None:
-            why = result.skipped.get(gate.metric, "not computed in this audit")
+            why = skipped.get(gate.metric, missing)
             failures.append(f"{gate}: {gate.metric} is unavailable ({why})")
         elif math.isnan(value):
             failures.append(f"{gate}: {gate.metric} is undefined (NaN)")
         elif OPERATORS[gate.op](value, gate.threshold):
-            failures.append(f"{gate}: {gate.metric} = {value:.4g}")
+            failures.append(f"{gate}: {'B - A of ' if gate.delta else ''}{gate.metric} = {value:.4g}")
     return failures
+
+
+def require_kind(gates: Sequence[Gate], *, delta: bool, command: str) -> None:
+    """``recaudit compare`` gates are ``delta:`` gates and ``recaudit audit`` gates are not: one clear usage
+    error otherwise, before any work."""
+    for gate in gates:
+        if gate.delta != delta:
+            hint = (f"write it as delta:{gate.metric}{gate.op}{gate.threshold:g} (Δ = B − A)" if delta
+                    else "delta: gates compare two bundles: use recaudit compare A B")  # fmt: skip
+            raise RecauditInputError("--fail-on", f"gate {gate} does not fit recaudit {command}", hint)
 
 
 def known_metric_names() -> list[str]:
