@@ -331,9 +331,7 @@ def _normalised(table: Any, kind: Kind, label: str, key_types: dict[str, str]) -
                 label, f"{int(found['bad_rank'])} ranks that are not integers >= 1",
                 "rank 1 is the top of each user's list",
             )  # fmt: skip
-        table = table.mutate(
-            **{RANK: _as_rank(table[RANK]), "_row": table._row.cast("int64")}
-        )
+        table = table.mutate(**{RANK: _as_rank(table[RANK]), "_row": table._row.cast("int64")})
     if kind == "items" and int(found["distinct"]) != int(found["n"]):
         raise RecauditInputError(
             label, f"column 'item_id' has {int(found['n']) - int(found['distinct'])} duplicate ids",

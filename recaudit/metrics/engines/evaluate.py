@@ -109,15 +109,12 @@ def evaluate_engine(
     tables = ex.Tables(
         k, catalogue, n_items, train_t, test_t, audited.distinct(), keep=eng.keep, keep_large=eng.keep_large
     )
-    fused = not ci and any(n in ex.POPULARITY for n in wanted)  # popularity means while cleaning
-    against = ex.item_facts(tables) if fused else catalogue.select(ITEM_ID)
     cleaned = clean_lists(
-        raw_recs, against, k, engine=eng.name, keep=eng.keep_large, sums=ex.FACT_SUMS if fused else ()
+        raw_recs, catalogue.select(ITEM_ID), k, engine=eng.name, keep=eng.keep, keep_large=eng.keep_large
     )
     tables.lists = eng.keep_large(cleaned.table)
     tables.n_listed = cleaned.listed_users
-    if cleaned.means:
-        tables.list_means = {metric: cleaned.means[column] for metric, column in ex.FACT_OF.items()}
+    tables.exposure, tables.width = cleaned.exposure, cleaned.width
 
     values: dict[str, float] = {}
     intervals: dict[str, tuple[float, float]] = {}
@@ -126,12 +123,9 @@ def evaluate_engine(
         chosen = [n for n in wanted if n in names]
         if not chosen:
             continue
-        if not ci and names == ex.POPULARITY and tables.list_means:
-            for name in chosen:
-                value = tables.list_means[name]
-                values[f"{name}@{k}"] = (
-                    math.nan if name == "novelty" and tables.n_train_users < 1 else value
-                )
+        means = ex.popularity_means(tables) if not ci and names == ex.POPULARITY else None
+        if means is not None:  # one length for every list: from the exposure table, no pass over the log
+            values.update({f"{name}@{k}": means[name] for name in chosen})
             continue
         table = build(tables)
         if ci:

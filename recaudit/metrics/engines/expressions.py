@@ -42,7 +42,6 @@ ACCURACY = ("precision", "recall", "hit_rate", "mrr", "ndcg", "map")
 POPULARITY = ("arp", "aplt", "novelty")
 FACT_OF = {"arp": "phi", "aplt": "tail", "novelty": "novelty"}
 """Each popularity metric is the mean over listed users of the list's mean of an :func:`item_facts` column."""
-FACT_SUMS = tuple(FACT_OF.values())
 EXPOSURE = (
     "coverage", "gini", "gini_recommended_only", "exposure_gini", "entropy", "entropy_norm", "personalization"
 )  # fmt: skip
@@ -70,9 +69,10 @@ class Tables:
     """Set once the log is cleaned (the item facts it may read come first)."""
     n_listed: int = 0
     """Users with a non-empty list."""
-    list_means: dict[str, float] = field(default_factory=dict)
-    """Means over listed users of a per-user mean over the list, found while cleaning a clean log
-    (:attr:`CleanLists.means`): ``arp``, ``aplt``, ``novelty`` without another pass over the log."""
+    exposure: Any = None
+    """A clean log's exposure table from its cleaning (:attr:`CleanLists.exposure`); None: from the lists."""
+    width: int | None = None
+    """The length every non-empty list has, when they share one (:attr:`CleanLists.width`)."""
     keep: Any = None
     """Holds an intermediate table of catalogue or user size that several metrics read (a DuckDB temporary
     table, a cached Spark DataFrame: :meth:`Engine.keep`); None recomputes it."""
@@ -240,9 +240,29 @@ def popularity_per_user(t: Tables) -> Any:
     return out
 
 
+def popularity_means(t: Tables) -> dict[str, float] | None:
+    """``arp``, ``aplt``, ``novelty`` without a pass over the lists, when every non-empty list has one
+    length w (:attr:`Tables.width`): a mean over users of a mean over w rows is Σ_i c_i f(i) / (U w), read
+    from the exposure table (one row per recommended item). None when the lengths differ."""
+    if not t.width or not t.n_listed:
+        return None
+    exposure = exposure_counts(t)
+    facts = item_facts(t)
+    rows = exposure.join(facts, ITEM_ID)
+    sums = rows.aggregate(**{metric: (rows.c * rows[column]).sum() for metric, column in FACT_OF.items()})
+    found = sums.execute().iloc[0]
+    scale = float(t.n_listed * t.width)
+    out = {metric: float(found[metric]) / scale for metric in FACT_OF}
+    if t.n_train_users < 1:
+        out["novelty"] = math.nan
+    return out
+
+
 # ---- exposure ----
 def exposure_counts(t: Tables) -> Any:
     """``item_id, c, x`` for the recommended items: lists holding the item, position-weighted exposure."""
+    if t.exposure is not None:
+        return t.exposure
     lists = t.lists
     return t.cached(
         "exposure",

@@ -14,11 +14,8 @@ repair pays for the ``row_number()`` window.
 from __future__ import annotations
 
 import functools
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-import pandas as pd
 
 from recaudit.data.schema import ITEM_ID, RANK, USER_ID
 
@@ -41,73 +38,103 @@ class CleanLists:
     """Users with a row in the log (known items or not)."""
     listed_users: int
     """Users with at least one catalogue item in their list (a non-empty cleaned list)."""
-    means: dict[str, float] = field(default_factory=dict)
-    """For each column of ``sums``: the mean over listed users of the column's mean over their cleaned
-    list; empty when the log needed repair (those means are then computed from :attr:`table`)."""
+    exposure: Any = None
+    """A clean log's ``item_id, c, x`` (lists holding the item, position-weighted exposure) for the items
+    it recommends, from the same pass that counted unknown items; None after a repair."""
+    width: int | None = None
+    """The one length every non-empty cleaned list has, when they all have one (top-k logs); else None.
+    Then a mean over users of a mean over each list is a mean over list rows: no per-user pass."""
 
 
 def clean_lists(
-    recs: Any, catalogue: Any, k: int, *, engine: str, keep: Any = None, sums: tuple[str, ...] = ()
+    recs: Any, catalogue: Any, k: int, *, engine: str, keep: Any = None, keep_large: Any = None
 ) -> CleanLists:
-    """Clean ``recs`` (``user_id, item_id, rank, _row``) against ``catalogue`` (``item_id`` and the numeric
-    columns named in ``sums``) on ``engine`` (``duckdb`` or ``spark``: the name of its list functions).
+    """Clean ``recs`` (``user_id, item_id, rank, _row``) against ``catalogue`` (an ``item_id`` table) on
+    ``engine`` (``duckdb`` or ``spark``: the name of its list functions).
 
-    One pass over the log, an aggregate per user, tells whether it is clean: per user the rows, the rows of
-    known items, the top and the number of distinct ranks of each, and the distinct known items (each
-    the length of the user's de-duplicated list, far cheaper than a distinct of all (user, item) pairs).
-    The same pass sums the ``sums`` columns over the rows a clean list keeps (known items at ranks <= k),
-    so a clean log's per-user means need no second pass. ``keep`` (Spark: ``Table.cache``) holds the known
-    rows for the several queries of a repair."""
+    Two passes tell whether the log is clean, neither joining the log to the catalogue:
+
+    - by item (a table the size of the recommended items, kept): rows, and lists and position-weighted
+      exposure at ranks <= k; joined to the catalogue it counts the rows of unknown items, and in a clean
+      log it *is* the exposure table;
+    - by user: rows, top rank, rank mask, distinct items (the length of the user's de-duplicated list, far
+      cheaper than a distinct of all (user, item) pairs) and rows at ranks <= k.
+
+    Only a log with unknown items runs the per-user checks again over its known rows (a semi-join);
+    only a log that needs repair pays for the window. ``keep`` holds small tables, ``keep_large``
+    (Spark: ``Table.cache``) the known rows for the several queries of a repair."""
     import ibis
 
-    right = catalogue.mutate(_known=ibis.literal(True))
-    marked = recs.left_join(right, recs[ITEM_ID] == right[ITEM_ID])
-    marked = marked.select(
-        recs[USER_ID], recs[ITEM_ID], recs[RANK], *[right[c] for c in sums], known=marked._known.notnull()
+    def hold(table: Any, how: Any) -> Any:
+        return how(table) if how is not None else table
+
+    inside = recs[RANK] <= k
+    weight = 1.0 / (recs[RANK] + 1).cast("float64").log2()
+    by_item = recs.group_by(ITEM_ID).aggregate(
+        rows=recs.count(), c=inside.cast("int64").sum(), x=weight.sum(where=inside)
     )
-    kept_rows = marked.known & (marked[RANK] <= k)
-    per_user = _shape(
-        marked,
-        engine,
-        n_known=marked.known.cast("int64").sum(),
-        n_in=kept_rows.cast("int64").sum(),
-        **{f"sum_{c}": marked[c].sum(where=kept_rows) for c in sums},
-    )
-    has_list = per_user.n_in > 0
+    by_item = hold(by_item, keep)
+    unknown = by_item.anti_join(catalogue.select(ITEM_ID), ITEM_ID)
+    n_unknown = _int(unknown.rows.sum().execute())
+    per_user = _shape(recs, engine, n_in=inside.cast("int64").sum())
+    listed = per_user.n_in > 0
     stats = per_user.aggregate(
         **_totals(per_user),
-        n_known=per_user.n_known.sum(),
-        listed=(per_user.n_known > 0).cast("int64").sum(),  # positions close up: any known row is listed
-        beyond=ibis.greatest(per_user.n_known - k, 0).sum(),
-        **{f"mean_{c}": (per_user[f"sum_{c}"] / per_user.n_in).mean(where=has_list) for c in sums},
+        beyond=ibis.greatest(per_user.n - k, 0).sum(),
+        shortest=per_user.n_in.min(where=listed),
+        longest=per_user.n_in.max(where=listed),
     ).execute().iloc[0]  # fmt: skip
-    n_raw, n_known, users = int(stats["n"]), int(stats["n_known"] or 0), int(stats["users"])
-    listed_users = int(stats["listed"] or 0)
-    report = {"unknown_items": n_raw - n_known, "duplicate_ranks": 0}
-    report["duplicate_ranks"] = _repeated_ranks(recs, stats)
-    known, known_stats, known_repeats = recs, stats, report["duplicate_ranks"]
-    if n_known < n_raw:  # the same checks over the known rows only
-        known = recs.semi_join(catalogue.select(ITEM_ID), ITEM_ID)
-        if keep is not None:
-            known = keep(known)
+    n_raw, users = int(stats["n"]), int(stats["users"])
+    report = {"unknown_items": n_unknown, "duplicate_ranks": _repeated_ranks(recs, stats)}
+    report["unlisted_users"] = 0  # the audited users are the log's users and the test users
+    if n_unknown == 0:
+        listed_users = users
+        report["duplicate_items"] = n_raw - _int(stats["items"])
+        if (
+            _int(stats["top_ok"]) == users
+            and report["duplicate_ranks"] == 0
+            and not report["duplicate_items"]
+        ):
+            lists = recs.select(USER_ID, ITEM_ID, **{POS: recs[RANK]})
+            report["beyond_k"] = _int(stats["beyond"])
+            shortest, longest = _int(stats["shortest"]), _int(stats["longest"])
+            width = shortest if 0 < shortest == longest else None
+            exposure = by_item.filter(by_item.c > 0).select(ITEM_ID, "c", "x")
+            return CleanLists(
+                lists.filter(lists[POS] <= k), k, report, False, users, listed_users, exposure, width
+            )
+        known = recs
+    else:  # the same checks over the known rows only
+        known = hold(recs.semi_join(catalogue.select(ITEM_ID), ITEM_ID), keep_large)
         shaped = _shape(known, engine)
         known_stats = shaped.aggregate(**_totals(shaped)).execute().iloc[0]
+        listed_users = int(known_stats["users"])  # positions close up: any known row is listed
+        report["duplicate_items"] = n_raw - n_unknown - _int(known_stats["items"])
         known_repeats = _repeated_ranks(known, known_stats)
-    report["duplicate_items"] = n_known - int(known_stats["items"] or 0)
-    report["unlisted_users"] = 0  # the audited users are the log's users and the test users
-    ranks_are_positions = int(known_stats["top_ok"] or 0) == listed_users and known_repeats == 0
-    if ranks_are_positions and report["duplicate_items"] == 0:
-        lists = known.select(USER_ID, ITEM_ID, **{POS: known[RANK]})
-        report["beyond_k"] = int(stats["beyond"] or 0)
-        means = {c: _float(stats[f"mean_{c}"]) for c in sums}
-        return CleanLists(lists.filter(lists[POS] <= k), k, report, False, users, listed_users, means)
+        if (
+            _int(known_stats["top_ok"]) == listed_users
+            and known_repeats == 0
+            and not report["duplicate_items"]
+        ):
+            lists = known.select(USER_ID, ITEM_ID, **{POS: known[RANK]})
+            report["beyond_k"] = int(_beyond(lists, k))
+            return CleanLists(lists.filter(lists[POS] <= k), k, report, False, users, listed_users)
     best = known.group_by(USER_ID, ITEM_ID).aggregate(**{RANK: known[RANK].min()})
     at_best = known.join(best, [USER_ID, ITEM_ID, RANK])
     kept = at_best.group_by(USER_ID, ITEM_ID, RANK).aggregate(_row=at_best._row.min())
     order = ibis.row_number().over(group_by=kept[USER_ID], order_by=[kept[RANK], kept._row]) + 1
     lists = kept.select(USER_ID, ITEM_ID, **{POS: order})
-    report["beyond_k"] = int(lists.filter(lists[POS] > k).count().execute())
+    report["beyond_k"] = _beyond(lists, k)
     return CleanLists(lists.filter(lists[POS] <= k), k, report, True, users, listed_users)
+
+
+def _int(value: Any) -> int:
+    """An engine's count as an int: an aggregate over no rows is NULL (DuckDB) or NaN (Spark), here 0."""
+    return 0 if value is None or value != value else int(value)
+
+
+def _beyond(lists: Any, k: int) -> int:
+    return int(lists.filter(lists[POS] > k).count().execute())
 
 
 def _shape(rows: Any, engine: str, **more: Any) -> Any:
@@ -150,7 +177,7 @@ def _totals(per_user: Any) -> dict[str, Any]:
 def _repeated_ranks(rows: Any, stats: Any) -> int:
     """Rows sharing a (user, rank) with an earlier row: none when every user's mask proves 1..n, else a
     distinct count of (user, rank) (lists longer than :data:`MASK_RANKS`, or a log with repeats)."""
-    if int(stats["mask_ok"] or 0) == int(stats["users"]):
+    if _int(stats["mask_ok"]) == int(stats["users"]):
         return 0
     return int(stats["n"]) - int(rows.select(USER_ID, RANK).distinct().count().execute())
 
@@ -178,7 +205,3 @@ def _distinct_count(engine: str, element: Any) -> Any:
         return ibis.udf.scalar.builtin(lambda x: None, name="list_unique", signature=((array,), dt.int64))
     distinct = ibis.udf.scalar.builtin(lambda x: None, name="array_distinct", signature=((array,), array))
     return lambda values: distinct(values).length()
-
-
-def _float(value: Any) -> float:
-    return math.nan if value is None or pd.isna(value) else float(value)

@@ -146,6 +146,33 @@ def test_engine_agrees_on_a_clean_log_without_intervals(
     assert_agree(got, _without_intervals(memory))
 
 
+@pytest.mark.parametrize("shape", ["uneven", "unknown_last"])
+def test_clean_logs_of_other_shapes_agree_without_intervals(
+    engine: Engine, shape: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Lists of different lengths (no shared width: popularity from the lists, not the exposure table),
+    and unknown items only at the end of lists (the known rows are still clean: no window runs)."""
+    world = clean_world(seed=2)
+    recs = world["recs"]
+    rng = np.random.default_rng(5)
+    chosen = set(rng.choice(recs["user_id"].unique(), 300, replace=False).tolist())
+    last = (recs["rank"] == 10) & recs["user_id"].isin(chosen)
+    if shape == "uneven":
+        recs = recs[~(last | ((recs["rank"] == 9) & recs["user_id"].isin(list(chosen)[:100])))]
+    else:
+        recs = recs.assign(item_id=recs["item_id"].where(~last, "retired-item"))
+    world["recs"] = recs.reset_index(drop=True)
+    paths = write_world(world, tmp_path_factory.mktemp(f"shape-{shape}"))
+    memory = _memory(paths)
+    got = evaluate_engine(
+        engine, recs=paths["recs"], train=paths["train"], test=paths["test"], items=paths["items"], k=K,
+        ci=False,
+    )  # fmt: skip
+    assert got.info["engine"]["repaired_log"] is False
+    assert got.info["data"]["dropped"]["unknown_items"] == (300 if shape == "unknown_last" else 0)
+    assert_agree(got, _without_intervals(memory))
+
+
 @pytest.mark.parametrize("world", ["messy", "clean"])
 def test_engine_agrees_with_integer_ids_in_every_table(
     engine: Engine, world: str, tmp_path_factory: pytest.TempPathFactory
