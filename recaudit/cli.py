@@ -225,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="memory (default: NumPy, the reference), duckdb (embedded, for logs beyond memory; "
                    "files, globs such as 'recs/*.parquet' or parquet folders) or spark (pip install "
                    "'recaudit[spark]')")
+    p.add_argument("--per-domain", action="store_true",
+                   help="also every metric per value of the items' domain column: that domain's items as "
+                   "the catalogue, its train and test rows (docs/metrics.md)")
     p.add_argument("--threads", type=_positive_int, help="duckdb: worker threads (default: all cores)")
     p.add_argument("--memory-limit", metavar="SIZE",
                    help="duckdb: memory bound, e.g. 4GB (DuckDB spills to disk beyond it)")
@@ -595,6 +598,8 @@ MEMORY_ENGINE_MAX_MB = 512.0
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
+    if args.per_domain and args.items is None:
+        raise RecauditInputError("--per-domain", "needs an items table with a domain column", "pass --items")
     if args.engine != "memory":
         return _metrics_on_engine(args)
     from recaudit.data.readers import read_items, read_pairs, read_recs, read_users
@@ -619,12 +624,29 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     inputs = AuditInputs.from_frames(
         recs, train, test=test, items=items, users=users, k=args.k, source=str(args.recs)
     )
+    domains = None
+    if args.per_domain:
+        from recaudit.metrics.domains import domain_names, evaluate_domains
+
+        domain_names(items, args.items)  # no domain column: a usage error before any metric runs
+        domains = evaluate_domains(recs, train, items, test=test, k=args.k, ci=not args.no_ci)  # type: ignore[arg-type]
     result = evaluate(inputs, ks=(args.k,), ci=not args.no_ci, user_columns=args.by)
-    if args.format == "json":
-        sys.stdout.write(dumps_json(result.to_dict()))
-    else:
-        print(_metrics_table(result))
+    _print_metrics(result, domains, args.format)
     return 0
+
+
+def _print_metrics(result: object, domains: dict | None, fmt: str) -> None:
+    """The audit (and one per domain, under ``"domains"``) as JSON or as tables."""
+    if fmt == "json":
+        payload = result.to_dict()  # type: ignore[attr-defined]
+        if domains is not None:
+            payload["domains"] = {name: r.to_dict() for name, r in domains.items()}
+        sys.stdout.write(dumps_json(payload))
+        return
+    print(_metrics_table(result))
+    for name, domain in (domains or {}).items():
+        print(f"\ndomain {name!r} (its items as the catalogue, its train and test rows)")
+        print(_metrics_table(domain))
 
 
 def _metrics_on_engine(args: argparse.Namespace) -> int:
@@ -636,16 +658,15 @@ def _metrics_on_engine(args: argparse.Namespace) -> int:
     if args.engine == "spark" and (args.threads is not None or args.memory_limit is not None):
         raise RecauditInputError("--threads/--memory-limit", "bound the duckdb engine only",
                                  "size Spark with its own configuration")
+    domains: dict | None = {} if args.per_domain else None
     result = evaluate_engine(
         args.engine, recs=str(args.recs), train=str(args.train),
         test=None if args.test is None else str(args.test),
         items=None if args.items is None else str(args.items),
         k=args.k, ci=not args.no_ci, threads=args.threads, memory_limit=args.memory_limit,
+        domains_out=domains,
     )  # fmt: skip
-    if args.format == "json":
-        sys.stdout.write(dumps_json(result.to_dict()))
-    else:
-        print(_metrics_table(result))
+    _print_metrics(result, domains, args.format)
     return 0
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recaudit.data.schema import ITEM_ID, USER_ID
+from recaudit.data.schema import DOMAIN, ITEM_ID, USER_ID
 from recaudit.errors import RecauditInputError
 from recaudit.metrics.engine import ITEM_GROUP_COLUMNS, AuditResult
 from recaudit.metrics.engines import expressions as ex
@@ -47,6 +47,7 @@ def evaluate_engine(
     threads: int | None = None,
     memory_limit: str | None = None,
     lift: bool = True,
+    domains_out: dict[str, AuditResult] | None = None,
 ) -> AuditResult:
     """Audit a log on ``engine`` (``"duckdb"``, ``"spark"`` or a connected :class:`Engine`).
 
@@ -60,6 +61,9 @@ def evaluate_engine(
         threads, memory_limit: DuckDB's bounds (``memory_limit="4GB"``; DuckDB spills beyond it).
         lift: also the popularity-lift table (GAP per popularity group), as the in-memory engine gives;
             False leaves it out when only the named metrics are wanted.
+        domains_out: when given, filled with one audit per value of the catalogue's ``domain`` column:
+            that domain's items as the catalogue, its training and test rows only
+            (:mod:`recaudit.metrics.domains`, the same definition in memory).
 
     Raises:
         RecauditInputError: a bad file (one line naming it) or an unknown engine.
@@ -79,6 +83,32 @@ def evaluate_engine(
         catalogue = read["items"]
     else:
         catalogue = eng.keep(train_t.select(ITEM_ID).distinct())
+    settings = dict(
+        k=k, metrics=metrics, ci=ci, n_boot=n_boot, seed=seed, item_columns=item_columns, lift=lift
+    )
+    if domains_out is not None:
+        if DOMAIN not in catalogue.columns:
+            where = str(items) if items is not None else "--items"
+            raise RecauditInputError(where, "has no domain column", "per-domain metrics need one")
+        found = catalogue.select(DOMAIN).distinct().execute()[DOMAIN].dropna().astype(str)
+        for domain in sorted(found):
+            own = eng.keep(catalogue.filter(catalogue[DOMAIN] == domain))
+            ids = own.select(ITEM_ID)
+            domain_test = None if test_t is None else test_t.semi_join(ids, ITEM_ID)
+            domain_settings = {**settings, "item_columns": [c for c in item_columns if c != DOMAIN]}
+            domains_out[domain] = _evaluate_tables(
+                eng, raw_recs, train_t.semi_join(ids, ITEM_ID), domain_test, own, **domain_settings,
+                started=time.perf_counter(),
+            )  # fmt: skip
+    return _evaluate_tables(eng, raw_recs, train_t, test_t, catalogue, **settings, started=started)
+
+
+def _evaluate_tables(
+    eng: Engine, raw_recs: Any, train_t: Any, test_t: Any, catalogue: Any, *, k: int,
+    metrics: Sequence[str] | None, ci: bool, n_boot: int, seed: int, item_columns: Sequence[str], lift: bool,
+    started: float,
+) -> AuditResult:  # fmt: skip
+    """:func:`evaluate_engine` over tables already read and checked."""
     n_items = int(catalogue.count().execute())
     requested = list(metrics) if metrics is not None else [f"{name}@{k}" for name in default_metrics()]
     skipped: dict[str, str] = {}

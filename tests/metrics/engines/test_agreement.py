@@ -12,8 +12,8 @@ import pytest
 
 from recaudit.data.readers import read_items, read_pairs, read_recs
 from recaudit.metrics import AuditInputs, evaluate
-from recaudit.metrics.engine import AuditResult
-from recaudit.metrics.engines.backends import Engine
+from recaudit.metrics.engine import ITEM_GROUP_COLUMNS, AuditResult
+from recaudit.metrics.engines.backends import Engine, connect
 from recaudit.metrics.engines.evaluate import evaluate_engine
 from recaudit.metrics.registry import ALL_ENGINES, METRICS, metric_names
 from tests.metrics.engines.conftest import clean_world, integer_ids, messy_world, write_world
@@ -146,10 +146,51 @@ def test_engine_agrees_on_a_clean_log_without_intervals(
     assert_agree(got, _without_intervals(memory))
 
 
-@pytest.mark.parametrize("shape", ["uneven", "unknown_last"])
+def test_engine_agrees_per_domain(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every metric per domain (that domain's items as the catalogue, its train and test rows) equals
+    memory's :func:`evaluate_domains`, with the items split into two domains: on the messy log (DuckDB)
+    and the clean one (Spark, whose repair path the messy-log test covers)."""
+    from recaudit.metrics.domains import evaluate_domains
+
+    world = messy_world(seed=4) if engine.name == "duckdb" else clean_world(seed=4)  # Spark: fewer jobs
+    world["items"]["domain"] = np.where(np.arange(len(world["items"])) % 3 == 0, "books", "movies")
+    paths = write_world(world, tmp_path_factory.mktemp("domains"))
+    frames = {"recs": read_recs(paths["recs"]), "train": read_pairs(paths["train"]),
+              "test": read_pairs(paths["test"]), "items": read_items(paths["items"])}  # fmt: skip
+    ci = engine.name == "duckdb"
+    memory = evaluate_domains(
+        frames["recs"], frames["train"], frames["items"], test=frames["test"], k=K, ci=ci
+    )
+    domains: dict[str, AuditResult] = {}
+    # Spark: the per-domain exposure, popularity and accuracy headline set (each Spark audit is ~10 s)
+    subset = None if ci else [f"{m}@{K}" for m in ("coverage", "gini", "arp", "novelty", "ndcg", "recall")]
+    evaluate_engine(
+        engine, recs=paths["recs"], train=paths["train"], test=paths["test"], items=paths["items"], k=K,
+        ci=ci, domains_out=domains, metrics=subset, item_columns=() if subset else ITEM_GROUP_COLUMNS,
+        lift=subset is None,
+    )  # fmt: skip
+    assert list(domains) == list(memory) == ["books", "movies"]
+    for name, got in domains.items():
+        assert got.values["coverage@10"] > 0 and got.info["data"]["catalogue_items"] < len(world["items"])
+        if subset is None:
+            assert_agree(got, memory[name])
+        else:
+            assert set(got.values) == set(subset)
+            for metric in subset:
+                assert _close(got.values[metric], memory[name].values[metric]), (name, metric)
+
+
+def _engine(name: str, request: pytest.FixtureRequest) -> Engine:
+    return request.getfixturevalue("spark_engine") if name == "spark" else connect("duckdb")
+
+
+@pytest.mark.parametrize(
+    ("engine_name", "shape"), [("duckdb", "uneven"), ("duckdb", "unknown_last"), ("spark", "unknown_last")]
+)  # Spark's share of the suite's time: the shape with its own branch (known rows re-checked)
 def test_clean_logs_of_other_shapes_agree_without_intervals(
-    engine: Engine, shape: str, tmp_path_factory: pytest.TempPathFactory
+    engine_name: str, shape: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
+    engine = _engine(engine_name, request)
     """Lists of different lengths (no shared width: popularity from the lists, not the exposure table),
     and unknown items only at the end of lists (the known rows are still clean: no window runs)."""
     world = clean_world(seed=2)
@@ -173,12 +214,15 @@ def test_clean_logs_of_other_shapes_agree_without_intervals(
     assert_agree(got, _without_intervals(memory))
 
 
-@pytest.mark.parametrize("world", ["messy", "clean"])
+@pytest.mark.parametrize(
+    ("engine_name", "world"), [("duckdb", "messy"), ("duckdb", "clean"), ("spark", "clean")]
+)  # Spark's repair path is the messy-log test's
 def test_engine_agrees_with_integer_ids_in_every_table(
-    engine: Engine, world: str, tmp_path_factory: pytest.TempPathFactory
+    engine_name: str, world: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """Integer ids stay integers in the engine (joins on int64), yet ties split by id follow string order:
     the short head's boundary items and the popularity groups' boundary users match memory's."""
+    engine = _engine(engine_name, request)
     frames = integer_ids(messy_world() if world == "messy" else clean_world())
     paths = write_world(frames, tmp_path_factory.mktemp(f"int-{world}"))
     memory = _memory(paths)
