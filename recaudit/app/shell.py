@@ -75,6 +75,7 @@ PAGES: list[PageSpec] = [
     PageSpec("pages/diversity_popularity.py", "Diversity & popularity", "🌈", "diversity", AUDIT),
     PageSpec("pages/fairness.py", "Fairness", "⚖️", "fairness", AUDIT),
     PageSpec("pages/rerank_lab.py", "Re-ranking lab", "🎚️", "rerank-lab", AUDIT),
+    PageSpec("pages/compare.py", "Compare", "🆚", "compare", AUDIT),
     PageSpec("pages/report.py", "Report", "📄", "report", AUDIT),
     PageSpec("pages/cold_start.py", "Cold start", "🧊", "cold-start", SCENARIOS),
     PageSpec("pages/live_session.py", "Live session", "⚡", "live-session", SCENARIOS),

@@ -529,3 +529,44 @@ def _pct(value: float) -> str:
 
 def _signed_pct(value: float) -> str:
     return "n/a" if not np.isfinite(value) else f"{value:+.1%}"
+
+
+def difference_chart(table: pd.DataFrame, *, title: str) -> go.Figure:
+    """A forest plot of a comparison: each metric's B − A as a dot with its 95% interval as a bar, a line
+    at 0; significant differences (p < 0.05) in the accent colour.
+
+    Args:
+        table: :attr:`recaudit.workflows.compare.Comparison.table` rows (``metric``, ``delta``,
+            ``ci_low``, ``ci_high``, ``p_value``), one metric family at a time (their scales differ).
+    """
+    rows = table.iloc[::-1]  # the first metric on top
+    delta = rows["delta"].to_numpy(np.float64)
+    low = rows["ci_low"].to_numpy(np.float64)
+    high = rows["ci_high"].to_numpy(np.float64)
+    significant = rows["p_value"].to_numpy(np.float64) < 0.05
+    names = [str(m) for m in rows["metric"]]
+    fig = go.Figure()
+    for flag, label, colour in (
+        (False, "p ≥ 0.05", EQUALITY_COLOUR),
+        (True, "p < 0.05", RECOMMENDED_COLOUR),
+    ):
+        pick = significant == flag
+        if not pick.any():
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=delta[pick], y=[names[i] for i in np.flatnonzero(pick)], mode="markers", name=label,
+                marker={"color": colour, "size": 9},
+                error_x={"type": "data", "symmetric": False, "array": np.nan_to_num(high[pick] - delta[pick]),
+                         "arrayminus": np.nan_to_num(delta[pick] - low[pick]), "color": colour},
+                hovertemplate="%{y}: B − A = %{x:.4f}<extra></extra>",
+            )
+        )  # fmt: skip
+    fig.add_vline(x=0, line={"color": "#616e7c", "width": 1})
+    fig.update_layout(
+        title=title,
+        xaxis_title="B − A (95% interval)",
+        height=max(260, 34 * len(names) + 140),
+        yaxis={"categoryorder": "array", "categoryarray": names}, showlegend=True,
+    )
+    return finish_layout(fig)

@@ -75,7 +75,14 @@ class Comparison:
 
 
 def compare_bundles(
-    a: Bundle, b: Bundle, k: int = 10, *, n_boot: int = 1000, seed: int = 0, movers: int = 10
+    a: Bundle,
+    b: Bundle,
+    k: int = 10,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    movers: int = 10,
+    catalogue_draws: int | None = None,
 ) -> Comparison:
     """Audit ``a`` and ``b`` at ``k`` and compare them (module docstring)."""
     from recaudit.workflows.audit import audit_bundle
@@ -86,7 +93,7 @@ def compare_bundles(
     audit_b = audit_bundle(b, k, n_boot=n_boot, seed=seed, inputs_out=used_b)
     return compare_audits(
         audit_a, used_a[0], audit_b, used_b[0], names=(a.name, b.name), k=k, n_boot=n_boot, seed=seed,
-        movers=movers,
+        movers=movers, catalogue_draws=catalogue_draws,
     )  # fmt: skip
 
 
@@ -101,8 +108,12 @@ def compare_audits(
     n_boot: int = 1000,
     seed: int = 0,
     movers: int = 10,
+    catalogue_draws: int | None = None,
 ) -> Comparison:
     """Compare two audits at ``k`` given the inputs they ran on (module docstring).
+
+    ``n_boot`` resamples for the per-user metrics; ``catalogue_draws`` (default ``n_boot``) resamples and
+    swaps for each catalogue metric, which recomputes both sides every time.
 
     Raises:
         ValueError: the two audits share no user.
@@ -130,6 +141,7 @@ def compare_audits(
     if not same_catalogue:
         notes.append("the bundles' catalogues differ: catalogue metrics have intervals but no p-value")
     rng = np.random.default_rng(seed)
+    draws = n_boot if catalogue_draws is None else catalogue_draws
     for name in a.values:
         if "[" in name:  # exposure_disparity[column]: a per-group table, compared in the audits themselves
             continue
@@ -137,7 +149,7 @@ def compare_audits(
         if spec.kind != "catalogue" or spec.family == "crossdomain" or at != k or name not in b.values:
             continue
         found = _catalogue_test(
-            spec.compute, a_inputs, lists_a, rows_a, b_inputs, lists_b, rows_b, n_boot, rng, same_catalogue
+            spec.compute, a_inputs, lists_a, rows_a, b_inputs, lists_b, rows_b, draws, rng, same_catalogue
         )
         if found is None:
             notes.append(f"{name}: undefined on the shared users of one side")
@@ -146,8 +158,8 @@ def compare_audits(
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     lead = f"ndcg@{k}" if f"ndcg@{k}" in per_user else (per_user[0] if per_user else None)
     mover_table = _movers(a, b, lead, movers) if lead else pd.DataFrame(columns=list(MOVER_COLUMNS))
-    settings = {"n_boot": n_boot, "seed": seed, "level": LEVEL, "users_a": int(users_a.size),
-                "users_b": int(users_b.size)}  # fmt: skip
+    settings = {"n_boot": n_boot, "catalogue_draws": draws, "seed": seed, "level": LEVEL,
+                "users_a": int(users_a.size), "users_b": int(users_b.size)}  # fmt: skip
     return Comparison(
         names[0], names[1], k, int(shared.size), table, mover_table, lead, settings, notes, (a, b)
     )

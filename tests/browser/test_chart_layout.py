@@ -161,8 +161,9 @@ VIEWS: list[tuple[str, str, Callable]] = [
     ("fairness-domain", "Fairness", fairness_group("domain")),
     ("map-category", "Embedding map", map_view()),
     ("map-exposure", "Embedding map", map_view("exposure", "g.colorbar")),
+    ("compare", "Compare", nothing),
 ]
-CHART_PAGES = {"Overview", "Diversity & popularity", "Re-ranking lab", "Fairness", "Embedding map"}
+CHART_PAGES = {"Overview", "Diversity & popularity", "Re-ranking lab", "Fairness", "Embedding map", "Compare"}
 # the first page is the default one and lives at "/" (Streamlit ignores a default page's url_path)
 URL_PATHS = {spec.title: ("" if spec is PAGES[0] else spec.url_path) for spec in PAGES}
 

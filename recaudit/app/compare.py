@@ -1,0 +1,58 @@
+"""The Compare page's cached comparison: two bundles' audits (the audit pages' own cache) compared on their
+shared users by :func:`recaudit.workflows.compare.compare_audits`.
+
+Like :mod:`recaudit.app.audit`, an app-support module (it may import Streamlit). Keyed by both bundles'
+paths and manifest mtimes and the settings, so switching B back to a bundle already compared is instant.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from recaudit.app import audit
+from recaudit.app import shell as support
+from recaudit.bundle import Bundle
+from recaudit.workflows.compare import Comparison, compare_audits
+
+N_BOOT = 1000
+"""Resamples of the per-user metrics' paired bootstrap (as ``recaudit compare``)."""
+CATALOGUE_DRAWS = 200
+"""Resamples (and list swaps) per catalogue metric on the page: each recomputes both sides, so the page
+uses fewer than the CLI's default 1,000 (``recaudit compare --n-boot``); the page says so."""
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _comparison(a: tuple[str, int], b: tuple[str, int], k: int, seed: int) -> Comparison:
+    bundle_a, bundle_b = support.get_bundle(a[0]), support.get_bundle(b[0])
+    return compare_audits(
+        audit.get_audit(bundle_a, k, seed=seed), audit.get_inputs(bundle_a, k),
+        audit.get_audit(bundle_b, k, seed=seed), audit.get_inputs(bundle_b, k),
+        names=(bundle_a.name, bundle_b.name), k=k, n_boot=N_BOOT, seed=seed, catalogue_draws=CATALOGUE_DRAWS,
+    )  # fmt: skip
+
+
+def stepped_comparison(a: Bundle, b: Bundle, k: int, *, seed: int = 0) -> Comparison | None:
+    """Both audits and their comparison, each slow step named; a failure is one error line and None."""
+    steps = support.StepStatus("Comparing")
+    for step, bundle in enumerate((a, b), start=1):
+        steps.step(f"auditing {bundle.name} at k={k} ({step} of 3)")
+        if (
+            support.guarded(
+                f"the audit of {bundle.name}", lambda x=bundle: audit.get_audit(x, k, seed=seed)
+            )
+            is None
+        ):
+            steps.done()
+            return None
+    steps.step(f"B − A on the shared users, {CATALOGUE_DRAWS} resamples per catalogue metric (3 of 3)")
+    key_a, key_b = support.disk_key(a, "audited"), support.disk_key(b, "audited")
+    found = support.guarded("the comparison", lambda: _comparison(key_a, key_b, int(k), int(seed)))
+    steps.done()
+    return found
+
+
+def comparison_json(comparison: Comparison) -> str:
+    """The comparison as the JSON ``recaudit compare --json`` writes."""
+    from recaudit._io import dumps_json
+
+    return dumps_json(comparison.to_dict())
