@@ -4,6 +4,7 @@ import streamlit as st
 
 from recaudit.app import audit
 from recaudit.app import shell as support
+from recaudit.report_pdf import find_chromium
 from recaudit.textsafe import md_code, md_text
 from recaudit.views import audit_tables
 
@@ -39,12 +40,20 @@ title = f"recaudit audit: {bundle.name} @ {k}" + (f" ({spec})" if spec else "")
 
 
 stem = f"audit-{bundle.name}-k{k}" + (f"-{spec.replace(':', '-')}" if spec else "")
-left, right = st.columns(2)
+left, middle, right = st.columns(3)
 with left:
     st.download_button(
         "⬇️ HTML report", data=lambda: audit.report_html(bundle, result, k, rerank=spec, title=title),
         file_name=f"{stem}.html", mime="text/html", key="download_html", on_click="ignore",
     )
+with middle:
+    if find_chromium() is None:
+        st.caption("PDF: this server has no Chromium to print with (apt install chromium).")
+    else:
+        st.download_button(
+            "⬇️ PDF report", data=lambda: audit.report_pdf(bundle, result, k, rerank=spec, title=title),
+            file_name=f"{stem}.pdf", mime="application/pdf", key="download_pdf", on_click="ignore",
+        )
 with right:
     st.download_button(
         "⬇️ JSON", data=lambda: audit.report_json(result), file_name=f"{stem}.json",

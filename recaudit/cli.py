@@ -238,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rerank", help="re-rank before auditing, e.g. mmr:0.3, calibrated:0.5")
     _path_arg(p, "--html", kind="out_file", help="write a self-contained HTML report here")
     _path_arg(p, "--json", kind="out_file", help="write the audit as JSON here")
+    _path_arg(p, "--pdf", kind="out_file", help="print the HTML report to PDF here (needs Chromium)")
     p.add_argument("--fail-on", action="append", default=[], metavar="GATE",
                    help='fail (exit 1) when this holds, e.g. "gini@10>0.9"; repeatable')
     p.add_argument("--seed", type=_non_negative_int, default=0, help="bootstrap seed")
@@ -720,6 +721,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     gates = [parse_gate(text) for text in args.fail_on]
     require_kind(gates, delta=False, command="audit")
+    if args.pdf is not None:
+        from recaudit.report_pdf import find_chromium
+
+        if find_chromium() is None:  # before the audit runs, not after
+            raise RecauditInputError(args.pdf, "printing the report to PDF needs Chromium",
+                                     "apt install chromium, or set CHROMIUM_PATH")  # fmt: skip
     check_gate_names(gates, k=args.k)  # a typo is a usage error before the bundle is even read
     bundle = load_bundle(args.bundle)
     columns = [c for c in ITEM_GROUP_COLUMNS if c in bundle.items.columns]
@@ -730,12 +737,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.json is not None:
         result.save(args.json)
         _log(f"wrote {args.json}")
-    if args.html is not None:
+    if args.html is not None or args.pdf is not None:
         from recaudit.report import write_report
 
         title = f"recaudit audit: {bundle.name}" + (f" ({args.rerank})" if args.rerank else "")
-        write_report(result, html=args.html, json=None, title=title, inputs=used[0])
-        _log(f"wrote {args.html}")
+        written = write_report(
+            result, html=args.html, json=None, title=title, inputs=used[0], gates=gates, pdf=args.pdf
+        )
+        for path in written:
+            _log(f"wrote {path}")
     failures = check_gates(result, gates)
     for failure in failures:
         print(f"recaudit audit: gate failed: {failure}", file=sys.stderr)

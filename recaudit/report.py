@@ -51,6 +51,7 @@ CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
        margin: 2em auto; max-width: 1100px; padding: 0 1em; color: #1f2933; line-height: 1.4; }
 h1 { margin-bottom: 0.2em; }
+@media print { .modebar-container { display: none !important; } section { break-inside: auto; } }
 h2 { border-bottom: 2px solid #0b6e4f; padding-bottom: 0.2em; margin-top: 1.6em; }
 h3 { margin-bottom: 0.3em; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
@@ -116,7 +117,7 @@ def _value_html(value: object) -> str:
     return _esc(format_value(value))
 
 
-def _header(result: AuditResult, title: str, created: str) -> str:
+def _provenance(result: AuditResult, created: str) -> str:
     info = result.info or {}
     model = info.get("model") or {}
     pairs: list[tuple[str, object]] = []
@@ -137,9 +138,58 @@ def _header(result: AuditResult, title: str, created: str) -> str:
     pairs.append(("report created", created))
     pairs.append(("recaudit version", __version__))
     return (
-        f'<section class="first"><h1>{_esc(title)}</h1>'
-        f'<p class="muted">Recommendation audit. Definitions: recaudit docs/metrics.md; each metric names '
-        f"its source below.</p>{_kv_table(pairs)}</section>"
+        "<section><h2>Provenance and configuration</h2>"
+        '<p class="muted">Definitions: recaudit docs/metrics.md; each metric names its source above.</p>'
+        f"{_kv_table(pairs)}</section>"
+    )
+
+
+HEADLINE = ("ndcg", "recall", "hit_rate", "coverage", "gini", "aplt", "novelty", "exposure_disparity")
+"""The verdict's metrics, when the audit has them: accuracy, catalogue reach and inequality, popularity
+bias, group fairness (every ``exposure_disparity[column]``)."""
+
+
+def _verdict(result: AuditResult, title: str, gates: Sequence[Gate] | None) -> str:
+    """The part a reviewer reads first: the gates' outcome and the headline metrics with intervals."""
+    from recaudit.workflows.gates import check_gates
+
+    model = (result.info or {}).get("model") or {}
+    name = model.get("bundle") if isinstance(model, dict) else None
+    data = (result.info or {}).get("data") or {}
+    users = data.get("users") if isinstance(data, dict) else None
+    about = "Recommendation audit" + (f" of {_esc(name)}" if name else "")
+    about += f" over {users:,} users" if isinstance(users, int) else ""
+    if gates:
+        failures = check_gates(result, gates)
+        listed = _esc(", ".join(map(str, gates)))
+        status = (
+            f"<p><strong>{len(failures)} of {len(gates)} gate(s) failed</strong></p><ul>"
+            + "".join(f"<li>{_esc(f)}</li>" for f in failures) + "</ul>"
+            if failures
+            else f"<p><strong>All {len(gates)} gate(s) passed</strong>: {listed}</p>"
+        )  # fmt: skip
+    else:
+        status = '<p class="muted">No gates were set (recaudit audit --fail-on "gini@10>0.9").</p>'
+    rows = []
+    for metric, value in result.values.items():
+        if str(metric).split("@")[0].split("[")[0] not in HEADLINE:
+            continue
+        low, high = result.ci.get(metric, (math.nan, math.nan))
+        ci = f"[{format_value(low)}, {format_value(high)}]" if np.isfinite(low) and np.isfinite(high) else ""
+        why = _disparity_why(result, metric)
+        rows.append(
+            f'<tr><td>{_esc(metric)}</td><td class="num">{_esc(format_value(value))}</td>'
+            f'<td class="num">{_esc(ci)}</td><td>{_esc(why)}</td></tr>'
+        )
+    table = (
+        "<table><thead><tr><th>metric</th><th>value</th><th>95% CI</th><th></th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+        if rows
+        else ""
+    )
+    return (
+        f'<section class="first"><h1>{_esc(title)}</h1><p class="muted">{about}.</p>'
+        f"<h2>Verdict</h2>{status}{table}</section>"
     )
 
 
@@ -168,7 +218,7 @@ def _metrics_section(result: AuditResult) -> str:
         )
     body = "".join(rows) or '<tr><td colspan="5" class="muted">no metric computed</td></tr>'
     return (
-        "<section><h2>Headline metrics</h2>"
+        "<section><h2>Every metric</h2>"
         '<p class="muted">User-level metrics are plain means over users with a value; the 95% interval is a '
         "percentile bootstrap over users. n/a = undefined (never a silent 0).</p>"
         "<table><thead><tr><th>metric</th><th>value</th><th>95% CI</th><th>definition</th><th>source</th>"
@@ -360,21 +410,26 @@ def _figures_section(figures: dict[str, go.Figure]) -> str:
 
 
 def render_html(
-    result: AuditResult, *, title: str, figures: dict[str, go.Figure] | None = None
+    result: AuditResult,
+    *,
+    title: str,
+    figures: dict[str, go.Figure] | None = None,
+    gates: Sequence[Gate] | None = None,
 ) -> str:
     """The audit as one self-contained HTML page (offline; plotly.js embedded once; text escaped).
 
-    Sections: header (title, model name/kind, re-ranking, data and fingerprints, settings, created time,
-    recaudit version), headline metrics (value, 95% CI, one-line definition from the registry, formula
-    source), skipped metrics with reasons, user-group tables, item-group exposure tables, popularity lift,
+    Sections: the verdict first (title, the ``gates``' outcome, the headline metrics with intervals), then
+    every metric (value, 95% CI, one-line definition from the registry, formula source), skipped metrics
+    with reasons, user-group tables, item-group exposure tables, popularity lift,
     the cold-start section (only when some test item has no training interactions), the cross-domain
-    transfer section (only for a bundle trained with ``--transfer``), embedding health
-    and the figures (``{heading: figure}``, e.g. from :func:`default_figures`).
+    transfer section (only for a bundle trained with ``--transfer``), embedding health, the figures
+    (``{heading: figure}``, e.g. from :func:`default_figures`), and last the provenance (model name/kind,
+    re-ranking, data and fingerprints, settings, created time, recaudit version).
     """
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     body = "".join(
         [
-            _header(result, title, created),
+            _verdict(result, title, gates),
             _metrics_section(result),
             _frames_section(
                 "User groups",
@@ -400,6 +455,7 @@ def render_html(
             _transfer_section(result),
             _embedding_section(result),
             _figures_section(figures or {}),
+            _provenance(result, created),
         ]
     )
     return (
@@ -541,15 +597,25 @@ def write_report(
     title: str,
     inputs: AuditInputs | None = None,
     figures: dict[str, go.Figure] | None = None,
+    gates: Sequence[Gate] | None = None,
+    pdf: Path | None = None,
 ) -> list[Path]:
     """Write the HTML report and/or the JSON result atomically; returns the paths written.
 
-    ``figures`` default to :func:`default_figures` (``result`` and ``inputs``).
+    ``figures`` default to :func:`default_figures` (``result`` and ``inputs``); ``gates`` open the report
+    with their outcome; ``pdf`` also prints the page to PDF (:mod:`recaudit.report_pdf`, needs Chromium).
     """
     written: list[Path] = []
     if json is not None:
         written.append(atomic_write_text(json, to_json(result)))
-    if html is not None:
+    if html is not None or pdf is not None:
         figs = figures if figures is not None else default_figures(result, inputs)
-        written.append(atomic_write_text(html, render_html(result, title=title, figures=figs)))
+        page = render_html(result, title=title, figures=figs, gates=gates)
+        if html is not None:
+            written.append(atomic_write_text(html, page))
+        if pdf is not None:
+            from recaudit.report_pdf import html_to_pdf
+
+            html_to_pdf(page, pdf)
+            written.append(Path(pdf))
     return written

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from recaudit.cli import FILE_KINDS, INPUT_KINDS, build_parser, file_arguments, main
+from recaudit.report_pdf import find_chromium
 from tests.conftest import tiny_tables
 
 PARSER = build_parser()
@@ -78,7 +79,7 @@ BASES: dict[str, Callable[[dict[str, str]], tuple[dict[str, str], list[str]]]] =
     "metrics": lambda w: ({"--recs": w["recs"], "--train": w["train"], "--test": w["test"],
                            "--items": w["items"], "--users": w["users"]}, ["--by", "country", "--no-ci"]),
     "audit": lambda w: ({"bundle": w["bundle"], "--html": w["out"] + "/report.html",
-                         "--json": w["out"] + "/audit.json"}, []),
+                         "--json": w["out"] + "/audit.json", "--pdf": w["out"] + "/report.pdf"}, []),
     "serve": lambda w: ({"--bundles": str(Path(w["bundle"]).parent)}, []),
     "compare": lambda w: ({"a": w["bundle"], "b": w["bundle"], "--html": w["out"] + "/compare.html",
                            "--json": w["out"] + "/compare.json"}, ["--n-boot", "20"]),
@@ -207,6 +208,8 @@ def test_base_arguments_are_valid(command: str, tmp_path: Path, tiny_bundle_dir:
         Path(world["out"]).mkdir()
     if command in ("audit", "compare"):
         Path(world["out"]).mkdir()
+    if command == "audit" and find_chromium() is None:
+        paths.pop("--pdf")  # printing needs Chromium (tests/test_report.py covers --pdf where it is)
     assert main(_argv(command, paths, extra)) == 0
 
 

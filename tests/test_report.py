@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -264,3 +265,54 @@ def test_cold_start_section_only_when_a_test_item_is_cold(audit: tuple) -> None:
     warm = f["test"].assign(item_id=["i1", "i9", "i4"])
     inputs = AuditInputs.from_frames(f["recs"], f["train"], test=warm, items=f["items"])
     assert "Cold start" not in render_html(evaluate(inputs, ks=(2,), ci=False), title="warm")
+
+
+def test_the_report_opens_with_the_verdict_before_provenance(audit: tuple) -> None:
+    """Gates and headline metrics with intervals first; every metric next; provenance last."""
+    from recaudit.workflows.gates import parse_gate
+
+    result, inputs = audit
+    gates = [parse_gate("gini@2>0.3"), parse_gate("recall@2<0.01")]
+    page = render_html(result, title="Audit of alpha", figures=default_figures(result, inputs), gates=gates)
+    headings = ("<h2>Verdict</h2>", "<h2>Every metric</h2>", "<h2>Provenance and configuration</h2>")
+    verdict, every, provenance = (page.index(h) for h in headings)
+    assert verdict < every < page.index("<h2>Figures</h2>") < provenance
+    head = page[verdict:every]
+    assert "1 of 2 gate(s) failed" in head and "gini@2&gt;0.3: gini@2 = 0.375" in head
+    low, high = result.ci["recall@2"]
+    assert "<td>recall@2</td>" in head and f"[{low:.4f}, {high:.4f}]" in head and "<td>gini@2</td>" in head
+    assert "<td>personalization@2</td>" not in head  # not a headline metric
+    quiet = render_html(result, title="Audit of alpha")
+    assert "No gates were set" in quiet
+
+
+@pytest.mark.browser
+def test_audit_prints_the_report_to_pdf_with_its_charts(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    from recaudit.cli import main
+    from recaudit.report_pdf import find_chromium
+
+    if find_chromium() is None:
+        if os.environ.get("RECAUDIT_REQUIRE_BROWSER") == "1":
+            pytest.fail("RECAUDIT_REQUIRE_BROWSER=1 but no Chromium to print with")
+        pytest.skip("no Chromium on this machine (.ci/run installs it)")
+    pdf = tmp_path / "audit.pdf"
+    assert main(["audit", str(tiny_bundle_dir / "alpha"), "--pdf", str(pdf)]) == 0
+    data = pdf.read_bytes()
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", data))
+    assert data.startswith(b"%PDF") and pages >= 5  # verdict, tables and one page per chart or so
+    assert [p.name for p in tmp_path.iterdir()] == ["audit.pdf"]  # no temporary file left beside it
+
+
+def test_pdf_without_chromium_is_one_clear_error_before_any_work(
+    tiny_bundle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recaudit.cli import main
+
+    monkeypatch.setenv("CHROMIUM_PATH", str(tmp_path / "no-chromium"))
+    pdf = tmp_path / "audit.pdf"
+    assert main(["audit", str(tiny_bundle_dir / "alpha"), "--pdf", str(pdf)]) == 2
+    err = capsys.readouterr()
+    assert err.out == ""  # the audit never ran
+    assert err.err.strip() == (f"recaudit audit: error: {pdf}: printing the report to PDF needs Chromium "
+                               "(apt install chromium, or set CHROMIUM_PATH)")  # fmt: skip
+    assert not pdf.exists()

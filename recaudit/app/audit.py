@@ -235,6 +235,13 @@ def report_html(bundle: Bundle, result: AuditResult, k: int, *, rerank: str | No
     return render_html(result, title=title, figures=default_figures(result, inputs))
 
 
+def report_pdf(bundle: Bundle, result: AuditResult, k: int, *, rerank: str | None, title: str) -> bytes:
+    """:func:`report_html` printed to PDF by the server's Chromium (:mod:`recaudit.report_pdf`)."""
+    from recaudit.report_pdf import html_to_pdf
+
+    return html_to_pdf(report_html(bundle, result, k, rerank=rerank, title=title))
+
+
 def report_json(result: AuditResult) -> str:
     """``result.to_dict()`` as strict JSON text (:func:`recaudit.report.to_json`, as the CLI writes it)."""
     return to_json(result)

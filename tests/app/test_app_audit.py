@@ -25,6 +25,7 @@ from recaudit.bundle import load_bundle
 from recaudit.metrics.calibration import category_distributions
 from recaudit.metrics.groups import user_group_labels
 from recaudit.metrics.stats import bootstrap_ci
+from recaudit.report_pdf import find_chromium
 from recaudit.views.audit_tables import sample_users
 from recaudit.workflows.audit import (
     audit_bundle,
@@ -206,7 +207,11 @@ def test_report_page_runs_the_cli_audit(tiny_bundle_dir: Path) -> None:
     np.testing.assert_allclose(shown["value"].to_numpy(float), expected["value"].to_numpy(float))
     assert any("--rerank mmr:0.5" in c.value for c in at.caption)
     labels = [b.proto.label for b in at.get("download_button")]
-    assert labels == ["⬇️ HTML report", "⬇️ JSON"]
+    if find_chromium() is not None:
+        assert labels == ["⬇️ HTML report", "⬇️ PDF report", "⬇️ JSON"]
+    else:  # the page says why there is no PDF
+        assert labels == ["⬇️ HTML report", "⬇️ JSON"]
+        assert any("no Chromium to print with" in c.value for c in at.caption)
 
 
 def test_report_downloads_build_off_the_script_thread(tiny_bundle_dir: Path) -> None:
@@ -218,12 +223,15 @@ def test_report_downloads_build_off_the_script_thread(tiny_bundle_dir: Path) -> 
     def build() -> None:
         out["html"] = audit.report_html(bundle, result, 5, rerank="mmr:0.5", title="t <alpha>")
         out["json"] = audit.report_json(result)
+        if find_chromium() is not None:
+            out["pdf"] = audit.report_pdf(bundle, result, 5, rerank="mmr:0.5", title="t <alpha>")
 
     worker = threading.Thread(target=build)
     worker.start()
     worker.join(120)
     assert "ndcg@5" in out["html"] and "t &lt;alpha&gt;" in out["html"]
     assert not re.search(r"<script[^>]*src=[\"']?https?:", out["html"])  # plotly.js embedded, no CDN
+    assert "pdf" not in out or out["pdf"].startswith(b"%PDF")
     loaded = json.loads(out["json"])
     assert loaded["ndcg@5"] == pytest.approx(result.values["ndcg@5"])
     assert loaded["info"]["rerank"] == "mmr:0.5"

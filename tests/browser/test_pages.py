@@ -203,8 +203,9 @@ def cross_domain(page) -> None:
 
 def report(page) -> None:
     buttons = page.locator('[data-testid="stDownloadButton"]')
-    expect(buttons).to_have_count(2)  # waits: the second button may paint after the first
+    expect(buttons).to_have_count(3)  # HTML, PDF (the server has Chromium here), JSON; may paint in turn
     assert page.get_by_role("button", name=re.compile("HTML report")).is_visible()
+    assert page.get_by_role("button", name=re.compile("PDF report")).is_visible()
 
 
 def compare(page) -> None:
