@@ -225,6 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="memory (default: NumPy, the reference), duckdb (embedded, for logs beyond memory; "
                    "files, globs such as 'recs/*.parquet' or parquet folders) or spark (pip install "
                    "'recaudit[spark]')")
+    p.add_argument("--window", choices=("day", "week", "month"),
+                   help="also exposure over time: the log's lists (a user's rows from one rank 1 to the "
+                   "next) per window of their rank-1 row's timestamp, with the catalogue metrics, group "
+                   "shares and popularity lift of each (memory engine)")
     p.add_argument("--per-domain", action="store_true",
                    help="also every metric per value of the items' domain column: that domain's items as "
                    "the catalogue, its train and test rows (docs/metrics.md)")
@@ -599,6 +603,9 @@ MEMORY_ENGINE_MAX_MB = 512.0
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
+    if args.window is not None and args.engine != "memory":
+        raise RecauditInputError("--window", f"exposure over time runs in memory, not on {args.engine}",
+                                 "drop --engine, or --window")  # fmt: skip
     if args.per_domain and args.items is None:
         raise RecauditInputError("--per-domain", "needs an items table with a domain column", "pass --items")
     if args.engine != "memory":
@@ -631,19 +638,34 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
         domain_names(items, args.items)  # no domain column: a usage error before any metric runs
         domains = evaluate_domains(recs, train, items, test=test, k=args.k, ci=not args.no_ci)  # type: ignore[arg-type]
+    windows = None
+    if args.window is not None:
+        from recaudit.metrics.windows import windowed_audit
+
+        windows = windowed_audit(
+            recs, train, window=args.window, items=items, test=test, k=args.k, source=args.recs
+        )
     result = evaluate(inputs, ks=(args.k,), ci=not args.no_ci, user_columns=args.by)
-    _print_metrics(result, domains, args.format)
+    _print_metrics(result, domains, args.format, windows)
     return 0
 
 
-def _print_metrics(result: object, domains: dict | None, fmt: str) -> None:
-    """The audit (and one per domain, under ``"domains"``) as JSON or as tables."""
+def _print_metrics(result: object, domains: dict | None, fmt: str, windows: object = None) -> None:
+    """The audit (one per domain under ``"domains"``, exposure over time under ``"windows"``) as JSON or
+    as tables."""
     if fmt == "json":
         payload = result.to_dict()  # type: ignore[attr-defined]
         if domains is not None:
             payload["domains"] = {name: r.to_dict() for name, r in domains.items()}
+        if windows is not None:
+            payload["windows"] = windows.to_dict()  # type: ignore[attr-defined]
         sys.stdout.write(dumps_json(payload))
         return
+    if windows is not None:
+        frame = windows.metrics  # type: ignore[attr-defined]
+        print(f"exposure over time, per {windows.window} (k = {windows.k}):")  # type: ignore[attr-defined]
+        print(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print()
     print(_metrics_table(result))
     for name, domain in (domains or {}).items():
         print(f"\ndomain {name!r} (its items as the catalogue, its train and test rows)")
