@@ -200,11 +200,11 @@ def case_parquet_truncated(tmp: Path) -> Built:
 
 def case_parquet_wrong_column_names(tmp: Path) -> Built:
     path = tmp / "renamed.parquet"
-    pd.DataFrame({"user": ["a"], "item": ["b"], "ts": [1]}).to_parquet(path)
+    pd.DataFrame({"person": ["a"], "thing": ["b"], "when": [1]}).to_parquet(path)  # no alias of any column
     return (lambda: read_interactions(path),
             f"{path}: interactions table is missing column(s) ['user_id', 'item_id', 'timestamp']; "
-            "found ['user', 'item', 'ts'] "
-            "(rename your columns to the recaudit schema (see README: Data format))")
+            "found ['person', 'thing', 'when'] "
+            "(map yours with --columns, e.g. --columns user_id=YOUR_NAME (see README: Data format))")
 
 
 def case_projection_overflows_float32(tmp: Path) -> Built:
@@ -262,11 +262,11 @@ def _cli_metrics_corrupt_recs(tmp: Path) -> tuple[list[str], str]:
 
 def _cli_metrics_train_wrong_columns(tmp: Path) -> tuple[list[str], str]:
     pd.DataFrame({"user_id": ["a"], "item_id": ["i"], "rank": [1]}).to_csv(tmp / "recs.csv", index=False)
-    pd.DataFrame({"user": ["a"], "item": ["i"]}).to_parquet(tmp / "train.parquet")
+    pd.DataFrame({"person": ["a"], "thing": ["i"]}).to_parquet(tmp / "train.parquet")
     return (["metrics", "--recs", f"{tmp}/recs.csv", "--train", f"{tmp}/train.parquet"],
             f"recaudit metrics: error: {tmp}/train.parquet: interactions table is missing column(s) "
-            "['user_id', 'item_id']; found ['user', 'item'] "
-            "(rename your columns to the recaudit schema (see README: Data format))")
+            "['user_id', 'item_id']; found ['person', 'thing'] "
+            "(map yours with --columns, e.g. --columns user_id=YOUR_NAME (see README: Data format))")
 
 
 def _cli_recommend_version_0(tmp: Path) -> tuple[list[str], str]:

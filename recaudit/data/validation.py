@@ -52,7 +52,7 @@ def require_columns(frame: pd.DataFrame, required: Iterable[str], source: Source
         raise RecauditInputError(
             source,
             f"{kind} table is missing column(s) {missing}; found {list(map(str, frame.columns))}",
-            "rename your columns to the recaudit schema (see README: Data format)",
+            f"map yours with --columns, e.g. --columns {missing[0]}=YOUR_NAME (see README: Data format)",
         )
 
 

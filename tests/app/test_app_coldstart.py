@@ -231,4 +231,4 @@ def test_an_uploaded_file_is_read_and_validated_like_a_file_argument() -> None:
     frame = page._read_upload("digest-ok", "held.csv", data)
     assert frame[[USER_ID, ITEM_ID]].values.tolist() == [["new1", "i01"], ["new1", "i02"]]
     with pytest.raises(RecauditInputError, match="item_id"):
-        page._read_upload("digest-bad", "held.csv", b"user_id,item\nnew1,i01\n")
+        page._read_upload("digest-bad", "held.csv", b"user_id,thing\nnew1,i01\n")
