@@ -141,3 +141,30 @@ def test_columns_option_maps_names_no_alias_knows(tmp_path: Path, capsys: pytest
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == ["recaudit metrics: error: --columns: 'user_id' is not SCHEMA=FILE "
                      "(e.g. --columns user_id=userId,item_id=movieId)"]  # fmt: skip
+
+
+def test_engines_read_aliases_and_the_columns_mapping_as_memory_does(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``userId``/``movieId`` and ``--columns`` reach the DuckDB reader too: the same numbers as memory."""
+    import json
+
+    from recaudit.cli import main
+    from tests.metrics.test_domains import _world
+
+    w = _world()
+    w["recs"].rename(columns={"user_id": "userId", "item_id": "movieId"}).to_parquet(
+        tmp_path / "recs.parquet"
+    )
+    w["train"].rename(columns={"user_id": "who"}).to_csv(tmp_path / "train.csv", index=False)
+    argv = ["metrics", "--recs", str(tmp_path / "recs.parquet"), "--train", str(tmp_path / "train.csv"),
+            "--k", "2", "--no-ci", "--format", "json", "--columns", "user_id=who"]  # fmt: skip
+    values = {}
+    for engine in ("memory", "duckdb"):
+        assert main([*argv, "--engine", engine]) == 0
+        captured = capsys.readouterr()
+        values[engine] = json.loads(captured.out)
+        assert "read userId as user_id, movieId as item_id" in captured.err
+        assert "train.csv: read who as user_id" in captured.err
+    assert values["memory"]["coverage@2"] == pytest.approx(values["duckdb"]["coverage@2"], abs=1e-12)
+    assert values["memory"]["arp@2"] == pytest.approx(values["duckdb"]["arp@2"], abs=1e-12)

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from recaudit.data.columns import resolve
 from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, PROVIDER, RANK, USER_ID
 from recaudit.errors import RecauditInputError
 
@@ -285,7 +286,11 @@ def _spark_raw(engine: Engine, names: list[str], csv: bool, kind: Kind) -> Any:
 
 
 def _selected(table: Any, kind: Kind, label: str) -> Any:
-    """The columns a table of ``kind`` keeps; a missing one is the file's error."""
+    """The columns a table of ``kind`` keeps, renamed to the schema as the in-memory readers rename them
+    (:mod:`recaudit.data.columns`: aliases and ``--columns``); a missing one is the file's error."""
+    renames = resolve([c for c in table.columns if c != "_row"], None if label == "frame" else label)
+    if renames:
+        table = table.rename({new: old for old, new in renames.items()})
     needed = _NEEDED[kind]
     missing = [c for c in needed if c not in table.columns]
     if missing:
