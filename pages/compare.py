@@ -87,6 +87,36 @@ for column, kind, heading in (
                 key=f"compare_chart_{kind}",
             )
 
+st.subheader("For whom: B − A per user group")
+by_user = comparison.user_groups
+if by_user.empty:
+    st.caption("No user group to break the per-user metrics down by.")
+else:
+    metrics = list(dict.fromkeys(by_user["metric"]))
+    chosen = support.sticky(
+        st.selectbox,
+        "Metric",
+        key="compare_group_metric",
+        default=comparison.lead or metrics[0],
+        options=metrics,
+    )
+    part = by_user[by_user["metric"] == chosen].drop(columns="metric")
+    support.table(
+        part,
+        "compare_user_groups",
+        column_config={c: number for c in ("a", "b", "delta", "ci_low", "ci_high", "p_value")},
+    )
+st.subheader("Which items: exposure share per item group")
+by_item = comparison.item_groups
+if by_item.empty:
+    st.caption("No item group to compare (no provider, category or domain column, or two catalogues).")
+else:
+    support.table(
+        by_item,
+        "compare_item_groups",
+        column_config={c: number for c in ("a", "b", "delta", "ci_low", "ci_high", "p_value")},
+    )
+
 st.subheader(f"Who gained and who lost ({md_text(comparison.lead or 'n/a')})")
 movers = comparison.movers
 if movers.empty:

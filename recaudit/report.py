@@ -511,6 +511,8 @@ def render_comparison_html(comparison: Comparison, *, title: str, gates: Sequenc
         f"<section><h2>B − A, every metric</h2>{_table(shown)}"
         + (f"<ul>{notes}</ul>" if notes else "")
         + "</section>"
+        f"<section><h2>For whom: B − A per user group</h2>{_table(c.user_groups)}</section>"
+        f"<section><h2>Which items: exposure share per item group</h2>{_table(c.item_groups)}</section>"
         f"<section><h2>Who gained and who lost ({_esc(c.lead or 'n/a')})</h2>{_table(c.movers)}</section>"
         f"<section><h2>Provenance</h2>{audits}"
         + _kv_table(

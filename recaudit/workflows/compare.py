@@ -36,6 +36,19 @@ from recaudit.metrics.registry import parse_metric
 
 LEVEL = 0.95
 TABLE_COLUMNS = ("metric", "kind", "a", "b", "delta", "ci_low", "ci_high", "p_value", "n_users")
+USER_GROUP_COLUMNS = (
+    "grouping",
+    "group",
+    "metric",
+    "a",
+    "b",
+    "delta",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "n_users",
+)
+ITEM_GROUP_COLUMNS = ("column", "group", "a", "b", "delta", "ci_low", "ci_high", "p_value")
 MOVER_COLUMNS = (USER_ID, "a", "b", "delta", "direction")
 
 
@@ -46,6 +59,10 @@ class Comparison:
     Attributes:
         table: one row per metric (:data:`TABLE_COLUMNS`); ``kind`` is ``user`` or ``catalogue``.
         movers: the users who gained most and lost most on :attr:`lead` (:data:`MOVER_COLUMNS`).
+        user_groups: every per-user metric per user group (A's groups: activity, popularity), paired
+            within the group (:data:`USER_GROUP_COLUMNS`).
+        item_groups: the position-weighted exposure share of every item group (provider, category,
+            domain) in A and B, its bootstrap CI and swap p (:data:`ITEM_GROUP_COLUMNS`).
         notes: what could not be compared, and why.
     """
 
@@ -59,6 +76,12 @@ class Comparison:
     settings: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     audits: tuple[AuditResult, AuditResult] | None = None
+    user_groups: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(USER_GROUP_COLUMNS))
+    )
+    item_groups: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(ITEM_GROUP_COLUMNS))
+    )
 
     @property
     def deltas(self) -> dict[str, float]:
@@ -69,8 +92,9 @@ class Comparison:
         """JSON-ready: names, k, the shared users, the table, the movers, settings and notes."""
         return {
             "a": self.a, "b": self.b, "k": self.k, "n_shared_users": self.n_shared, "lead": self.lead,
-            "metrics": _records(self.table), "movers": _records(self.movers), "settings": self.settings,
-            "notes": list(self.notes),
+            "metrics": _records(self.table), "movers": _records(self.movers),
+            "user_groups": _records(self.user_groups), "item_groups": _records(self.item_groups),
+            "settings": self.settings, "notes": list(self.notes),
         }  # fmt: skip
 
 
@@ -160,9 +184,15 @@ def compare_audits(
     mover_table = _movers(a, b, lead, movers) if lead else pd.DataFrame(columns=list(MOVER_COLUMNS))
     settings = {"n_boot": n_boot, "catalogue_draws": draws, "seed": seed, "level": LEVEL,
                 "users_a": int(users_a.size), "users_b": int(users_b.size)}  # fmt: skip
+    by_user = _user_group_tests(a, b, a_inputs, per_user, n_boot=n_boot, seed=seed)
+    by_item = (
+        _item_group_tests(a_inputs, lists_a, rows_a, lists_b, rows_b, draws, rng) if same_catalogue
+        else pd.DataFrame(columns=list(ITEM_GROUP_COLUMNS))
+    )  # fmt: skip
     return Comparison(
-        names[0], names[1], k, int(shared.size), table, mover_table, lead, settings, notes, (a, b)
-    )
+        names[0], names[1], k, int(shared.size), table, mover_table, lead, settings, notes, (a, b),
+        by_user, by_item,
+    )  # fmt: skip
 
 
 def _at(name: str) -> int | None:
@@ -216,6 +246,89 @@ def _catalogue_test(
             beyond += abs(flipped) >= abs(delta) - 1e-12
         p_value = 1.0 if delta == 0 else (1 + beyond) / (n_boot + 1)
     return {"a": value_a, "b": value_b, "delta": delta, "ci_low": low, "ci_high": high, "p_value": p_value}
+
+
+def _user_group_tests(
+    a: AuditResult, b: AuditResult, a_inputs: AuditInputs, metrics: list[str], *, n_boot: int, seed: int
+) -> pd.DataFrame:
+    """Each per-user metric's paired test within each of A's user groups (activity, popularity)."""
+    from recaudit.metrics.groups import user_group_labels
+    from recaudit.metrics.stats import paired_test
+
+    labels = user_group_labels(a_inputs)
+    users = pd.Index(a_inputs.lists.user_ids.astype(str))
+    rows = []
+    for grouping, label in labels.items():
+        by_user = pd.Series(np.asarray(label, dtype=object), index=users)
+        for group in sorted({str(g) for g in by_user}):
+            members = by_user.index[by_user.astype(str) == group]
+            for metric in metrics:
+                pair = pd.concat([a.per_user[metric], b.per_user[metric]], axis=1, join="inner")
+                pair = pair[pair.index.isin(members)].dropna()
+                if pair.empty:
+                    continue
+                test = paired_test(
+                    pair.iloc[:, 1].to_numpy(), pair.iloc[:, 0].to_numpy(), n_boot=n_boot, seed=seed
+                )
+                rows.append({
+                    "grouping": grouping, "group": group, "metric": metric,
+                    "a": float(pair.iloc[:, 0].mean()), "b": float(pair.iloc[:, 1].mean()),
+                    "delta": test["mean_diff"], "ci_low": test["ci_low"], "ci_high": test["ci_high"],
+                    "p_value": test["p_value"], "n_users": int(test["n_pairs"]),
+                })  # fmt: skip
+    return pd.DataFrame(rows, columns=list(USER_GROUP_COLUMNS))
+
+
+def _item_group_tests(
+    inputs: AuditInputs, lists_a: RecLists, rows_a: np.ndarray, lists_b: RecLists, rows_b: np.ndarray,
+    draws: int, rng: np.random.Generator,
+) -> pd.DataFrame:  # fmt: skip
+    """Exposure share per item group, B − A, on one catalogue: users resampled (both recomputed) for the
+    CI, each user's lists swapped with probability 1/2 for the p-value; all groups of all columns at once
+    per draw."""
+    from recaudit.metrics.engine import ITEM_GROUP_COLUMNS as COLUMNS
+    from recaudit.metrics.lists import membership_matrix
+
+    matrices, labels = [], []
+    for column in COLUMNS:
+        if column not in inputs.items.columns:
+            continue
+        matrix, names = inputs.memberships.get(column) or membership_matrix(
+            inputs.items[column].to_numpy(dtype=object), multi=False
+        )
+        matrices.append(matrix.T.tocsr().astype(np.float64))
+        labels += [(column, str(name)) for name in names]
+    if not matrices:
+        return pd.DataFrame(columns=list(ITEM_GROUP_COLUMNS))
+    member = np.vstack([m.toarray() for m in matrices]) if len(matrices) > 1 else matrices[0].toarray()
+    member = (member > 0).astype(np.float64)
+    items_a, items_b = lists_a.items[rows_a], lists_b.items[rows_b]
+
+    def shares(items: np.ndarray) -> np.ndarray:
+        x = RecLists(np.arange(len(items)), items, lists_a.item_ids).position_exposure()
+        total = x.sum()
+        return member @ x / total if total > 0 else np.full(len(member), np.nan)
+
+    base_a, base_b = shares(items_a), shares(items_b)
+    delta = base_b - base_a
+    n = rows_a.size
+    boot = np.empty((draws, len(member)))
+    beyond = np.zeros(len(member))
+    for j in range(draws):
+        pick = rng.integers(0, n, n)
+        boot[j] = shares(items_b[pick]) - shares(items_a[pick])
+        swap = rng.random(n) < 0.5
+        flipped = shares(np.where(swap[:, None], items_a, items_b)) - shares(
+            np.where(swap[:, None], items_b, items_a)
+        )
+        beyond += np.abs(flipped) >= np.abs(delta) - 1e-12
+    tail = (1.0 - LEVEL) / 2.0
+    low, high = np.nanquantile(boot, [tail, 1.0 - tail], axis=0)
+    p_value = np.where(delta == 0, 1.0, (1 + beyond) / (draws + 1))
+    return pd.DataFrame({
+        "column": [c for c, _ in labels], "group": [g for _, g in labels], "a": base_a, "b": base_b,
+        "delta": delta, "ci_low": low, "ci_high": high, "p_value": p_value,
+    })[list(ITEM_GROUP_COLUMNS)]  # fmt: skip
 
 
 def _movers(a: AuditResult, b: AuditResult, metric: str, n: int) -> pd.DataFrame:

@@ -53,6 +53,13 @@ def test_compare_shows_every_metric_with_the_direct_comparisons_interval(tiny_bu
         assert shown.loc[metric, "p"] == pytest.approx(want.loc[metric, "p_value"], abs=1e-12)
         low, high = want.loc[metric, "ci_low"], want.loc[metric, "ci_high"]
         assert shown.loc[metric, "95% CI of B − A"] == f"[{low:+.4f}, {high:+.4f}]"
+    by_user = frame(at, "compare_user_groups")  # the lead metric per user group
+    want_groups = _direct(tiny_bundle_dir).user_groups
+    want_groups = want_groups[want_groups["metric"] == "ndcg@10"]
+    assert by_user["group"].tolist() == want_groups["group"].tolist() and "popularity" in set(
+        by_user["grouping"]
+    )
+    assert set(frame(at, "compare_item_groups")["column"]) == {"provider", "category", "domain"}
     spec = plotly_spec(at, "compare_chart_user")
     assert {t["name"] for t in spec["data"]} <= {"p < 0.05", "p ≥ 0.05"}
     assert any("shared users" in m.value for m in at.markdown)

@@ -149,3 +149,43 @@ def test_gates_of_the_wrong_kind_are_usage_errors_before_any_work(
     assert main(filled) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and "auditing" not in err[0]
+
+
+def test_per_user_group_deltas_are_paired_within_the_group(audits: dict[str, tuple]) -> None:
+    from recaudit.metrics.groups import user_group_labels
+
+    comparison = _compare(audits)
+    (ra, ia), (rb, _) = audits["alpha"], audits["beta"]
+    labels = pd.Series(user_group_labels(ia)["popularity"], index=ia.lists.user_ids.astype(str))
+    rows = comparison.user_groups
+    for group in ("niche", "diverse", "blockbuster"):
+        members = labels.index[labels == group]
+        both = pd.concat([ra.per_user["ndcg@10"], rb.per_user["ndcg@10"]], axis=1, join="inner")
+        both = both[both.index.isin(members)].dropna()
+        row = rows[
+            (rows.grouping == "popularity") & (rows.group == group) & (rows.metric == "ndcg@10")
+        ].iloc[0]
+        assert row["n_users"] == len(both)
+        assert row["delta"] == pytest.approx(float((both.iloc[:, 1] - both.iloc[:, 0]).mean()), abs=1e-12)
+
+
+def test_item_group_exposure_shares_by_hand(audits: dict[str, tuple]) -> None:
+    comparison = _compare(audits)
+    (_, ia), (_, ib) = audits["alpha"], audits["beta"]
+    shared = np.intersect1d(ia.lists.user_ids.astype(str), ib.lists.user_ids.astype(str))
+
+    def share(inputs: AuditInputs, domain: str) -> float:
+        rows = pd.Series(range(len(inputs.lists.user_ids)), index=inputs.lists.user_ids.astype(str))[shared]
+        items = inputs.lists.items[rows.to_numpy()][:, :K]
+        weights = np.broadcast_to(1 / np.log2(np.arange(2, K + 2)), items.shape)
+        x = np.bincount(items[items >= 0], weights=weights[items >= 0], minlength=inputs.lists.n_items)
+        in_domain = inputs.items["domain"].to_numpy() == domain
+        return float(x[in_domain].sum() / x.sum())
+
+    table = comparison.item_groups.set_index(["column", "group"])
+    row = table.loc[("domain", "books")]
+    assert row["a"] == pytest.approx(share(ia, "books"), abs=1e-12)
+    assert row["delta"] == pytest.approx(share(ib, "books") - share(ia, "books"), abs=1e-12)
+    assert row["ci_low"] <= row["delta"] <= row["ci_high"] and 0 < row["p_value"] <= 1
+    providers = table.loc["provider"]
+    assert providers["a"].sum() == pytest.approx(1.0) and providers["b"].sum() == pytest.approx(1.0)
