@@ -144,7 +144,9 @@ def _evaluate_tables(
     )
     tables.lists = eng.keep_large(cleaned.table)
     tables.n_listed = cleaned.listed_users
-    tables.exposure, tables.width = cleaned.exposure, cleaned.width
+    tables.width = cleaned.width
+    if cleaned.exposure is not None:  # the cleaning's item pass is a clean log's exposure table
+        tables.cached("exposure", lambda: cleaned.exposure)
 
     values: dict[str, float] = {}
     intervals: dict[str, tuple[float, float]] = {}

@@ -69,8 +69,6 @@ class Tables:
     """Set once the log is cleaned (the item facts it may read come first)."""
     n_listed: int = 0
     """Users with a non-empty list."""
-    exposure: Any = None
-    """A clean log's exposure table from its cleaning (:attr:`CleanLists.exposure`); None: from the lists."""
     width: int | None = None
     """The length every non-empty list has, when they share one (:attr:`CleanLists.width`)."""
     keep: Any = None
@@ -260,9 +258,8 @@ def popularity_means(t: Tables) -> dict[str, float] | None:
 
 # ---- exposure ----
 def exposure_counts(t: Tables) -> Any:
-    """``item_id, c, x`` for the recommended items: lists holding the item, position-weighted exposure."""
-    if t.exposure is not None:
-        return t.exposure
+    """``item_id, c, x`` for the recommended items: lists holding the item, position-weighted exposure
+    (a clean log's cleaning has already put its own in the cache: :attr:`CleanLists.exposure`)."""
     lists = t.lists
     return t.cached(
         "exposure",

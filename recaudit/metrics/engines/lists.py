@@ -87,38 +87,26 @@ def clean_lists(
     n_raw, users = int(stats["n"]), int(stats["users"])
     report = {"unknown_items": n_unknown, "duplicate_ranks": _repeated_ranks(recs, stats)}
     report["unlisted_users"] = 0  # the audited users are the log's users and the test users
-    if n_unknown == 0:
-        listed_users = users
-        report["duplicate_items"] = n_raw - _int(stats["items"])
-        if (
-            _int(stats["top_ok"]) == users
-            and report["duplicate_ranks"] == 0
-            and not report["duplicate_items"]
-        ):
-            lists = recs.select(USER_ID, ITEM_ID, **{POS: recs[RANK]})
-            report["beyond_k"] = _int(stats["beyond"])
-            shortest, longest = _int(stats["shortest"]), _int(stats["longest"])
-            width = shortest if 0 < shortest == longest else None
-            exposure = by_item.filter(by_item.c > 0).select(ITEM_ID, "c", "x")
-            return CleanLists(
-                lists.filter(lists[POS] <= k), k, report, False, users, listed_users, exposure, width
-            )
-        known = recs
-    else:  # the same checks over the known rows only
+    known, known_stats, repeats, listed_users = recs, stats, report["duplicate_ranks"], users
+    if n_unknown:  # the same checks over the known rows only
         known = hold(recs.semi_join(catalogue.select(ITEM_ID), ITEM_ID), keep_large)
         shaped = _shape(known, engine)
         known_stats = shaped.aggregate(**_totals(shaped)).execute().iloc[0]
         listed_users = int(known_stats["users"])  # positions close up: any known row is listed
-        report["duplicate_items"] = n_raw - n_unknown - _int(known_stats["items"])
-        known_repeats = _repeated_ranks(known, known_stats)
-        if (
-            _int(known_stats["top_ok"]) == listed_users
-            and known_repeats == 0
-            and not report["duplicate_items"]
-        ):
-            lists = known.select(USER_ID, ITEM_ID, **{POS: known[RANK]})
-            report["beyond_k"] = int(_beyond(lists, k))
+        repeats = _repeated_ranks(known, known_stats)
+    report["duplicate_items"] = n_raw - n_unknown - _int(known_stats["items"])
+    if _int(known_stats["top_ok"]) == listed_users and repeats == 0 and not report["duplicate_items"]:
+        lists = known.select(USER_ID, ITEM_ID, **{POS: known[RANK]})
+        if n_unknown:
+            report["beyond_k"] = _beyond(lists, k)
             return CleanLists(lists.filter(lists[POS] <= k), k, report, False, users, listed_users)
+        report["beyond_k"] = _int(stats["beyond"])
+        shortest, longest = _int(stats["shortest"]), _int(stats["longest"])
+        width = shortest if 0 < shortest == longest else None
+        exposure = by_item.filter(by_item.c > 0).select(ITEM_ID, "c", "x")
+        return CleanLists(
+            lists.filter(lists[POS] <= k), k, report, False, users, listed_users, exposure, width
+        )
     best = known.group_by(USER_ID, ITEM_ID).aggregate(**{RANK: known[RANK].min()})
     at_best = known.join(best, [USER_ID, ITEM_ID, RANK])
     kept = at_best.group_by(USER_ID, ITEM_ID, RANK).aggregate(_row=at_best._row.min())
