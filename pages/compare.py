@@ -143,7 +143,7 @@ with down[0]:
 with down[1]:
     st.download_button(
         "⬇️ JSON",
-        data=lambda: comparing.comparison_json(comparison),
+        data=comparison.to_json,
         file_name=f"{stem}.json",
         mime="application/json",
         key="compare_json",

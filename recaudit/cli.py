@@ -744,11 +744,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     gates = [parse_gate(text) for text in args.fail_on]
     require_kind(gates, delta=False, command="audit")
     if args.pdf is not None:
-        from recaudit.report_pdf import find_chromium
+        from recaudit.report_pdf import require_chromium
 
-        if find_chromium() is None:  # before the audit runs, not after
-            raise RecauditInputError(args.pdf, "printing the report to PDF needs Chromium",
-                                     "apt install chromium, or set CHROMIUM_PATH")  # fmt: skip
+        require_chromium(args.pdf)  # before the audit runs, not after
     check_gate_names(gates, k=args.k)  # a typo is a usage error before the bundle is even read
     bundle = load_bundle(args.bundle)
     columns = [c for c in ITEM_GROUP_COLUMNS if c in bundle.items.columns]
@@ -786,13 +784,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     _log(f"auditing {a.name} and {b.name} at k={args.k}, then comparing them on their shared users")
     comparison = compare_bundles(a, b, args.k, n_boot=args.n_boot, seed=args.seed)
     print(_comparison_table(comparison))
-    if args.json is not None:
-        from recaudit._io import atomic_write_text
+    from recaudit._io import atomic_write_text
 
-        atomic_write_text(args.json, dumps_json(comparison.to_dict()))
+    if args.json is not None:
+        atomic_write_text(args.json, comparison.to_json())
         _log(f"wrote {args.json}")
     if args.html is not None:
-        from recaudit._io import atomic_write_text
         from recaudit.report import render_comparison_html
 
         title = f"recaudit compare: {a.name} vs {b.name}"

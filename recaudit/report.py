@@ -159,23 +159,13 @@ def _verdict(result: AuditResult, title: str, gates: Sequence[Gate] | None) -> s
     users = data.get("users") if isinstance(data, dict) else None
     about = "Recommendation audit" + (f" of {_esc(name)}" if name else "")
     about += f" over {users:,} users" if isinstance(users, int) else ""
-    if gates:
-        failures = check_gates(result, gates)
-        listed = _esc(", ".join(map(str, gates)))
-        status = (
-            f"<p><strong>{len(failures)} of {len(gates)} gate(s) failed</strong></p><ul>"
-            + "".join(f"<li>{_esc(f)}</li>" for f in failures) + "</ul>"
-            if failures
-            else f"<p><strong>All {len(gates)} gate(s) passed</strong>: {listed}</p>"
-        )  # fmt: skip
-    else:
-        status = '<p class="muted">No gates were set (recaudit audit --fail-on "gini@10>0.9").</p>'
+    failures = check_gates(result, gates or [])
+    status = _gates_html(gates, failures, 'No gates were set (recaudit audit --fail-on "gini@10>0.9").')
     rows = []
     for metric, value in result.values.items():
         if str(metric).split("@")[0].split("[")[0] not in HEADLINE:
             continue
-        low, high = result.ci.get(metric, (math.nan, math.nan))
-        ci = f"[{format_value(low)}, {format_value(high)}]" if np.isfinite(low) and np.isfinite(high) else ""
+        ci = _ci_text(*result.ci.get(metric, (math.nan, math.nan)))
         why = _disparity_why(result, metric)
         rows.append(
             f'<tr><td>{_esc(metric)}</td><td class="num">{_esc(format_value(value))}</td>'
@@ -193,6 +183,23 @@ def _verdict(result: AuditResult, title: str, gates: Sequence[Gate] | None) -> s
     )
 
 
+def _gates_html(gates: Sequence[Gate] | None, failures: list[str], none: str) -> str:
+    """A verdict's gate line: how many failed and why, that all passed, or ``none`` without gates."""
+    if not gates:
+        return f'<p class="muted">{_esc(none)}</p>'
+    if failures:
+        reasons = "".join(f"<li>{_esc(f)}</li>" for f in failures)
+        head = f"Gates: {len(failures)} of {len(gates)} gate(s) failed"
+        return f"<p><strong>{head}</strong></p><ul>{reasons}</ul>"
+    listed = _esc(", ".join(map(str, gates)))
+    return f"<p><strong>Gates: all {len(gates)} gate(s) passed</strong>: {listed}</p>"
+
+
+def _ci_text(low: float, high: float) -> str:
+    """``[low, high]`` as the report prints numbers, or ``""`` for an undefined interval."""
+    return f"[{format_value(low)}, {format_value(high)}]" if np.isfinite(low) and np.isfinite(high) else ""
+
+
 def _disparity_why(result: AuditResult, name: str) -> str:
     """Why a headline ``exposure_disparity[column]@k`` is ∞ or undefined (the group and its shares, from
     :func:`recaudit.metrics.fairness.explain_disparity`, as on the Fairness page); ``""`` otherwise."""
@@ -206,9 +213,7 @@ def _disparity_why(result: AuditResult, name: str) -> str:
 def _metrics_section(result: AuditResult) -> str:
     rows = []
     for name, value in result.values.items():
-        low, high = result.ci.get(name, (math.nan, math.nan))
-        finite = np.isfinite(low) and np.isfinite(high)
-        ci = f"[{format_value(low)}, {format_value(high)}]" if finite else ""
+        ci = _ci_text(*result.ci.get(name, (math.nan, math.nan)))
         why = _disparity_why(result, name)
         note = f"<br><strong>{_esc(why)}</strong>" if why else ""
         rows.append(
@@ -475,16 +480,7 @@ def render_comparison_html(comparison: Comparison, *, title: str, gates: Sequenc
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     c = comparison
     failures = check_delta_gates(c.deltas, gates)
-    if gates:
-        verdict = "".join(f"<li>{_esc(f)}</li>" for f in failures) if failures else ""
-        listed = _esc(", ".join(map(str, gates)))
-        status = (
-            f"<p><strong>{len(failures)} of {len(gates)} gate(s) failed</strong></p><ul>{verdict}</ul>"
-            if failures
-            else f"<p>all {len(gates)} gate(s) passed: {listed}</p>"
-        )
-    else:
-        status = '<p class="muted">no gates given (--fail-on "delta:ndcg@10<-0.01")</p>'
+    status = _gates_html(gates, failures, 'No gates were set (--fail-on "delta:ndcg@10<-0.01").')
     table = c.table.copy()
     table["95% CI of B − A"] = [
         "" if not math.isfinite(lo) else f"[{lo:+.4f}, {hi:+.4f}]"

@@ -34,18 +34,28 @@ def find_chromium() -> str | None:
     return next((found for name in CANDIDATES if (found := shutil.which(name))), None)
 
 
+def require_chromium(where: object) -> str:
+    """:func:`find_chromium`, or one clear error naming ``where`` (the PDF asked for).
+
+    Raises:
+        RecauditInputError: no Chromium on this machine.
+    """
+    chromium = find_chromium()
+    if chromium is None:
+        raise RecauditInputError(
+            where, "printing the report to PDF needs Chromium", "apt install chromium, or set CHROMIUM_PATH"
+        )
+    return chromium
+
+
 def html_to_pdf(html: str, out: str | Path | None = None) -> bytes:
     """Print ``html`` to PDF; returns the PDF bytes and, with ``out``, writes them there atomically.
 
     Raises:
         RecauditInputError: no Chromium on this machine, or Chromium failed to print.
     """
-    chromium = find_chromium()
     where = str(out) if out is not None else "--pdf"
-    if chromium is None:
-        raise RecauditInputError(
-            where, "printing the report to PDF needs Chromium", "apt install chromium, or set CHROMIUM_PATH"
-        )
+    chromium = require_chromium(where)
     with tempfile.TemporaryDirectory(prefix="recaudit-pdf-") as folder:
         page = Path(folder) / "report.html"
         page.write_text(html, encoding="utf-8")
@@ -71,4 +81,4 @@ def html_to_pdf(html: str, out: str | Path | None = None) -> bytes:
     return data
 
 
-__all__ = ["find_chromium", "html_to_pdf"]
+__all__ = ["find_chromium", "html_to_pdf", "require_chromium"]

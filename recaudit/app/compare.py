@@ -49,10 +49,3 @@ def stepped_comparison(a: Bundle, b: Bundle, k: int, *, seed: int = 0) -> Compar
     found = support.guarded("the comparison", lambda: _comparison(key_a, key_b, int(k), int(seed)))
     steps.done()
     return found
-
-
-def comparison_json(comparison: Comparison) -> str:
-    """The comparison as the JSON ``recaudit compare --json`` writes."""
-    from recaudit._io import dumps_json
-
-    return dumps_json(comparison.to_dict())

@@ -88,6 +88,12 @@ class Comparison:
         """``{metric: Δ}``, what ``delta:METRIC@K`` gates read."""
         return {str(r.metric): float(r.delta) for r in self.table.itertuples(index=False)}
 
+    def to_json(self) -> str:
+        """:meth:`to_dict` as strict JSON (what ``recaudit compare --json`` writes and the page downloads)."""
+        from recaudit._io import dumps_json
+
+        return dumps_json(self.to_dict())
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: names, k, the shared users, the table, the movers, settings and notes."""
         return {
@@ -149,13 +155,13 @@ def compare_audits(
         raise ValueError(f"{names[0]} and {names[1]} audit no user in common: nothing to compare")
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
-    per_user = [c for c in a.per_user.columns if c in b.per_user.columns and _at(c) == k]
+    per_user = [c for c in a.per_user.columns if c in b.per_user.columns and parse_metric(c)[1] == k]
     tests = compare(a, b, per_user, n_boot=n_boot, seed=seed) if per_user else pd.DataFrame()
     for test in tests.itertuples(index=False):
-        pair = pd.concat([a.per_user[test.metric], b.per_user[test.metric]], axis=1, join="inner").dropna()
+        pair = _paired(a, b, test.metric)
         rows.append({
-            "metric": test.metric, "kind": "user", "a": float(pair.iloc[:, 0].mean()),
-            "b": float(pair.iloc[:, 1].mean()), "delta": test.mean_diff, "ci_low": test.ci_low,
+            "metric": test.metric, "kind": "user", "a": float(pair["a"].mean()),
+            "b": float(pair["b"].mean()), "delta": test.mean_diff, "ci_low": test.ci_low,
             "ci_high": test.ci_high, "p_value": test.p_value, "n_users": int(test.n_pairs),
         })  # fmt: skip
     rows_a = _rows_of(users_a, shared)
@@ -195,9 +201,10 @@ def compare_audits(
     )  # fmt: skip
 
 
-def _at(name: str) -> int | None:
-    tail = str(name).rsplit("@", 1)
-    return int(tail[1]) if len(tail) == 2 and tail[1].isdigit() else None
+def _paired(a: AuditResult, b: AuditResult, metric: str) -> pd.DataFrame:
+    """``a``, ``b``: ``metric`` per user, for the users both audits give a value (index: user id)."""
+    both = pd.concat([a.per_user[metric].rename("a"), b.per_user[metric].rename("b")], axis=1, join="inner")
+    return both.dropna()
 
 
 def _rows_of(users: np.ndarray, shared: np.ndarray) -> np.ndarray:
@@ -257,22 +264,20 @@ def _user_group_tests(
 
     labels = user_group_labels(a_inputs)
     users = pd.Index(a_inputs.lists.user_ids.astype(str))
+    pairs = {metric: _paired(a, b, metric) for metric in metrics}
     rows = []
     for grouping, label in labels.items():
         by_user = pd.Series(np.asarray(label, dtype=object), index=users)
         for group in sorted({str(g) for g in by_user}):
             members = by_user.index[by_user.astype(str) == group]
             for metric in metrics:
-                pair = pd.concat([a.per_user[metric], b.per_user[metric]], axis=1, join="inner")
-                pair = pair[pair.index.isin(members)].dropna()
+                pair = pairs[metric][pairs[metric].index.isin(members)]
                 if pair.empty:
                     continue
-                test = paired_test(
-                    pair.iloc[:, 1].to_numpy(), pair.iloc[:, 0].to_numpy(), n_boot=n_boot, seed=seed
-                )
+                test = paired_test(pair["b"].to_numpy(), pair["a"].to_numpy(), n_boot=n_boot, seed=seed)
                 rows.append({
                     "grouping": grouping, "group": group, "metric": metric,
-                    "a": float(pair.iloc[:, 0].mean()), "b": float(pair.iloc[:, 1].mean()),
+                    "a": float(pair["a"].mean()), "b": float(pair["b"].mean()),
                     "delta": test["mean_diff"], "ci_low": test["ci_low"], "ci_high": test["ci_high"],
                     "p_value": test["p_value"], "n_users": int(test["n_pairs"]),
                 })  # fmt: skip
@@ -333,8 +338,7 @@ def _item_group_tests(
 
 def _movers(a: AuditResult, b: AuditResult, metric: str, n: int) -> pd.DataFrame:
     """The ``n`` users who gained most and the ``n`` who lost most on ``metric`` (ties by user id)."""
-    pair = pd.concat([a.per_user[metric].rename("a"), b.per_user[metric].rename("b")], axis=1, join="inner")
-    pair = pair.dropna()
+    pair = _paired(a, b, metric)
     pair["delta"] = pair["b"] - pair["a"]
     pair = pair.rename_axis(USER_ID).reset_index()
     pair[USER_ID] = pair[USER_ID].astype(str)
