@@ -34,16 +34,22 @@ RATINGS_FILES = ("ratings.csv", "ratings.dat", "u.data")
 
 def is_movielens_folder(path: str | Path) -> bool:
     """Whether ``path`` is a folder holding one of the known layouts' ratings files."""
-    path = Path(path)
-    return path.is_dir() and any((path / name).is_file() for name in RATINGS_FILES)
+    return _ratings_file(Path(path)) is not None
+
+
+def _ratings_file(path: Path) -> Path | None:
+    """The ratings file of the first layout the folder holds (:data:`RATINGS_FILES`), or None."""
+    if not path.is_dir():
+        return None
+    return next((path / name for name in RATINGS_FILES if (path / name).is_file()), None)
 
 
 def movielens_tables(directory: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`load_movielens`, read once per folder and process (commands ask for the interactions and
     the items of one folder separately); copies, so a caller's change never reaches another."""
     path = Path(directory).resolve()
-    ratings = next(path / n for n in RATINGS_FILES if (path / n).is_file()) if path.is_dir() else path
-    stamp = ratings.stat().st_mtime_ns if ratings.exists() else 0
+    ratings = _ratings_file(path)
+    stamp = ratings.stat().st_mtime_ns if ratings is not None else 0
     inter, items = _cached_movielens(str(path), stamp)
     return inter.copy(), items.copy()
 
