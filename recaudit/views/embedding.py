@@ -50,6 +50,7 @@ def stored_item_map(bundle: Bundle) -> ItemMap | None:
         return None
     stored = dict(bundle.manifest.get("projection") or {})
     seconds = float(stored.pop("seconds", 0.0) or 0.0)
+    fitted_rows = int(stored.pop("fitted_rows", 0) or 0)
     params = ProjectionParams.from_dict(stored) if stored else ProjectionParams()
     xy = np.column_stack([frame["x"].to_numpy(), frame["y"].to_numpy()]).astype(np.float32)
     return ItemMap(
@@ -59,6 +60,7 @@ def stored_item_map(bundle: Bundle) -> ItemMap | None:
         embedding_hash=embedding_hash(bundle.item_emb),
         seconds=seconds,
         from_cache=True,
+        fitted_rows=fitted_rows,
     )
 
 
