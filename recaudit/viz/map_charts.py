@@ -12,8 +12,12 @@ tens of thousands of points (notes/streamlit.md §5):
   for any size.
 
 A selection on the chart is mapped back to catalogue rows with :func:`selected_rows`, which reads the
-``customdata`` of each selected point (never its position in a trace). The legend sits right of the map and a
-colour bar below it (:func:`recaudit.viz.layout.finish_layout`), so the two never overlap.
+``customdata`` of each selected point (never its position in a trace). Maps too large to draw point by point
+(:mod:`recaudit.views.density`) add a density layer (``density=``: one ``go.Heatmap`` of points per cell,
+log-shaded, under the points) and read the box or lasso drawn on it with :func:`selected_region`, to drill
+down to the actual points of that region. The same builder draws user maps (``hover_labels``). The legend
+sits right of the map and a colour bar below it (:func:`recaudit.viz.layout.finish_layout`), so the two
+never overlap.
 """
 
 from __future__ import annotations
@@ -25,16 +29,19 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from recaudit.views.density import DensityGrid, Region
 from recaudit.viz.layout import finish_layout
 
 __all__ = [
     "MAX_HOVER_TITLES",
     "OTHER",
     "MapOverlay",
+    "density_trace",
     "exposure_sizes",
     "focus_range",
     "group_labels",
     "item_map_figure",
+    "selected_region",
     "selected_rows",
 ]
 
@@ -142,15 +149,45 @@ def _customdata(rows: np.ndarray, popularity: np.ndarray, exposure: np.ndarray |
     return out
 
 
-def _hovertemplate(with_titles: bool, with_exposure: bool, group_name: str | None) -> str:
+def _hovertemplate(
+    with_titles: bool,
+    with_exposure: bool,
+    group_name: str | None,
+    labels: tuple[str, str] = ("popularity", "exposure"),
+) -> str:
     lines = ["<b>%{text}</b>"] if with_titles else []
     lines.append("row %{customdata[0]}")
     if group_name:
         lines.append(f"{group_name}: %{{fullData.name}}")
-    lines.append("popularity %{customdata[1]}")
+    lines.append(f"{labels[0]} %{{customdata[1]}}")
     if with_exposure:
-        lines.append("exposure %{customdata[2]}")
+        lines.append(f"{labels[1]} %{{customdata[2]}}")
     return "<br>".join(lines) + "<extra></extra>"
+
+
+def density_trace(grid: DensityGrid, what: str = "items") -> go.Heatmap:
+    """The density layer: one heatmap cell per grid cell, shaded by log10(count), empty cells transparent.
+
+    The shade is log-scaled (a few dense clusters would otherwise hide the long tail); the hover says the
+    exact count. No colour scale is shown (the legend and a colour bar of the points keep their places);
+    the page's caption says what the shade means. float32 z and int32 counts keep the payload small
+    (256 x 256 cells: about 0.5 MB whatever the number of points).
+    """
+    counts = np.asarray(grid.counts)
+    shade = np.where(counts > 0, np.log10(np.maximum(counts, 1)) + 0.3, np.nan).astype(np.float32)
+    x, y = grid.centres()
+    return go.Heatmap(
+        z=shade,
+        x=x,
+        y=y,
+        customdata=counts.astype(np.int32),
+        colorscale=[[0.0, "#eef1f5"], [1.0, "#3b4252"]],
+        zmin=0.0,
+        showscale=False,
+        name=f"density of all {what}",
+        hovertemplate=f"%{{customdata:,}} {what} in this cell<extra></extra>",
+        hoverongaps=False,
+    )
 
 
 def item_map_figure(
@@ -172,8 +209,14 @@ def item_map_figure(
     title: str = "",
     colours: Mapping[str, str] | None = None,
     height: int = 650,
+    density: DensityGrid | None = None,
+    density_of: str = "items",
+    hover_labels: tuple[str, str] = ("popularity", "exposure"),
+    base_name: str = "items",
+    dragmode: str | None = None,
 ) -> go.Figure:
-    """The embedding map: one Scattergl trace per colour group, then the overlays on top.
+    """The embedding map: a density layer when given, one Scattergl trace per colour group, then the
+    overlays on top.
 
     Args:
         xy: ``[n, 2]`` map coordinates of the shown items (sent as float32).
@@ -195,6 +238,13 @@ def item_map_figure(
         title: figure title.
         colours: fixed colours per group label (others from a palette, in label order).
         height: figure height in px.
+        density: a :class:`~recaudit.views.density.DensityGrid` of all points, drawn under the shown ones
+            (:func:`density_trace`); the drag mode then defaults to a box (the drill-down gesture).
+        density_of: what the grid counts, for its hover (``"items"``, ``"users"``).
+        hover_labels: names of ``popularity`` and ``exposure`` in the hover (a user map passes
+            ``("interactions", "mean item popularity")``).
+        base_name: the trace name of an uncoloured cloud.
+        dragmode: plotly drag mode (default ``"lasso"``, ``"select"`` with a density layer).
     """
     colours = colours or {}
     points = np.asarray(xy, dtype=np.float32).reshape(-1, 2)
@@ -217,6 +267,8 @@ def item_map_figure(
         return out
 
     fig = go.Figure()
+    if density is not None:
+        fig.add_trace(density_trace(density, density_of))
     if groups is not None:
         labels = group_labels(groups, max_groups=max_groups)
         if labels.size != n:
@@ -237,7 +289,7 @@ def item_map_figure(
                     customdata=custom[index],
                     text=None if text is None else text[index],
                     marker=marker(index, color=palette[name]),
-                    hovertemplate=_hovertemplate(with_titles, expo is not None, group_name),
+                    hovertemplate=_hovertemplate(with_titles, expo is not None, group_name, hover_labels),
                 )
             )
     else:
@@ -258,11 +310,11 @@ def item_map_figure(
                 x=points[:, 0],
                 y=points[:, 1],
                 mode="markers",
-                name="items",
+                name=base_name,
                 customdata=custom,
                 text=text,
                 marker=marker(index, **extra),
-                hovertemplate=_hovertemplate(with_titles, expo is not None, None),
+                hovertemplate=_hovertemplate(with_titles, expo is not None, None, hover_labels),
             )
         )
     for overlay in overlays:
@@ -292,7 +344,7 @@ def item_map_figure(
     fig.update_layout(
         title=title or None,
         height=height,
-        dragmode="lasso",
+        dragmode=dragmode or ("select" if density is not None else "lasso"),
         hovermode="closest",
         legend={"itemsizing": "constant"},
         margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
@@ -329,3 +381,28 @@ def selected_rows(event: Mapping[str, Any] | None) -> np.ndarray:
         if row >= 0:
             found.append(row)
     return np.asarray(list(dict.fromkeys(found)), dtype=np.int64)
+
+
+def selected_region(event: Mapping[str, Any] | None) -> Region | None:
+    """The last box or lasso drawn on a chart, as a :class:`~recaudit.views.density.Region`; None without.
+
+    Reads ``event["selection"]["box"]`` (``{"x": [x0, x1], "y": [y0, y1]}``) and ``["lasso"]``
+    (``{"x": [...], "y": [...]}``), the shapes Streamlit reports; a box wins when both are present (the
+    drill-down is drawn as one). Malformed or empty shapes are ignored.
+    """
+    if not event:
+        return None
+    selection = event.get("selection") or {}
+    for kind, minimum in (("box", 2), ("lasso", 3)):
+        shapes = selection.get(kind) or []
+        for shape in reversed(shapes):
+            if not isinstance(shape, Mapping):
+                continue
+            try:
+                xs = tuple(float(v) for v in shape.get("x") or [])
+                ys = tuple(float(v) for v in shape.get("y") or [])
+            except (TypeError, ValueError):
+                continue
+            if len(xs) >= minimum and len(xs) == len(ys) and np.isfinite(xs + ys).all():
+                return Region(kind, xs, ys)  # type: ignore[arg-type]
+    return None
