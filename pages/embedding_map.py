@@ -5,12 +5,14 @@ import streamlit as st
 
 from recaudit.app import map as app_map
 from recaudit.app import shell as support
+from recaudit.app import user_map as user_maps
 from recaudit.app.audit import AUDIT_K, fmt
-from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, PROVIDER, TITLE
+from recaudit.data.schema import CATEGORY, DOMAIN, PROVIDER
 from recaudit.textsafe import md_text, plot_text, plot_texts
 from recaudit.views import embedding as embedding_views
 from recaudit.views import explorer as explore
-from recaudit.views.projection import ProjectionParams, place_users, popularity_deciles
+from recaudit.views.density import OVERVIEW_POINTS, density_threshold
+from recaudit.views.projection import ProjectionParams, place_users
 from recaudit.viz import map_charts
 
 bundle = support.require_bundle()
@@ -40,10 +42,16 @@ with st.expander("Projection settings", expanded=False):
         "UMAP takes about 15 s for 10k items and 90 s for 100k on 2 CPUs (once: maps are cached on disk)."
     )
 
+view = st.radio("Map of", list(user_maps.VIEWS), horizontal=True, key="map_view")
 # A map not stored in the bundle is computed in the background: a progress box shows its step and
 # elapsed time while the rest of the page (embedding health below) is already usable.
-item_map = support.guarded("could not compute the map", app_map.item_map_or_progress, bundle, current)
-scorer = None
+item_map = scorer = None
+if user_maps.VIEWS[view] != "items":
+    # user maps follow the item map's settings: the ones asked for, else the stored map's
+    stored = app_map.ready_item_map(bundle) if current is None else None
+    user_maps.user_map_section(bundle, current or (stored.params if stored else None), user_maps.VIEWS[view])
+else:
+    item_map = support.guarded("could not compute the map", app_map.item_map_or_progress, bundle, current)
 if item_map is not None:
     params = item_map.params
     st.caption(
@@ -54,6 +62,7 @@ if item_map is not None:
             else ""
         )
         + f" of {len(item_map.xy):,} item vectors"
+        + (f" ({item_map.describe_fit()})" if item_map.fitted_rows else "")
         + (
             " · stored in the bundle or cached"
             if item_map.from_cache
@@ -130,8 +139,7 @@ def map_section() -> None:
         )
     domain_filter = None if domain == support.ALL_DOMAINS else domain
 
-    ids = bundle.items[ITEM_ID].astype(str).to_numpy()
-    titles = bundle.items[TITLE].astype(str).to_numpy() if TITLE in bundle.items.columns else ids
+    ids, titles, primary = app_map.item_labels(bundle)
     xy = item_map.xy
     history = rec_rows = np.zeros(0, dtype=np.int64)
     user_xy = None
@@ -143,29 +151,33 @@ def map_section() -> None:
         user_xy = place_users(item_map, bundle.item_emb, bundle.user_emb[[row]], k=15, score=bundle.score)
     found_row = int(bundle.item_row[found]) if found else None
     force = [*history.tolist(), *rec_rows.tolist(), *([found_row] if found_row is not None else [])]
-    shown, total = app_map.get_shown_rows(bundle, int(cap), domain=domain_filter, force=force)
+    # above the density threshold: all items as a density grid under a sample, a drawn region drills down
+    n_domain = len(bundle.items) if domain_filter is None else int(bundle.domain_mask(domain_filter).sum())
+    dense = n_domain > density_threshold()
+    overview_cap = min(int(cap), OVERVIEW_POINTS) if dense else int(cap)
+    shown, total = app_map.get_shown_rows(bundle, overview_cap, domain=domain_filter, force=force)
 
     popularity = bundle.item_popularity
     # exposure (scores every held-out user once, cached) only when the colour or the size needs it
     wants = can_expose and (colour_by == "exposure" or size_by)
     exposure_all = app_map.get_exposure(bundle, k_exposure) if wants else None
-    exposure = None if exposure_all is None else exposure_all[shown]
-    groups = colour_values = None
-    if colour_by == "popularity decile":
-        groups = np.array([f"D{d:02d}" for d in popularity_deciles(popularity)[shown] + 1])
-    elif colour_by == "exposure" and exposure is not None:
-        colour_values = exposure
-    elif COLOUR_OPTIONS.get(colour_by):
-        column = COLOUR_OPTIONS[colour_by]
-        values = bundle.items[column].to_numpy(dtype=object)
-        if column == CATEGORY:
-            groups = embedding_views.item_primary_categories(bundle.items)[shown]
-        else:
-            groups = values[shown]
-    # from here on ids, titles, groups and the user id are plotly text (legend, hover): escaped
-    if groups is not None:
-        groups = plot_texts(groups)
     shown_user = plot_text(user)
+
+    def colours(rows: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        """(groups as plotly text, colour values, exposure) of the item ``rows``."""
+        exposure = None if exposure_all is None else exposure_all[rows]
+        groups = colour_values = None
+        if colour_by == "popularity decile":
+            groups = np.array([f"D{d:02d}" for d in app_map.popularity_deciles_of(bundle)[rows] + 1])
+        elif colour_by == "exposure" and exposure is not None:
+            colour_values = exposure
+        elif COLOUR_OPTIONS.get(colour_by):
+            column = COLOUR_OPTIONS[colour_by]
+            if column == CATEGORY:
+                groups = primary[rows]
+            else:
+                groups = bundle.items[column].to_numpy(dtype=object)[rows]
+        return (None if groups is None else plot_texts(groups)), colour_values, exposure
 
     def overlay(name: str, rows: np.ndarray, colour: str, symbol: str, size: float) -> map_charts.MapOverlay:
         return map_charts.MapOverlay(
@@ -195,22 +207,21 @@ def map_section() -> None:
         )
     if found_row is not None:
         overlays.append(overlay("found item", np.array([found_row]), "#00bcd4", "cross", 16))
-    fig = map_charts.item_map_figure(
-        xy[shown],
-        shown,
-        popularity=popularity[shown],
-        groups=groups,
-        group_name=colour_by,
-        colour_values=colour_values,
-        colour_label=f"exposure @ {k_exposure}",
-        exposure=exposure,
-        size_by_exposure=bool(size_by and exposure is not None),
-        titles=plot_texts(titles[shown]),
-        overlays=overlays,
-        focus=tuple(xy[found_row]) if found_row is not None else None,
-    )
+    def figure(rows: np.ndarray, density: object = None) -> object:
+        groups, colour_values, exposure = colours(rows)
+        return map_charts.item_map_figure(
+            xy[rows], rows, popularity=popularity[rows], groups=groups, group_name=colour_by,
+            colour_values=colour_values, colour_label=f"exposure @ {k_exposure}", exposure=exposure,
+            size_by_exposure=bool(size_by and exposure is not None), titles=plot_texts(titles[rows]),
+            overlays=overlays, focus=tuple(xy[found_row]) if found_row is not None else None,
+            density=density,
+        )  # fmt: skip
+
+    mask = bundle.domain_mask(domain_filter)
+    domain_rows = None if mask is None else np.flatnonzero(mask)
+    grid = app_map.get_density(bundle, item_map, domain=domain_filter, rows=domain_rows) if dense else None
     event = st.plotly_chart(
-        fig, key="embedding_map", on_select="rerun", selection_mode=("points", "box", "lasso")
+        figure(shown, grid), key="embedding_map", on_select="rerun", selection_mode=("points", "box", "lasso")
     )
     st.caption(
         f"showing {len(shown):,} of {total:,} items"
@@ -219,6 +230,7 @@ def map_section() -> None:
             if len(shown) < total
             else ""
         )
+        + (" over the density of all of them (shade: items per cell, log scale)" if dense else "")
         + (
             f" · user placed at the similarity-weighted mean of its 15 most similar items ({bundle.score})"
             if user is not None
@@ -227,6 +239,24 @@ def map_section() -> None:
     )
 
     selected = map_charts.selected_rows(event)
+    if dense:  # drill down: every item of the drawn region as points, their selection (or all) listed
+        region = map_charts.selected_region(event)
+        if region is None:
+            st.caption("Draw a box (or lasso) on the map to see every item of that region as points.")
+            return
+        inside = app_map.region_rows(item_map, region, domain_rows)
+        drawn = app_map.drill_rows(inside, int(cap), force=force)
+        st.subheader(f"Region: {len(inside):,} items")
+        picked = st.plotly_chart(
+            figure(drawn), key="embedding_map_region", on_select="rerun",
+            selection_mode=("points", "box", "lasso"),
+        )
+        st.caption(
+            f"{region.describe()}: {len(inside):,} items"
+            + (f", a seeded sample of {len(drawn):,} drawn" if len(drawn) < len(inside) else ", all drawn")
+        )
+        selected = map_charts.selected_rows(picked)
+        selected = selected if selected.size else inside
     st.subheader(f"Selected items ({len(selected)})")
     if selected.size == 0:
         st.caption("Select points on the map (box or lasso) to list them with their 5 nearest items.")
@@ -245,7 +275,7 @@ if item_map is not None and scorer is not None:
 
 # ---- embedding health ----------------------------------------------------------------------------
 st.subheader("Embedding health")
-health = support.guarded("embedding audit", app_map.get_embedding_audit, bundle)
+health = support.guarded("embedding audit", app_map.embedding_audit_or_progress, bundle)
 if health is not None:
     frame = embedding_views.health_frame(health)
     for column, row in zip(st.columns(max(len(frame), 1)), frame.itertuples(index=False), strict=False):

@@ -12,7 +12,14 @@ copy, never mutated:
 * :func:`get_shown_rows`: the seeded, stratified sample of points the chart draws
   (:func:`recaudit.views.projection.sample_items`), the selected user's items always kept;
 * :func:`neighbour_table`: the 5 nearest items (cosine, exact faiss ``IndexFlatIP``) of selected items;
-* :func:`get_embedding_audit`: :func:`recaudit.metrics.embedding.embedding_audit` of the item vectors.
+* :func:`get_embedding_audit`: :func:`recaudit.metrics.embedding.embedding_audit` of the item vectors;
+  :func:`embedding_audit_or_progress` runs it in the background (minutes for 1M items);
+* :func:`get_density` / :func:`region_rows`: the density grid a map of more than
+  :func:`recaudit.views.density.density_threshold` points draws under its sample, and the rows inside a
+  box or lasso drawn on it (the drill-down);
+* :func:`user_map_or_progress` / :func:`joint_map_or_progress`: maps of the user vectors and of users and
+  items in one projection, computed in the background like an on-demand item map (same parameters as
+  the item map); :func:`get_user_stats` gives each user's activity and popularity taste to colour them.
 
 The tables themselves (stored map, neighbours, embedding health) are built in
 :mod:`recaudit.views.embedding`, without Streamlit.
@@ -37,11 +44,14 @@ from recaudit.jobs import BackgroundJob, JobRegistry
 from recaudit.scoring.neighbours import NeighbourIndex
 from recaudit.textsafe import md_text
 from recaudit.views import embedding as embedding_views
+from recaudit.views.density import DensityGrid, Region, density_grid
+from recaudit.views.density import region_rows as _region_rows
 from recaudit.views.embedding import N_NEIGHBOURS
 from recaudit.views.projection import (
     ItemMap,
     ProjectionParams,
     default_cache_dir,
+    effective_params,
     project_items,
     sample_items,
 )
@@ -69,41 +79,72 @@ PROGRESS_KEY = "map_progress"
 """Key of the container that shows an on-demand map's step and elapsed time (browser tests wait on it)."""
 
 
-def _projection_key(bundle: Bundle, params: ProjectionParams | None) -> tuple[str, int, str]:
+WHAT = ("items", "users", "joint")
+"""What a map lays out: the item vectors, the user vectors, or both stacked (items first, then users)."""
+USER_PROGRESS_KEY = "map_progress_users"
+"""Key of the progress container of an on-demand user or joint map."""
+
+
+def _projection_key(
+    bundle: Bundle, params: ProjectionParams | None, what: str = "items"
+) -> tuple[str, int, str] | tuple[str, int, str, str]:
     chosen = params or ProjectionParams()
-    return (*support.disk_key(bundle, "mapped"), json.dumps(chosen.to_dict(), sort_keys=True))
+    key = (*support.disk_key(bundle, "mapped"), json.dumps(chosen.to_dict(), sort_keys=True))
+    return key if what == "items" else (*key, what)  # the item key keeps its historical shape
 
 
 def ready_item_map(bundle: Bundle, params: ProjectionParams | None = None) -> ItemMap | None:
     """The map if it is ready now, never waiting: the stored one when ``params`` is None or equal to its
     settings, else a finished on-demand projection with ``params``; None while there is none yet."""
     stored = _stored_map(*support.disk_key(bundle, "mapped"))
-    if stored is not None and (params is None or params.key() == stored.params.key()):
+    if stored is not None and (
+        params is None or effective_params(params, len(bundle.items)).key() == stored.params.key()
+    ):
         return stored
-    job = _PROJECTIONS.get(_projection_key(bundle, params))
+    return _ready(bundle, params, "items")
+
+
+def _ready(bundle: Bundle, params: ProjectionParams | None, what: str) -> ItemMap | None:
+    job = _PROJECTIONS.get(_projection_key(bundle, params, what))
     state = job.snapshot() if job is not None else None
     return state.result if state is not None and state.ok else None
 
 
-def existing_projection(bundle: Bundle, params: ProjectionParams | None = None) -> BackgroundJob | None:
+def existing_projection(
+    bundle: Bundle, params: ProjectionParams | None = None, what: str = "items"
+) -> BackgroundJob | None:
     """The background projection of these parameters if one was started (running, done or failed)."""
-    return _PROJECTIONS.get(_projection_key(bundle, params))
+    return _PROJECTIONS.get(_projection_key(bundle, params, what))
 
 
-def projection_job(bundle: Bundle, params: ProjectionParams | None = None) -> BackgroundJob:
-    """The background projection of the bundle's items with ``params`` (default
-    :class:`ProjectionParams`): running, finished, or started now. The disk cache under
+def _table(bundle: Bundle, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """The vectors and ids a map of ``what`` lays out (joint: items then users, ids prefixed)."""
+    item_ids = bundle.items[ITEM_ID].astype(str).to_numpy()
+    user_ids = bundle.users[USER_ID].astype(str).to_numpy()
+    if what == "items":
+        return bundle.item_emb, item_ids
+    if what == "users":
+        return bundle.user_emb, user_ids
+    table = np.concatenate([bundle.item_emb, bundle.user_emb]).astype(np.float32, copy=False)
+    return table, np.concatenate([np.char.add("item:", item_ids), np.char.add("user:", user_ids)])
+
+
+def projection_job(
+    bundle: Bundle, params: ProjectionParams | None = None, what: str = "items"
+) -> BackgroundJob:
+    """The background projection of the bundle's ``what`` (items, users or joint) with ``params``
+    (default :class:`ProjectionParams`): running, finished, or started now. The disk cache under
     :func:`recaudit.views.projection.default_cache_dir` makes a repeat nearly instant."""
-    key = _projection_key(bundle, params)
-    path, mtime_ns, params_json = key
+    if what not in WHAT:
+        raise ValueError(f"what must be one of {WHAT}, got {what!r}")
+    key = _projection_key(bundle, params, what)
+    path, params_json = key[0], key[2]
 
     def work(progress: Callable[[str, float], None]) -> ItemMap:
         source = support.get_bundle(path)
         chosen = ProjectionParams.from_dict(json.loads(params_json))
-        return project_items(
-            source.item_emb, source.items[ITEM_ID].astype(str).to_numpy(), chosen,
-            cache_dir=default_cache_dir(), progress=progress,
-        )
+        table, ids = _table(source, what)
+        return project_items(table, ids, chosen, cache_dir=default_cache_dir(), progress=progress)
 
     return _PROJECTIONS.start(key, work, first_step="starting")
 
@@ -124,14 +165,14 @@ def get_item_map(bundle: Bundle, params: ProjectionParams | None = None) -> Item
 
 
 @st.fragment(run_every=0.5)
-def _progress_fragment(key: tuple[str, int, str], label: str) -> None:
+def _progress_fragment(key: tuple[str, ...], label: str, container: str = PROGRESS_KEY) -> None:
     job = _PROJECTIONS.get(key)
     if job is None:  # dropped from the registry: start over on a full rerun
         st.rerun()
     state = job.snapshot()
     if state.done:
         st.rerun()  # the whole page, now with its map (or the error, shown once, with a retry button)
-    with st.container(key=PROGRESS_KEY):
+    with st.container(key=container):
         # not a `with` block: leaving one would mark the status complete (a tick) while work goes on
         # the step shares the label's line with the elapsed time: one element, so a reader never sees
         # the time without the step (a separate progress text could paint a frame later)
@@ -157,14 +198,21 @@ def item_map_or_progress(
     ready = ready_item_map(bundle, params)
     if ready is not None:
         return ready
-    previous = existing_projection(bundle, params)
+    return _map_or_progress(bundle, params, "items", settle_s)
+
+
+def _map_or_progress(
+    bundle: Bundle, params: ProjectionParams | None, what: str, settle_s: float
+) -> ItemMap | None:
+    suffix = "" if what == "items" else "_" + what
+    previous = existing_projection(bundle, params, what)
     failed = previous.snapshot() if previous is not None else None
     if failed is not None and failed.done and failed.error is not None:
         # a failed map is not retried on every rerun (that would loop): once asked, it starts again
         st.error("could not compute the map: " + md_text(_failure_line(failed.error)))
-        if not st.button("Try the map again", key="map_retry"):
+        if not st.button("Try the map again", key="map_retry" + suffix):
             return None
-    job = projection_job(bundle, params)
+    job = projection_job(bundle, params, what)
     state = job.wait(settle_s)
     if state.ok:
         return state.result
@@ -172,8 +220,31 @@ def item_map_or_progress(
         st.error("could not compute the map: " + md_text(_failure_line(state.error)))
         return None
     chosen = params or ProjectionParams()
-    _progress_fragment(_projection_key(bundle, params), f"Computing the {chosen.method.upper()} map")
+    label = {"items": "map", "users": "user map", "joint": "map of users and items"}[what]
+    _progress_fragment(
+        _projection_key(bundle, params, what),
+        f"Computing the {chosen.method.upper()} {label}",
+        PROGRESS_KEY if what == "items" else USER_PROGRESS_KEY,
+    )
     return None
+
+
+def user_map_or_progress(
+    bundle: Bundle, params: ProjectionParams | None = None, *, settle_s: float = 0.3
+) -> ItemMap | None:
+    """The map of the user vectors (rows in user order) when ready within ``settle_s`` seconds, else None
+    with a live progress box (a background job, cached on disk like an item map)."""
+    ready = _ready(bundle, params, "users")
+    return ready if ready is not None else _map_or_progress(bundle, params, "users", settle_s)
+
+
+def joint_map_or_progress(
+    bundle: Bundle, params: ProjectionParams | None = None, *, settle_s: float = 0.3
+) -> ItemMap | None:
+    """One projection of items and users stacked (rows ``0..I-1`` the items, then the users), when ready
+    within ``settle_s`` seconds, else None with a live progress box."""
+    ready = _ready(bundle, params, "joint")
+    return ready if ready is not None else _map_or_progress(bundle, params, "joint", settle_s)
 
 
 @st.cache_data(max_entries=16, show_spinner="Counting exposure…")
@@ -242,7 +313,7 @@ def neighbour_table(bundle: Bundle, rows: Sequence[int], n: int = N_NEIGHBOURS) 
     return embedding_views.neighbour_table(bundle, index, rows, n)
 
 
-@st.cache_data(max_entries=8, show_spinner="Auditing the embeddings…")
+@st.cache_data(max_entries=8, show_spinner=False)
 def _embedding_audit(path: str, mtime_ns: int) -> dict[str, Any]:
     from recaudit.metrics.embedding import embedding_audit
 
@@ -253,3 +324,137 @@ def _embedding_audit(path: str, mtime_ns: int) -> dict[str, Any]:
 def get_embedding_audit(bundle: Bundle) -> dict[str, Any]:
     """:func:`recaudit.metrics.embedding.embedding_audit` of the item vectors (k = 10, seed 0; cached)."""
     return _embedding_audit(*support.disk_key(bundle, "mapped"))
+
+
+_AUDITS = JobRegistry(max_jobs=8)
+"""Embedding audits of this process in the background, one per bundle version."""
+AUDIT_PROGRESS_KEY = "embedding_health_progress"
+
+
+@st.fragment(run_every=1.0)
+def _audit_poller(key: tuple[str, int]) -> None:
+    job = _AUDITS.get(key)
+    if job is None or job.snapshot().done:
+        st.rerun()
+    with st.container(key=AUDIT_PROGRESS_KEY):
+        st.status(f"Auditing the embeddings: {job.snapshot().elapsed:.0f} s", state="running")
+
+
+def embedding_audit_or_progress(bundle: Bundle, *, settle_s: float = 2.0) -> dict[str, Any] | None:
+    """:func:`get_embedding_audit` when it is done within ``settle_s`` seconds, else None with a small
+    progress box: a 1M-item catalogue's audit (hubness over a 200k-item sample) takes minutes on 2 CPUs
+    and would otherwise hold the page's script thread and the CPU the browser needs to draw the map.
+
+    Raises:
+        Exception: whatever the audit raised (shown by the page's ``guarded``).
+    """
+    key = support.disk_key(bundle, "mapped")
+    job = _AUDITS.start(key, lambda _progress: _embedding_audit(*key), first_step="auditing")
+    state = job.wait(settle_s)
+    if state.done:
+        if state.error is not None:
+            raise state.error
+        return state.result
+    _audit_poller(key)
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# large maps: labels, density, drill-down, user statistics
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _item_labels(path: str, mtime_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    from recaudit.data.schema import TITLE
+
+    items = support.get_bundle(path).items
+    ids = items[ITEM_ID].astype(str).to_numpy()
+    titles = items[TITLE].astype(str).to_numpy() if TITLE in items.columns else ids
+    return ids, titles, embedding_views.item_primary_categories(items)
+
+
+def item_labels(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Item ids, titles (ids without a title column) and primary categories (None without categories), in
+    row order; computed once per bundle (1M items: about a second) and shared read-only."""
+    return _item_labels(*support.disk_key(bundle, "mapped"))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _deciles(path: str, mtime_ns: int) -> np.ndarray:
+    from recaudit.views.projection import popularity_deciles
+
+    return popularity_deciles(support.get_bundle(path).item_popularity)
+
+
+def popularity_deciles_of(bundle: Bundle) -> np.ndarray:
+    """[I] popularity decile 0..9 of every item (:func:`recaudit.views.projection.popularity_deciles`),
+    cached per bundle version (the page colours by it on every rerun)."""
+    return _deciles(*support.disk_key(bundle, "mapped"))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _density(path: str, mtime_ns: int, map_key: str, what: str, domain: str | None, _xy: np.ndarray,
+             _rows: np.ndarray | None) -> DensityGrid:  # fmt: skip
+    return density_grid(_xy if _rows is None else _xy[_rows])
+
+
+def get_density(
+    bundle: Bundle, mapped: ItemMap, *, what: str = "items", domain: str | None = None,
+    rows: np.ndarray | None = None,
+) -> DensityGrid:  # fmt: skip
+    """:func:`recaudit.views.density.density_grid` of the map's points (``rows`` of them: a domain's
+    items), cached per bundle version, map, ``what`` and domain."""
+    map_key = f"{mapped.embedding_hash}-{mapped.params.key()}-{mapped.fitted_rows}"
+    return _density(*support.disk_key(bundle, "mapped"), map_key, what, domain, mapped.xy, rows)
+
+
+def region_rows(mapped: ItemMap, region: Region, rows: np.ndarray | None = None) -> np.ndarray:
+    """Rows (of ``rows``, default all) of the map whose points lie in the drawn ``region``, ascending."""
+    return _region_rows(mapped.xy, region, rows)
+
+
+def drill_rows(inside: np.ndarray, cap: int, force: Sequence[int] = (), seed: int = 0) -> np.ndarray:
+    """At most ``cap`` of the rows ``inside`` a region to draw as points (all when they fit; else a seeded
+    uniform sample, ``force`` rows that are inside always kept), ascending."""
+    inside = np.asarray(inside, dtype=np.int64)
+    if inside.size <= cap:
+        return inside
+    forced = np.intersect1d(inside, np.asarray(list(force), dtype=np.int64))
+    rest = np.setdiff1d(inside, forced, assume_unique=True)
+    room = max(int(cap) - forced.size, 0)
+    picked = np.random.default_rng(seed).choice(rest, min(room, rest.size), replace=False)
+    return np.sort(np.concatenate([forced, picked]))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _user_stats(path: str, mtime_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    bundle = support.get_bundle(path)
+    seen = bundle.seen
+    activity = np.asarray(seen.sum(axis=1)).ravel().astype(np.int64)
+    distinct = np.diff(seen.indptr)
+    binary = seen.copy()
+    binary.data[:] = 1.0
+    summed = binary @ bundle.item_popularity.astype(np.float64)
+    taste = np.divide(summed, distinct, out=np.zeros(len(distinct)), where=distinct > 0)
+    return activity, taste
+
+
+def get_user_stats(bundle: Bundle) -> tuple[np.ndarray, np.ndarray]:
+    """Per user (row order): activity, the number of training interactions, and popularity taste, the mean
+    training popularity φ(i) of the distinct items the user interacted with (0 without any)."""
+    return _user_stats(*support.disk_key(bundle, "mapped"))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _shown_users(path: str, mtime_ns: int, cap: int, force: tuple[int, ...]) -> np.ndarray:
+    bundle = support.get_bundle(path)
+    activity, _ = get_user_stats(bundle)
+    ids = bundle.users[USER_ID].astype(str).to_numpy()
+    keep = sample_items(ids, popularity=activity, categories=None, cap=int(cap), force=list(ids[list(force)]))
+    return np.flatnonzero(keep)
+
+
+def get_shown_users(bundle: Bundle, cap: int, force: Sequence[int] = ()) -> np.ndarray:
+    """User rows to draw: all when they are at most ``cap``, else a seeded sample stratified by activity
+    decile (:func:`recaudit.views.projection.sample_items`), ``force`` rows always kept."""
+    return _shown_users(*support.disk_key(bundle, "mapped"), int(cap), tuple(sorted({int(r) for r in force})))
