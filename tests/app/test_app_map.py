@@ -209,3 +209,102 @@ def test_a_failed_on_demand_map_says_why_once_and_offers_a_retry(
     at.button(key="map_retry").click().run()
     app_map.existing_projection(bundle).wait(60)
     assert len(calls) == 2
+
+
+# ---- large maps: density overview with drill-down, user maps -------------------------------------
+
+
+def test_above_the_density_threshold_the_map_draws_a_density_grid_and_a_box_drills_down(
+    tiny_bundle_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the threshold lowered to 10 points (the 1M-item path on 60 items): a heatmap of all items under
+    the sampled points; a box seeded as the chart's selection lists exactly the items whose map position
+    lies inside it, drawn as points in the region chart."""
+    from recaudit.views.density import THRESHOLD_ENV
+
+    monkeypatch.setenv(THRESHOLD_ENV, "10")
+    at = open_map(tiny_bundle_dir)
+    assert not at.exception, at.exception
+    spec = plotly_spec(at, "embedding_map")
+    heat = [t for t in spec["data"] if t["type"] == "heatmap"]
+    assert len(heat) == 1 and decode(heat[0]["customdata"]).sum() == 60
+    assert spec["layout"]["dragmode"] == "select"
+    bundle = load_bundle(tiny_bundle_dir / "alpha")
+    xy = project_items(bundle.item_emb, bundle.item_ids, ProjectionParams(method="pca")).xy
+    x0, x1 = np.quantile(xy[:, 0], [0.2, 0.7])
+    y0, y1 = np.quantile(xy[:, 1], [0.1, 0.9])
+    box = {"xref": "x", "yref": "y", "x": [float(x0), float(x1)], "y": [float(y0), float(y1)]}
+    at.session_state["embedding_map"] = {"selection": {"points": [], "point_indices": [], "box": [box],
+                                                       "lasso": []}}  # fmt: skip
+    at.run()
+    assert not at.exception, at.exception
+    inside = np.flatnonzero((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1))
+    region = plotly_spec(at, "embedding_map_region")
+    overlays = ("history", "top-", "user")
+    cloud = [t for t in region["data"] if t["type"] == "scattergl" and not t["name"].startswith(overlays)]
+    rows = np.concatenate([decode(t["customdata"]).reshape(-1, 3)[:, 0] for t in cloud])
+    assert sorted(rows.tolist()) == inside.tolist()
+    assert not [t for t in region["data"] if t["type"] == "heatmap"]
+    assert frame(at, "map_selection")["item_id"].tolist() == [f"i{r:02d}" for r in inside]
+
+
+@pytest.fixture(scope="module")
+def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic bundle (300 items, 80 users with a ``segment`` column, stored PCA map)."""
+    from recaudit.bundle.synthetic import synthetic_bundle
+
+    root = tmp_path_factory.mktemp("synthetic")
+    synthetic_bundle(root / "synth", n_items=300, n_users=80, dim=8, n_categories=4, seed=3)
+    return root
+
+
+def open_synthetic(root: Path, view: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state[support.BUNDLE_DIR_KEY] = str(root)
+    at.session_state[support.SELECTED_BUNDLE] = "synth"
+    at.session_state[app_map.MAP_PARAMS] = PCA
+    at.run()
+    at.switch_page(PAGE).run()
+    at.radio(key="map_view").set_value(view).run()
+    for _ in range(3):  # the projection runs in the background: rerun until it is drawn
+        if at.get("plotly_chart") or at.exception:
+            break
+        app_map.existing_projection(load_bundle(root / "synth"), ProjectionParams(method="pca"),
+                                    "users" if view == "users" else "joint").wait(60)  # fmt: skip
+        at.run()
+    return at
+
+
+def test_user_map_colours_users_by_activity_and_by_a_users_table_column(synthetic_dir: Path) -> None:
+    at = open_synthetic(synthetic_dir, "users")
+    assert not at.exception, at.exception
+    bundle = load_bundle(synthetic_dir / "synth")
+    cloud = traces(plotly_spec(at, "user_map"))["users"]
+    rows = decode(cloud["customdata"]).reshape(-1, 3)[:, 0]
+    assert sorted(rows.tolist()) == list(range(80))
+    activity = np.asarray(bundle.seen.sum(axis=1)).ravel()
+    np.testing.assert_allclose(decode(cloud["marker"]["color"]), np.log10(1 + activity[rows]), rtol=1e-5)
+    xy = project_items(bundle.user_emb, bundle.user_ids, ProjectionParams(method="pca")).xy
+    np.testing.assert_allclose(decode(cloud["x"]), xy[rows, 0], rtol=1e-5)
+    assert any("PCA of 80 user vectors" in c.value for c in at.caption)
+
+    at.selectbox(key="user_map_colour").select("segment").run()
+    assert not at.exception, at.exception
+    by_name = traces(plotly_spec(at, "user_map"))
+    assert {"light", "regular", "heavy"} <= set(by_name)
+    heavy = decode(by_name["heavy"]["customdata"]).reshape(-1, 3)[:, 0]
+    assert set(bundle.users["segment"].to_numpy()[heavy]) == {"heavy"}
+
+
+def test_joint_map_projects_users_and_items_together(synthetic_dir: Path) -> None:
+    at = open_synthetic(synthetic_dir, "users and items")
+    assert not at.exception, at.exception
+    by_name = traces(plotly_spec(at, "joint_map"))
+    items = decode(by_name["items"]["customdata"]).reshape(-1, 3)[:, 0]
+    users = decode(by_name["users"]["customdata"]).reshape(-1, 3)[:, 0]
+    assert sorted(items.tolist()) == list(range(300))
+    assert sorted(users.tolist()) == list(range(300, 380))
+    bundle = load_bundle(synthetic_dir / "synth")
+    stacked = np.concatenate([bundle.item_emb, bundle.user_emb])
+    xy = project_items(stacked, np.arange(380).astype(str), ProjectionParams(method="pca")).xy
+    np.testing.assert_allclose(decode(by_name["users"]["y"]), xy[users, 1], rtol=1e-4, atol=1e-5)
