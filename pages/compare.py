@@ -1,4 +1,4 @@
-"""Compare: the sidebar's bundle (A) against another (B) on the users both audit: every metric's B − A
+"""Compare: the sidebar's bundle or log (A) against another (B) on the users both audit: every metric's B − A
 with its 95% interval and p-value, who gained and lost most, and the A vs B report."""
 
 import streamlit as st
@@ -7,19 +7,22 @@ from recaudit.app import audit
 from recaudit.app import compare as comparing
 from recaudit.app import shell as support
 from recaudit.bundle import list_bundles
+from recaudit.bundle.logs import is_log_dir, list_logs
 from recaudit.report import render_comparison_html
 from recaudit.textsafe import md_code, md_text
 from recaudit.viz import audit_charts as charts
 
-bundle = support.require_bundle()
+bundle = support.require_source()
 heading = st.empty()  # "A vs B" once B is chosen
 heading.title(f"🆚 Compare: {md_text(bundle.name)}")
 audit.require_test_data(bundle)
 
-others = [p for p in list_bundles(support.bundle_dir()) if p.name != bundle.name]
+folder = support.bundle_dir()
+logs = {p.name for p in list_logs(folder)}
+others = [p for p in [*list_bundles(folder), *list_logs(folder)] if p.name != bundle.name]
 if not others:
     st.info(
-        "Compare needs a second bundle in the bundles folder, e.g. "
+        "Compare needs a second bundle (or log) in the bundles folder, e.g. "
         + md_code(support.create_command(support.bundle_dir()))
     )
     st.stop()
@@ -31,16 +34,21 @@ with controls[0]:
         key="compare_b",
         default=others[0].name,
         options=[p.name for p in others],
+        format_func=lambda n: f"{n} (log)" if n in logs else n,
     )
 with controls[1]:
-    k = audit.k_selector()
-other = support.try_load(support.bundle_dir() / name_b)
+    k = audit.k_selector(options=audit.k_options(bundle))
+path_b = folder / name_b
+if is_log_dir(path_b):
+    other = support.guarded(f"{path_b}: could not load the log", support.get_log, path_b)
+else:
+    other = support.try_load(path_b)
 if other is None:
     st.stop()
 heading.title(f"🆚 Compare: {md_text(bundle.name)} vs {md_text(other.name)}")
-command = f"recaudit compare {bundle.path} {other.path} --k {k}"
+command = f"recaudit compare {bundle.path} {other.path} --k {k}"  # bundles; logs: the page only
 st.caption(
-    f"A = {md_text(bundle.name)} (the sidebar's bundle), B = {md_text(other.name)}. Paired over the users "
+    f"A = {md_text(bundle.name)} (the sidebar's choice), B = {md_text(other.name)}. Paired over the users "
     f"both audit, as {md_code(command)}: per-user metrics with a {comparing.N_BOOT:,}-resample paired "
     f"bootstrap and a sign-flip p-value; catalogue metrics recomputed on {comparing.CATALOGUE_DRAWS} user "
     "resamples (the command's --n-boot sets more), with lists swapped per user for p."

@@ -11,15 +11,15 @@ from recaudit.metrics.exposure import gini_at_k
 from recaudit.textsafe import md_text, plot_text
 from recaudit.viz import audit_charts as charts
 
-bundle = support.require_bundle()
-st.title(f"🌈 Diversity & popularity: {md_text(bundle.name)}")
-audit.require_test_data(bundle)
+source = support.require_source()
+st.title(f"🌈 Diversity & popularity: {md_text(source.name)}")
+audit.require_test_data(source)
 
-k = audit.k_selector()
+k = audit.k_selector(options=audit.k_options(source))
 # Slow steps are named as they run (scoring, aligning, bootstrapping); what needs only the lists (the
 # exposure charts) is drawn before the metrics, whose cards fill the space reserved for them above.
 steps = support.StepStatus("Preparing the audit")
-inputs = support.guarded("audit inputs", lambda: audit.audit_steps(bundle, k, steps))
+inputs = support.guarded("audit inputs", lambda: audit.audit_steps(source, k, steps))
 if inputs is None:
     steps.done()
     st.stop()
@@ -85,7 +85,7 @@ with right:
 
 # ------------------------------------------------------------------------------------- the metrics
 steps.step("computing every metric with 1,000-resample bootstrap intervals (3 of 3)")
-result = support.guarded("audit", lambda: audit.get_audit(bundle, k))
+result = support.guarded("audit", lambda: audit.get_audit(source, k))
 steps.done()
 if result is None:
     st.stop()

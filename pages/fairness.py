@@ -12,12 +12,12 @@ from recaudit.textsafe import md_text, plot_text
 from recaudit.views import audit_tables
 from recaudit.viz import audit_charts as charts
 
-bundle = support.require_bundle()
-st.title(f"⚖️ Fairness: {md_text(bundle.name)}")
-audit.require_test_data(bundle)
+source = support.require_source()
+st.title(f"⚖️ Fairness: {md_text(source.name)}")
+audit.require_test_data(source)
 
-k = audit.k_selector()
-inputs, result = audit.stepped_audit(bundle, k)  # names each slow step while it runs
+k = audit.k_selector(options=audit.k_options(source))
+inputs, result = audit.stepped_audit(source, k)  # names each slow step while it runs
 if result is None or inputs is None:
     st.stop()
 
@@ -57,7 +57,7 @@ else:
 
 # ------------------------------------------------------------------------------------------ user groups
 st.subheader("Accuracy gaps between user groups")
-labels = user_group_labels(inputs, users=bundle.users)
+labels = user_group_labels(inputs, users=source.users)
 ACCURACY = metric_names(set="fairness")  # ndcg, recall, ... from the metric catalogue
 accuracy = [m for m in ACCURACY if f"{m}@{k}" in result.per_user]
 if not accuracy:

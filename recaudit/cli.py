@@ -72,6 +72,7 @@ FILE_KINDS: dict[str, str] = {
     "embeddings": "embedding table read by recaudit.bundle.importers.load_embeddings",
     "ids": "id list read by recaudit.bundle.importers.load_ids",
     "bundle": "bundle directory read by recaudit.bundle.load_bundle",
+    "source": "bundle directory, or recommendation-log folder read by recaudit.bundle.logs.load_log",
     "bundle_root": "folder of bundles the app lists",
     "out_file": "file the command writes (checked before any work)",
     "out_bundle": "bundle directory the command writes (checked before any work)",
@@ -248,10 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_non_negative_int, default=0, help="bootstrap seed")
 
     p = sub.add_parser(
-        "compare", help="A vs B: every metric of two bundles on their shared users, B - A with 95%% CI and p"
+        "compare", help="A vs B: every metric of two bundles or logs on their shared users, B - A, 95%% CI, p"
     )
-    _path_arg(p, "a", kind="bundle", help="bundle A (the baseline)")
-    _path_arg(p, "b", kind="bundle", help="bundle B (the candidate)")
+    _path_arg(p, "a", kind="source", help="bundle or log folder A (the baseline)")
+    _path_arg(p, "b", kind="source", help="bundle or log folder B: the candidate")
     p.add_argument("--k", type=_positive_int, default=10, help="cut-off (default 10)")
     p.add_argument("--n-boot", type=_positive_int, default=1000, help="bootstrap and permutation draws")
     _path_arg(p, "--html", kind="out_file", help="write the A vs B report (self-contained HTML) here")
@@ -331,18 +332,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from recaudit.bundle import check_output_dir, save_bundle
-    from recaudit.bundle.importers import import_embeddings
-    from recaudit.workflows.train import attach_item_map
+    from recaudit.workflows.imports import import_bundle
 
-    check_output_dir(args.out, overwrite=args.force)
-    bundle = import_embeddings(
-        args.user_embeddings, args.item_embeddings, user_ids=args.user_ids, item_ids=args.item_ids,
-        items=args.items, interactions=args.interactions, test=args.test, score=args.score,
-        user_key=args.user_key, item_key=args.item_key,
-    )
-    attach_item_map(bundle, args.map, _log)
-    save_bundle(bundle, args.out, overwrite=args.force)
+    bundle = import_bundle(
+        args.user_embeddings, args.item_embeddings, out=args.out, user_ids=args.user_ids,
+        item_ids=args.item_ids, items=args.items, interactions=args.interactions, test=args.test,
+        score=args.score, user_key=args.user_key, item_key=args.item_key, item_map=args.map,
+        overwrite=args.force, log=_log,
+    )  # fmt: skip
     _log(f"imported {len(bundle.users)} users x {len(bundle.items)} items (dim {bundle.dim}) into {args.out}")
     return 0
 
@@ -773,16 +770,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from recaudit.bundle import load_bundle
-    from recaudit.workflows.compare import compare_bundles
+    from recaudit.workflows.compare import compare_sources, load_source
     from recaudit.workflows.gates import check_delta_gates, check_gate_names, parse_gate, require_kind
 
     gates = [parse_gate(text) for text in args.fail_on]
     require_kind(gates, delta=True, command="compare")
     check_gate_names(gates, k=args.k)
-    a, b = load_bundle(args.a), load_bundle(args.b)
+    a, b = load_source(args.a), load_source(args.b)
     _log(f"auditing {a.name} and {b.name} at k={args.k}, then comparing them on their shared users")
-    comparison = compare_bundles(a, b, args.k, n_boot=args.n_boot, seed=args.seed)
+    comparison = compare_sources(a, b, args.k, n_boot=args.n_boot, seed=args.seed)
     print(_comparison_table(comparison))
     from recaudit._io import atomic_write_text
 
@@ -867,6 +863,10 @@ def check_file_arguments(parser: argparse.ArgumentParser, args: argparse.Namespa
                 check_input_file(path, expected)
         elif kind == "bundle":
             read_manifest(path)  # a directory holding a readable manifest of a known format version
+        elif kind == "source":
+            from recaudit.bundle.logs import is_log_dir, read_log_manifest
+
+            read_log_manifest(path) if is_log_dir(path) else read_manifest(path)
         elif kind == "bundle_root" and not path.is_dir():
             what = "not found" if not path.exists() else "is not a directory"
             raise RecauditInputError(path, f"{what} (expected a folder of bundles)")

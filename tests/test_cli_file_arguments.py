@@ -161,6 +161,12 @@ BAD_FILES: dict[str, dict[str, Callable[[Path], Path]]] = {
         "file": _write("x", "bundle.txt"),
         "no_manifest": lambda tmp: _directory(tmp).parent,
     },
+    "source": {
+        "missing": _missing("nobundle"),
+        "file": _write("x", "bundle.txt"),
+        "no_manifest": lambda tmp: _directory(tmp).parent,
+        "bad_log_manifest": lambda tmp: _write("{not json", "log.json")(tmp).parent,
+    },
     "bundle_root": {"missing": _missing("nobundles"), "file": _write("x", "bundles.txt")},
     "out_file": {"directory": _directory, "parent_is_file": lambda tmp: _write("x", "file")(tmp) / "out.csv"},
     "out_bundle": {

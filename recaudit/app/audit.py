@@ -26,8 +26,9 @@ import streamlit as st
 
 from recaudit.app import shell as support
 from recaudit.bundle import Bundle
+from recaudit.bundle.logs import RecLog
 from recaudit.formatting import format_value
-from recaudit.metrics import AuditInputs, AuditResult
+from recaudit.metrics import AuditInputs, AuditResult, evaluate
 from recaudit.report import default_figures, render_html, to_json
 from recaudit.workflows.audit import (
     CandidatePools,
@@ -55,6 +56,9 @@ AUDIT_K = "audit_k"
 """Durable session key of the cut-off k shared by the audit pages."""
 
 Users = tuple[str, ...] | None
+Source = Bundle | RecLog
+"""What an audit page audits: a bundle (its held-out users' lists, scored here) or a recommendation log
+(its lists as given, audited as ``recaudit metrics`` audits them)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -101,26 +105,63 @@ def _frontier_point(
     )
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _log_inputs(path: str, mtime_ns: int, k: int) -> AuditInputs:
+    log = support.get_log(path)
+    return AuditInputs.from_frames(
+        log.recs, log.train, test=log.test, items=log.items, users=log.users, k=k, source=log.name
+    )
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _log_audit(
+    path: str, mtime_ns: int, k: int, ci: bool, n_boot: int, seed: int, metrics: tuple[str, ...] | None
+) -> AuditResult:
+    # exactly `recaudit metrics --k k` on the log's files: the same alignment, metrics and bootstrap
+    return evaluate(
+        _log_inputs(path, mtime_ns, k), None if metrics is None else list(metrics), ks=(k,), ci=ci,
+        n_boot=n_boot, seed=seed,
+    )  # fmt: skip
+
+
+def _log_key(log: RecLog) -> tuple[str, int]:
+    if log.path is None:
+        raise ValueError("only logs loaded from disk can be audited in the app")
+    return support.log_key(log.path)
+
+
+def _no_rerank(source: RecLog, rerank: str | None) -> None:
+    if rerank:
+        raise ValueError(f"{source.name} is a recommendation log: re-ranking needs a model's scores")
+
+
 def _users(users: Sequence[str] | None) -> Users:
     return None if users is None else tuple(str(u) for u in users)
 
 
 def get_recommendations(
-    bundle: Bundle, k: int, *, rerank: str | None = None, users: Sequence[str] | None = None
+    bundle: Source, k: int, *, rerank: str | None = None, users: Sequence[str] | None = None
 ) -> pd.DataFrame:
-    """:func:`recaudit.workflows.audit.bundle_recommendations` (cached): ``user_id, item_id, rank, score``."""
+    """:func:`recaudit.workflows.audit.bundle_recommendations` (cached): ``user_id, item_id, rank, score``;
+    a log's own rows."""
+    if isinstance(bundle, RecLog):
+        _no_rerank(bundle, rerank)
+        return bundle.recs
     return _recommendations(*support.disk_key(bundle, "audited"), int(k), rerank, _users(users))
 
 
 def get_inputs(
-    bundle: Bundle, k: int, *, rerank: str | None = None, users: Sequence[str] | None = None
+    bundle: Source, k: int, *, rerank: str | None = None, users: Sequence[str] | None = None
 ) -> AuditInputs:
     """The aligned :class:`AuditInputs` of the audited lists (cached, shared: read it, never mutate it)."""
+    if isinstance(bundle, RecLog):
+        _no_rerank(bundle, rerank)
+        return _log_inputs(*_log_key(bundle), int(k))
     return _inputs(*support.disk_key(bundle, "audited"), int(k), rerank, _users(users))
 
 
 def get_audit(
-    bundle: Bundle,
+    bundle: Source,
     k: int,
     *,
     rerank: str | None = None,
@@ -131,7 +172,13 @@ def get_audit(
     metrics: Sequence[str] | None = None,
 ) -> AuditResult:
     """:func:`recaudit.workflows.audit.audit_bundle`, cached per bundle version and settings
-    (metrics None = all)."""
+    (metrics None = all); a log's :func:`recaudit.metrics.evaluate`, as ``recaudit metrics``."""
+    if isinstance(bundle, RecLog):
+        _no_rerank(bundle, rerank)
+        if users is not None:
+            raise ValueError("a recommendation log is audited over all its users")
+        chosen = None if metrics is None else tuple(metrics)
+        return _log_audit(*_log_key(bundle), int(k), bool(ci), int(n_boot), int(seed), chosen)
     return _audit(
         *support.disk_key(bundle, "audited"), int(k), rerank, _users(users), bool(ci), int(n_boot), int(seed),
         None if metrics is None else tuple(metrics),
@@ -161,11 +208,14 @@ def get_frontier(
 
 
 def audit_steps(
-    bundle: Bundle, k: int, steps: support.StepStatus, *, rerank: str | None = None,
+    bundle: Source, k: int, steps: support.StepStatus, *, rerank: str | None = None,
     users: Sequence[str] | None = None,
 ) -> AuditInputs:
     """Score and align the audited lists, naming each step in ``steps`` (steps 1 and 2 of 3); the
-    metrics (:func:`get_audit`, step 3) then reuse these cached lists."""
+    metrics (:func:`get_audit`, step 3) then reuse these cached lists. A log's lists are aligned only."""
+    if isinstance(bundle, RecLog):
+        steps.step(f"aligning the log's {len(bundle.recs):,} rows with the training and test data (2 of 3)")
+        return get_inputs(bundle, k, rerank=rerank)
     count = len(users) if users is not None else len(audit_users(bundle))
     what = f"re-ranking ({rerank}) the top-{k}" if rerank else f"the top-{k}"
     steps.step(f"scoring {what} of {count:,} held-out users (1 of 3)")
@@ -175,7 +225,7 @@ def audit_steps(
 
 
 def stepped_audit(
-    bundle: Bundle, k: int, *, title: str = "Preparing the audit", rerank: str | None = None,
+    bundle: Source, k: int, *, title: str = "Preparing the audit", rerank: str | None = None,
     users: Sequence[str] | None = None, ci: bool = True, metrics: Sequence[str] | None = None,
     what: tuple[str, str] = ("audit inputs", "audit"),
 ) -> tuple[AuditInputs | None, AuditResult | None]:
@@ -209,8 +259,11 @@ def k_selector(label: str = "Cut-off k", *, options: Sequence[int] = (5, 10, 20)
     )
 
 
-def require_test_data(bundle: Bundle) -> None:
-    """Stop the page with a message when the bundle has no held-out test users to audit."""
+def require_test_data(bundle: Source) -> None:
+    """Stop the page with a message when the bundle has no held-out test users to audit (a log's lists
+    are audited as they are; without test rows, the accuracy metrics are skipped)."""
+    if isinstance(bundle, RecLog):
+        return
     if len(audit_users(bundle)) == 0:
         st.info(
             "This bundle has no held-out test interactions of users known to the model, so there is "
@@ -225,7 +278,28 @@ def fmt(value: float | None, digits: int = 4) -> str:
 
 
 
-def report_html(bundle: Bundle, result: AuditResult, k: int, *, rerank: str | None, title: str) -> str:
+def k_options(source: Source, options: Sequence[int] = (5, 10, 20)) -> list[int]:
+    """The cut-offs offered for ``source``: for a log, those within its longest list (else that length)."""
+    if not isinstance(source, RecLog):
+        return list(options)
+    within = [k for k in options if k <= source.depth]
+    return within or [source.depth]
+
+
+def audit_command(source: Source, k: int, rerank: str | None = None) -> str:
+    """The command that computes the same numbers as the page: ``recaudit audit`` of a bundle, or
+    ``recaudit metrics`` of a log folder's tables."""
+    if not isinstance(source, RecLog):
+        return f"recaudit audit {source.path} --k {k}" + (f" --rerank {rerank}" if rerank else "")
+    parts = ["recaudit metrics"]
+    for flag, table in (("--recs", "recs"), ("--train", "train"), ("--test", "test"), ("--items", "items"),
+                        ("--users", "users")):  # fmt: skip
+        if getattr(source, table) is not None and source.path is not None:
+            parts.append(f"{flag} {source.path / (table + '.parquet')}")
+    return " ".join([*parts, f"--k {k}"])
+
+
+def report_html(bundle: Source, result: AuditResult, k: int, *, rerank: str | None, title: str) -> str:
     """The self-contained HTML report of ``result`` (:func:`recaudit.report.render_html`) with the
     standard figures (:func:`recaudit.report.default_figures`, from the cached inputs of the same lists).
 
@@ -235,7 +309,7 @@ def report_html(bundle: Bundle, result: AuditResult, k: int, *, rerank: str | No
     return render_html(result, title=title, figures=default_figures(result, inputs))
 
 
-def report_pdf(bundle: Bundle, result: AuditResult, k: int, *, rerank: str | None, title: str) -> bytes:
+def report_pdf(bundle: Source, result: AuditResult, k: int, *, rerank: str | None, title: str) -> bytes:
     """:func:`report_html` printed to PDF by the server's Chromium (:mod:`recaudit.report_pdf`)."""
     from recaudit.report_pdf import html_to_pdf
 

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import streamlit as st
 
 from recaudit.bundle import MANIFEST, Bundle, list_bundles, load_bundle, read_manifest
+from recaudit.bundle.logs import LOG_MANIFEST, RecLog, is_log_dir, list_logs, load_log, read_log_manifest
 from recaudit.errors import RecauditInputError
 from recaudit.models.foldin import FoldIn, median_norm
 from recaudit.paths import default_bundle_dir
@@ -69,6 +70,7 @@ SECTIONS = (MODEL, AUDIT, SCENARIOS)
 catalogues; the scenarios beyond a static catalogue."""
 
 PAGES: list[PageSpec] = [
+    PageSpec("pages/import_data.py", "Import", "📥", "import", MODEL),
     PageSpec("pages/overview.py", "Overview", "📊", "overview", MODEL),
     PageSpec("pages/user_explorer.py", "User explorer", "🧑", "user-explorer", MODEL),
     PageSpec("pages/embedding_map.py", "Embedding map", "🗺️", "embedding-map", MODEL),
@@ -81,8 +83,13 @@ PAGES: list[PageSpec] = [
     PageSpec("pages/live_session.py", "Live session", "⚡", "live-session", SCENARIOS),
     PageSpec("pages/cross_domain.py", "Cross-domain", "🔀", "cross-domain", SCENARIOS),
 ]
-"""Every page, registered explicitly (``st.navigation`` never auto-discovers ``pages/``). The first page
-is the default one and lives at ``/`` (Streamlit ignores a default page's ``url_path``)."""
+"""Every page, registered explicitly (``st.navigation`` never auto-discovers ``pages/``). The default page,
+at ``/`` (Streamlit ignores a default page's ``url_path``), is :data:`DEFAULT_PAGE`."""
+DEFAULT_PAGE = "pages/overview.py"
+"""The page a visitor lands on: the model's overview (Import is listed first, but is not where one starts
+once there is a bundle)."""
+AUDIT_PAGES = ("Diversity & popularity", "Fairness", "Compare", "Report")
+"""The pages that audit a recommendation log as well as a bundle."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -164,6 +171,26 @@ def _cached_evaluation(path: str, mtime_ns: int) -> dict[str, Any]:
 
     bundle = _cached_bundle(path, mtime_ns)
     return holdout_evaluation(bundle, _cached_scorer(path, mtime_ns))
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the recommendation log…")
+def _cached_log(path: str, mtime_ns: int) -> RecLog:
+    return load_log(path)
+
+
+def log_key(path: str | Path) -> tuple[str, int]:
+    """Cache key of a log folder: its resolved path and its ``log.json`` mtime in ns (0 when missing)."""
+    root = Path(path).resolve()
+    try:
+        mtime = (root / LOG_MANIFEST).stat().st_mtime_ns
+    except OSError:
+        mtime = 0
+    return str(root), mtime
+
+
+def get_log(path: str | Path) -> RecLog:
+    """The log folder at ``path`` (cached per process and ``log.json`` version; read it, never mutate it)."""
+    return _cached_log(*log_key(path))
 
 
 def get_bundle(path: str | Path) -> Bundle:
@@ -253,42 +280,50 @@ def table(data: Any, key: str, **kwargs: Any) -> None:
 
 
 def sidebar_bundle_picker() -> Path | None:
-    """Sidebar selectbox over the bundles in :func:`bundle_dir`; returns the chosen path (or None).
+    """Sidebar selectbox over the bundles and recommendation logs in :func:`bundle_dir`; returns the chosen
+    path (or None).
 
-    The choice is kept in the durable key ``"bundle"``. Nothing is loaded here (a manifest summary
-    at most), so a broken bundle only shows its error on the page.
+    The choice (a folder name) is kept in the durable key ``"bundle"``. Nothing is loaded here (a manifest
+    summary at most), so a broken bundle only shows its error on the page.
     """
     directory = bundle_dir()
-    paths = list_bundles(directory)
-    if not paths:
+    bundles = list_bundles(directory)
+    logs = list_logs(directory)
+    if not bundles and not logs:
         st.session_state[SELECTED_BUNDLE] = None
         st.sidebar.warning("No model bundle found.")
         return None
-    names = [p.name for p in paths]
+    names = [p.name for p in bundles] + [p.name for p in logs]  # a folder is one or the other
+    is_log = {p.name for p in logs}
     default = "sample" if "sample" in names else names[0]
     with st.sidebar:
         name = sticky(
-            st.selectbox, "Model bundle", key=SELECTED_BUNDLE, default=default, options=names
-        )
+            st.selectbox, "Model bundle or log", key=SELECTED_BUNDLE, default=default, options=names,
+            format_func=lambda n: f"{n} (log)" if n in is_log else n,
+        )  # fmt: skip
         st.caption(f"from {md_code(directory)}")
         try:
-            manifest = read_manifest(directory / name)
-            model = manifest.get("model", {}).get("kind", "?")
-            st.caption(  # the manifest is a data file: every value is shown as text
-                " · ".join(
-                    md_text(part)
-                    for part in (
-                        model,
-                        f"d={manifest.get('dim', '?')}",
-                        manifest.get("score", "dot"),
-                        f"{manifest.get('n_users', '?')} users",
-                        f"{manifest.get('n_items', '?')} items",
-                    )
-                )
-            )
+            st.caption(md_text(_summary(directory / name, name in is_log)))  # data-file values: as text
         except RecauditInputError:
             pass  # the page says what is wrong
     return directory / name
+
+
+def _summary(path: Path, is_log: bool) -> str:
+    """One line about a bundle (kind, dim, score, sizes) or a log (its rows), from its manifest only."""
+    if is_log:
+        rows = read_log_manifest(path).get("rows", {})
+        counts = (f"{rows[t]:,} {t} rows" for t in rows if t in ("recs", "train", "test"))
+        return "recommendation log · " + " · ".join(counts)
+    manifest = read_manifest(path)
+    model = manifest.get("model", {}).get("kind", "?")
+    return " · ".join(
+        str(part)
+        for part in (
+            model, f"d={manifest.get('dim', '?')}", manifest.get("score", "dot"),
+            f"{manifest.get('n_users', '?')} users", f"{manifest.get('n_items', '?')} items",
+        )
+    )  # fmt: skip
 
 
 def selected_bundle_path() -> Path | None:
@@ -356,13 +391,42 @@ def try_load(path: Path) -> Bundle | None:
     return guarded(f"{path}: could not load the bundle", get_bundle, path)
 
 
+def selected_is_log() -> bool:
+    """Whether the sidebar's choice is a recommendation log (a folder with ``log.json``, no bundle)."""
+    path = selected_bundle_path()
+    return path is not None and is_log_dir(path)
+
+
 def require_bundle() -> Bundle:
-    """The selected bundle for a page; otherwise shows why and stops the page."""
+    """The selected bundle for a page; otherwise shows why and stops the page.
+
+    A recommendation log has no embeddings: this page says so and points at the pages that audit it.
+    """
     path = selected_bundle_path()
     if path is None:
         show_no_bundle()
+        st.stop()
+    if selected_is_log():
+        st.info(
+            md_text(f"{path.name} is a recommendation log: this page needs a model's embeddings. ")
+            + "Pick a bundle in the sidebar, or audit the log on "
+            + ", ".join(f"**{md_text(p)}**" for p in AUDIT_PAGES) + "."
+        )
         st.stop()
     bundle = try_load(path)
     if bundle is None:
         st.stop()
     return bundle
+
+
+def require_source() -> Bundle | RecLog:
+    """The selected bundle or recommendation log, for the pages that audit either; otherwise shows why
+    and stops the page."""
+    if not selected_is_log():
+        return require_bundle()
+    path = selected_bundle_path()
+    assert path is not None
+    log = guarded(f"{path}: could not load the log", get_log, path)
+    if log is None:
+        st.stop()
+    return log

@@ -78,10 +78,11 @@ def chromium_path() -> str:
 
 
 @contextmanager
-def serve_bundles(bundle_dir: Path, work: Path) -> Iterator[Server]:
+def serve_bundles(bundle_dir: Path, work: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
     """``recaudit serve`` over ``bundle_dir`` on 127.0.0.1:<free port>, healthy, until the block exits.
 
-    The log and the map cache go under ``work``; the server's process group is stopped on exit.
+    The log and the map cache go under ``work``; ``env`` adds environment variables (e.g. the data
+    folder); the server's process group is stopped on exit.
     """
     port = free_port()
     log = work / "server.log"
@@ -96,7 +97,7 @@ def serve_bundles(bundle_dir: Path, work: Path) -> Iterator[Server]:
             start_new_session=True,
             stdout=logfile,
             stderr=subprocess.STDOUT,
-            env=dict(os.environ, RECAUDIT_CACHE_DIR=str(cache)),
+            env=dict(os.environ, RECAUDIT_CACHE_DIR=str(cache), **(env or {})),
         )
     server = Server(url=f"http://127.0.0.1:{port}", bundle_dir=bundle_dir, log=log)
     try:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from recaudit.app.shell import PAGES
+from recaudit.app.shell import DEFAULT_PAGE, PAGES
 from tests.browser.conftest import Server, browser_tab, open_page, pick_option, wait_charts, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -164,8 +164,8 @@ VIEWS: list[tuple[str, str, Callable]] = [
     ("compare", "Compare", nothing),
 ]
 CHART_PAGES = {"Overview", "Diversity & popularity", "Re-ranking lab", "Fairness", "Embedding map", "Compare"}
-# the first page is the default one and lives at "/" (Streamlit ignores a default page's url_path)
-URL_PATHS = {spec.title: ("" if spec is PAGES[0] else spec.url_path) for spec in PAGES}
+# the default page lives at "/" (Streamlit ignores a default page's url_path)
+URL_PATHS = {spec.title: ("" if spec.path == DEFAULT_PAGE else spec.url_path) for spec in PAGES}
 
 
 def test_views_cover_every_page_with_charts() -> None:
