@@ -1,15 +1,19 @@
-"""Diversity & popularity: exposure concentration, the long tail, popularity bias and calibration."""
+"""Diversity & popularity: exposure concentration, the long tail, popularity bias and calibration, and for a
+recommendation log with timestamps, exposure over time."""
 
 import numpy as np
 import streamlit as st
 
 from recaudit.app import audit
 from recaudit.app import shell as support
+from recaudit.bundle.logs import RecLog
 from recaudit.metrics import AuditResult, metric_names
 from recaudit.metrics.calibration import category_distributions
 from recaudit.metrics.exposure import gini_at_k
-from recaudit.textsafe import md_text, plot_text
+from recaudit.metrics.windows import WINDOWS
+from recaudit.textsafe import md_code, md_text, plot_text
 from recaudit.viz import audit_charts as charts
+from recaudit.viz import window_charts
 
 source = support.require_source()
 st.title(f"🌈 Diversity & popularity: {md_text(source.name)}")
@@ -148,3 +152,57 @@ else:
             f"{md_text(user)}: C_KL = {audit.fmt(result.per_user[column].get(user))} "
             f"({len(history_rows)} history items)"
         )
+
+# ----------------------------------------------------------------------------------- exposure over time
+st.subheader("Exposure over time")
+if not isinstance(source, RecLog) or not source.has_timestamps:
+    st.caption(
+        "A recommendation log with a timestamp column (Import page, log tab) is audited per day, week or "
+        "month here: each list (a user's rows from one rank 1 to the next) in the window of its rank-1 time."
+    )
+else:
+    window = support.sticky(
+        st.radio, "Window", key="div_window", default="week", options=list(WINDOWS), horizontal=True
+    )
+    windows = support.guarded("exposure over time", lambda: audit.get_windows(source, window, k))
+    if windows is not None and not windows.metrics.empty:
+        st.caption(
+            f"{len(windows.metrics)} windows, as {md_code(f'recaudit metrics … --window {window} --k {k}')}: "
+            "the same definitions per window (docs/metrics.md)."
+        )
+        over_time, numbers = st.columns([3, 2])
+        with over_time:
+            st.plotly_chart(
+                window_charts.window_metrics_chart(
+                    windows.metrics, ["gini", "exposure_gini", "coverage"],
+                    title=f"Exposure concentration and coverage per {window} @ {k}",
+                ),
+                key="window_metrics_chart",
+            )  # fmt: skip
+        with numbers:
+            support.table(windows.metrics, "window_metrics")
+        group_columns = list(dict.fromkeys(windows.groups["column"])) if not windows.groups.empty else []
+        shares, lifts = st.columns(2)
+        with shares:
+            if group_columns:
+                group_column = support.sticky(
+                    st.selectbox, "Item groups by", key="div_window_groups", default=group_columns[0],
+                    options=group_columns,
+                )  # fmt: skip
+                st.plotly_chart(
+                    window_charts.window_shares_chart(
+                        windows.groups.assign(group=windows.groups["group"].map(plot_text)), group_column,
+                        title=f"Exposure share per {plot_text(group_column)} and {window}",
+                    ),
+                    key="window_shares_chart",
+                )  # fmt: skip
+            else:
+                st.info("The catalogue has no provider, category or domain column to group items by.")
+        with lifts:
+            if not windows.lift.empty:
+                st.plotly_chart(
+                    window_charts.window_lift_chart(
+                        windows.lift, title=f"Popularity lift per user group and {window}"
+                    ),
+                    key="window_lift_chart",
+                )

@@ -29,6 +29,7 @@ from recaudit.bundle import Bundle
 from recaudit.bundle.logs import RecLog
 from recaudit.formatting import format_value
 from recaudit.metrics import AuditInputs, AuditResult, evaluate
+from recaudit.metrics.windows import WindowedAudit, windowed_audit
 from recaudit.report import default_figures, render_html, to_json
 from recaudit.workflows.audit import (
     CandidatePools,
@@ -122,6 +123,20 @@ def _log_audit(
         _log_inputs(path, mtime_ns, k), None if metrics is None else list(metrics), ks=(k,), ci=ci,
         n_boot=n_boot, seed=seed,
     )  # fmt: skip
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _log_windows(path: str, mtime_ns: int, window: str, k: int) -> WindowedAudit:
+    log = support.get_log(path)
+    return windowed_audit(
+        log.recs, log.train, window=window, items=log.items, test=log.test, k=k, source=log.name  # type: ignore[arg-type]
+    )
+
+
+def get_windows(log: RecLog, window: str, k: int) -> WindowedAudit:
+    """Exposure over time of a log with timestamps (:func:`recaudit.metrics.windows.windowed_audit`, as
+    ``recaudit metrics --window``), cached per log version, window and k."""
+    return _log_windows(*_log_key(log), window, int(k))
 
 
 def _log_key(log: RecLog) -> tuple[str, int]:

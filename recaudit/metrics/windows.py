@@ -71,7 +71,7 @@ def window_starts(seconds: pd.Series, window: Window) -> pd.Series:
     if window == "day":
         return days.dt.date
     if window == "week":
-        return (days - pd.to_timedelta(days.dt.weekday, unit="D")).dt.date
+        return (days - pd.to_timedelta(days.dt.day_of_week, unit="D")).dt.date
     if window == "month":
         return days.dt.to_period("M").dt.start_time.dt.date
     raise RecauditInputError("--window", f"unknown window {window!r}", "use day, week or month")

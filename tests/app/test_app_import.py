@@ -19,7 +19,7 @@ from recaudit.cli import main
 from recaudit.data.schema import ITEM_ID, RANK, SCORE, USER_ID
 from recaudit.paths import DATA_DIR_ENV
 from recaudit.workflows.audit import bundle_recommendations
-from tests.apptest_helpers import frame
+from tests.apptest_helpers import decode, frame, plotly_spec
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "pages/import_data.py"
@@ -160,3 +160,39 @@ def test_a_folder_name_that_is_not_one_is_refused(data_dir: Path, tmp_path: Path
     at.run()
     assert any("cannot name a folder" in e.value.replace("\\", "") for e in at.error)
     assert at.button(key="log_build").disabled
+
+
+def test_a_log_with_timestamps_is_charted_over_time_as_recaudit_metrics_window(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two lists per user a week apart (the second reversed): the page's per-window Gini and coverage are the
+    rows `recaudit metrics --window week` prints as JSON."""
+    recs = pd.read_csv(data_dir / "recs.csv", dtype=str).rename(columns={"customer_id": USER_ID, "sku": ITEM_ID,
+                                                                       "pos": RANK})  # fmt: skip
+    first = recs.assign(timestamp=1_700_000_000)
+    second = recs.assign(**{RANK: (11 - recs[RANK].astype(int)).astype(str)}).sort_values([USER_ID, RANK])
+    second = second.assign(timestamp=1_700_000_000 + 7 * 86400)
+    timed = pd.concat([first, second], ignore_index=True)
+    timed.to_csv(data_dir / "timed.csv", index=False)
+    from recaudit.workflows.imports import import_log
+
+    bundles = tmp_path / "bundles"
+    import_log({"recs": data_dir / "timed.csv", "train": data_dir / "train.parquet",
+                "items": data_dir / "catalogue.csv"}, out=bundles / "timed")  # fmt: skip
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state[support.BUNDLE_DIR_KEY] = str(bundles)
+    at.session_state[support.SELECTED_BUNDLE] = "timed"
+    at.run()
+    at.switch_page("pages/diversity_popularity.py").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    spec = plotly_spec(at, "window_metrics_chart")
+    shown = {trace["name"]: decode(trace["y"]) for trace in spec["data"]}
+    assert [trace["x"] for trace in spec["data"]][0] == ["2023-11-13", "2023-11-20"]
+    capsys.readouterr()
+    assert main(["metrics", "--recs", str(data_dir / "timed.csv"), "--train", str(data_dir / "train.parquet"),
+                 "--items", str(data_dir / "catalogue.csv"), "--window", "week", "--format", "json"]) == 0  # fmt: skip
+    rows = json.loads(capsys.readouterr().out)["windows"]["metrics"]
+    for name in ("gini", "exposure_gini", "coverage"):
+        np.testing.assert_allclose(shown[name], [row[name] for row in rows], rtol=1e-12)
+    assert {t["name"] for t in plotly_spec(at, "window_shares_chart")["data"]} >= {"p0", "p1"}
+    assert plotly_spec(at, "window_lift_chart")["data"]
