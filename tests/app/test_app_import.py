@@ -167,8 +167,8 @@ def test_a_log_with_timestamps_is_charted_over_time_as_recaudit_metrics_window(
 ) -> None:
     """Two lists per user a week apart (the second reversed): the page's per-window Gini and coverage are the
     rows `recaudit metrics --window week` prints as JSON."""
-    recs = pd.read_csv(data_dir / "recs.csv", dtype=str).rename(columns={"customer_id": USER_ID, "sku": ITEM_ID,
-                                                                       "pos": RANK})  # fmt: skip
+    names = {"customer_id": USER_ID, "sku": ITEM_ID, "pos": RANK}
+    recs = pd.read_csv(data_dir / "recs.csv", dtype=str).rename(columns=names)
     first = recs.assign(timestamp=1_700_000_000)
     second = recs.assign(**{RANK: (11 - recs[RANK].astype(int)).astype(str)}).sort_values([USER_ID, RANK])
     second = second.assign(timestamp=1_700_000_000 + 7 * 86400)
@@ -189,8 +189,9 @@ def test_a_log_with_timestamps_is_charted_over_time_as_recaudit_metrics_window(
     shown = {trace["name"]: decode(trace["y"]) for trace in spec["data"]}
     assert [trace["x"] for trace in spec["data"]][0] == ["2023-11-13", "2023-11-20"]
     capsys.readouterr()
-    assert main(["metrics", "--recs", str(data_dir / "timed.csv"), "--train", str(data_dir / "train.parquet"),
-                 "--items", str(data_dir / "catalogue.csv"), "--window", "week", "--format", "json"]) == 0  # fmt: skip
+    argv = ["metrics", "--recs", str(data_dir / "timed.csv"), "--train", str(data_dir / "train.parquet"),
+            "--items", str(data_dir / "catalogue.csv"), "--window", "week", "--format", "json"]  # fmt: skip
+    assert main(argv) == 0
     rows = json.loads(capsys.readouterr().out)["windows"]["metrics"]
     for name in ("gini", "exposure_gini", "coverage"):
         np.testing.assert_allclose(shown[name], [row[name] for row in rows], rtol=1e-12)
