@@ -110,9 +110,9 @@ def _drill_down(
     return chosen if chosen.size else inside
 
 
-def _users_view(bundle: Bundle, mapped: ItemMap, cap: int) -> None:
+def _users_view(bundle: Bundle, mapped: ItemMap, cap: int, controls: object) -> None:
     activity, taste = app_map.get_user_stats(bundle)
-    colour_by = st.selectbox("Colour users by", colour_options(bundle), key="user_map_colour")
+    colour_by = controls.selectbox("Colour users by", colour_options(bundle), key="user_map_colour")
     ids = bundle.users[USER_ID].astype(str).to_numpy()
     n = len(ids)
     dense = n > density_threshold()
@@ -155,7 +155,7 @@ def _users_view(bundle: Bundle, mapped: ItemMap, cap: int) -> None:
     support.table(table, "user_map_selection")
 
 
-def _joint_view(bundle: Bundle, mapped: ItemMap, cap: int) -> None:
+def _joint_view(bundle: Bundle, mapped: ItemMap, cap: int, controls: object) -> None:
     activity, _ = app_map.get_user_stats(bundle)
     n_items, n_users = len(bundle.items), len(bundle.users)
     dense = n_items + n_users > density_threshold()
@@ -221,10 +221,11 @@ def user_map_section(bundle: Bundle, params: ProjectionParams | None, what: str)
     if mapped is None:
         return
     st.caption(_caption(mapped, "user" if what == "users" else "user and item"))
+    controls, right = st.columns([2, 1])
     cap = int(
-        st.number_input(
+        right.number_input(
             "Point cap", min_value=1_000, max_value=200_000, value=app_map.DEFAULT_CAP, step=5_000,
             key="user_map_cap",
         )
     )  # fmt: skip
-    (_users_view if what == "users" else _joint_view)(bundle, mapped, cap)
+    (_users_view if what == "users" else _joint_view)(bundle, mapped, cap, controls)

@@ -79,8 +79,11 @@ class DensityGrid:
         return ((x[:-1] + x[1:]) / 2).astype(np.float32), ((y[:-1] + y[1:]) / 2).astype(np.float32)
 
 
-def density_grid(xy: np.ndarray, bins: int = DENSITY_BINS) -> DensityGrid:
+def density_grid(xy: np.ndarray, bins: int | None = None) -> DensityGrid:
     """Count the points ``xy`` [n, 2] in a ``bins`` x ``bins`` grid spanning their extent.
+
+    By default ``bins`` grows with the number of points, ``sqrt(n) / 2`` clipped to [16, :data:`DENSITY_BINS`]
+    (256 from about 260k points on), so a small map's cells stay large enough to see.
 
     A degenerate extent (all points on one line or one spot) is widened by ±0.5 so each axis has width.
     An empty ``xy`` gives an all-zero grid over [0, 1]².
@@ -90,6 +93,8 @@ def density_grid(xy: np.ndarray, bins: int = DENSITY_BINS) -> DensityGrid:
         low, high = points.min(axis=0), points.max(axis=0)
     else:
         low, high = np.zeros(2), np.ones(2)
+    if bins is None:
+        bins = int(np.clip(np.sqrt(len(points)) / 2, 16, DENSITY_BINS))
     flat = high - low <= 0
     low, high = np.where(flat, low - 0.5, low), np.where(flat, high + 0.5, high)
     counts, x_edges, y_edges = np.histogram2d(
