@@ -222,7 +222,16 @@ def compare(page) -> None:
     assert page.get_by_role("button", name="Open in User explorer").is_visible()
 
 
+def import_page(page) -> None:
+    """Both tabs are there; the log tab lists its five tables (the import itself: tests/browser/test_import.py)."""
+    page.get_by_role("tab", name="Embeddings → bundle").wait_for()
+    page.get_by_role("tab", name="Recommendation log").click()
+    page.get_by_text("Recommendation log (required)").wait_for()
+    expect(page.get_by_role("button", name="Import the log")).to_be_disabled()
+
+
 INTERACTIONS: dict[str, Callable] = {
+    "Import": import_page,
     "Overview": overview,
     "User explorer": user_explorer,
     "Diversity & popularity": diversity,
