@@ -95,7 +95,7 @@ def holdout_evaluation(
     }
     systems = (("model", scorer), ("popularity", popularity_scorer(bundle)))
     if len(bundle.domains) < 2:
-        known = test_users[np.isin(test_users, bundle.user_ids)]
+        known = test_users[_known(test_users, known_users)]
         for name, candidate in systems:
             recs = recommend_users(candidate, known, k_max)
             scores = evaluate_lists(recs, bundle.test, ks=ks, metrics=names)
@@ -111,7 +111,7 @@ def holdout_evaluation(
         if part.empty:
             continue
         users = np.sort(part[USER_ID].unique())
-        known = users[np.isin(users, bundle.user_ids)]
+        known = users[_known(users, known_users)]
         rows = np.flatnonzero(item_domain == domain)
         table: dict[str, object] = {
             "n_users": int(len(users)),
@@ -128,6 +128,12 @@ def holdout_evaluation(
     for name, frames in per_unit.items():
         results[name] = _rounded(pd.concat(frames).mean().to_dict()) if frames else {}
     return results
+
+
+def _known(users: np.ndarray, known_users: set) -> np.ndarray:
+    """Mask of ``users`` in ``known_users`` by set lookup: ``np.isin`` over object id arrays compares
+    pairwise, which took minutes at 100k users."""
+    return np.fromiter((u in known_users for u in users), bool, len(users))
 
 
 def _test_domains(bundle: Bundle) -> tuple[pd.DataFrame, np.ndarray]:
