@@ -152,7 +152,7 @@ def synthetic_inputs(
     order = np.argsort(cluster, kind="stable")  # items grouped by cluster
     starts = np.searchsorted(cluster[order], np.arange(N_CATEGORIES + 1))
     sizes = np.diff(starts)
-    draws = per_user + 2
+    draws = 2 * per_user + 4  # candidates: repeats are dropped, the first distinct ones kept
     owner = np.repeat(np.arange(n_users), draws)
     home = np.where(
         rng.random(owner.size) < 0.8, favourite[owner], rng.integers(0, N_CATEGORIES, owner.size)
@@ -163,8 +163,8 @@ def synthetic_inputs(
     pairs = pd.DataFrame({"u": owner, "i": order[starts[home] + position]}).drop_duplicates()
     rank = pairs.groupby("u").cumcount().to_numpy()
     tested = rng.random(n_users) < test_share
-    is_test = (rank >= per_user) & tested[pairs["u"].to_numpy()]
-    keep = (rank < per_user) | is_test
+    is_test = (rank >= per_user) & (rank < per_user + 2) & tested[pairs["u"].to_numpy()]
+    keep = rank < per_user
     log = pd.DataFrame(
         {
             USER_ID: user_ids[pairs["u"].to_numpy()],
@@ -194,7 +194,7 @@ def synthetic_inputs(
         }
     )
     items.to_parquet(paths["items"], index=False)
-    log[~is_test & keep].to_parquet(paths["interactions"], index=False)
+    log[keep].to_parquet(paths["interactions"], index=False)
     log[is_test].to_parquet(paths["test"], index=False)
     return paths
 
