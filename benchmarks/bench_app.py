@@ -30,12 +30,10 @@ again, the landing page first (warm). The bundles folder of each run holds the b
 hard-linked copy of it named ``<name>-b``, so Compare has a B to compare with (a different path: it is
 loaded and audited on its own, as a second model would be).
 
-**Synthetic bundles** are built through the import path a user takes (``recaudit import``): seeded random
-item vectors from a 24-cluster Gaussian mixture (one category per cluster, two domains), users near a
-favourite cluster, written as ``.npy`` tables with parquet id lists, items, interactions (10 per user,
-80% from the favourite cluster, popularity-skewed) and a test table (2 per user for 20% of the users), then
-:func:`recaudit.bundle.importers.import_embeddings`, a stored PCA item map
-(:func:`recaudit.workflows.train.attach_item_map` with ``pca``) and :func:`recaudit.bundle.save_bundle`.
+**Synthetic bundles** come from :func:`recaudit.bundle.synthetic.synthetic_bundle` (seed 0): item vectors
+from a Gaussian mixture of 24 clusters (one category each, two domains), Zipf-like popularity, users near a
+favourite cluster with log-normal activity (mean 20 interactions), 2 test interactions for 20% of the
+users, and a stored PCA item map, so the map is read from the bundle, not computed.
 
 Gates (PASS/FAIL lines; exit 1 if any fails): the 1M map is drawn within 10 s of navigation (cold and
 warm, one line each); every page switch on the sample bundle is within 2 s once warm. Gates whose
@@ -62,21 +60,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from recaudit.app.shell import PAGES, PageSpec  # noqa: E402
-from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, TIMESTAMP, TITLE, USER_ID  # noqa: E402
 
 SAMPLE_BUNDLE = ROOT / "bundles" / "sample"
 MAP_TARGET_S = 10.0
 SWITCH_TARGET_S = 2.0
 PAGE_TIMEOUT_S = 600.0
-N_CATEGORIES = 24
-DIM = 32
 SEED = 0
 MAP_PAGE = next(p for p in PAGES if p.path.endswith("embedding_map.py"))
 MAP_URL_PATH, MAP_TITLE = MAP_PAGE.url_path, MAP_PAGE.title
@@ -121,101 +113,12 @@ MAP_POINTS_JS = """() => {
 # bundles
 
 
-def synthetic_inputs(
-    folder: Path,
-    n_users: int,
-    n_items: int,
-    *,
-    per_user: int = 10,
-    test_share: float = 0.2,
-    seed: int = SEED,
-) -> dict[str, Path]:
-    """Write the files ``recaudit import`` takes for a seeded synthetic world into ``folder``.
-
-    Item vectors: a Gaussian mixture of :data:`N_CATEGORIES` clusters (category = cluster, domain = its
-    parity); users near a favourite cluster. Interactions: ``per_user`` distinct items per user (fewer when
-    the catalogue is small), 80% from the favourite cluster, skewed to each cluster's first items (item
-    position ~ size * u^3, so popularity is long-tailed); test: 2 more per user for ``test_share`` of
-    the users, none of them in the user's training items. Returns the paths by ``import_embeddings``
-    argument name.
-    """
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    cluster = rng.integers(0, N_CATEGORIES, size=n_items)
-    centres = rng.normal(size=(N_CATEGORIES, DIM)).astype(np.float32) * 3.0
-    item_emb = centres[cluster] + rng.standard_normal((n_items, DIM), dtype=np.float32)
-    favourite = rng.integers(0, N_CATEGORIES, size=n_users)
-    user_emb = centres[favourite] + 1.5 * rng.standard_normal((n_users, DIM), dtype=np.float32)
-    item_ids = np.char.add("i", np.char.zfill(np.arange(n_items).astype(str), len(str(n_items))))
-    user_ids = np.char.add("u", np.char.zfill(np.arange(n_users).astype(str), len(str(n_users))))
-
-    order = np.argsort(cluster, kind="stable")  # items grouped by cluster
-    starts = np.searchsorted(cluster[order], np.arange(N_CATEGORIES + 1))
-    sizes = np.diff(starts)
-    draws = 2 * per_user + 4  # candidates: repeats are dropped, the first distinct ones kept
-    owner = np.repeat(np.arange(n_users), draws)
-    home = np.where(
-        rng.random(owner.size) < 0.8, favourite[owner], rng.integers(0, N_CATEGORIES, owner.size)
-    )
-    # a tiny catalogue can leave a cluster empty: its picks go to the largest cluster
-    home = np.where(sizes[home] > 0, home, int(np.argmax(sizes)))
-    position = np.minimum((sizes[home] * rng.random(owner.size) ** 3).astype(np.int64), sizes[home] - 1)
-    pairs = pd.DataFrame({"u": owner, "i": order[starts[home] + position]}).drop_duplicates()
-    rank = pairs.groupby("u").cumcount().to_numpy()
-    tested = rng.random(n_users) < test_share
-    is_test = (rank >= per_user) & (rank < per_user + 2) & tested[pairs["u"].to_numpy()]
-    keep = rank < per_user
-    log = pd.DataFrame(
-        {
-            USER_ID: user_ids[pairs["u"].to_numpy()],
-            ITEM_ID: item_ids[pairs["i"].to_numpy()],
-            TIMESTAMP: 1_600_000_000 + 3600 * rank + pairs["u"].to_numpy(),
-        }
-    )
-    paths = {
-        "user_embeddings": folder / "user_emb.npy",
-        "item_embeddings": folder / "item_emb.npy",
-        "user_ids": folder / "users.parquet",
-        "item_ids": folder / "item_ids.parquet",
-        "items": folder / "items.parquet",
-        "interactions": folder / "train.parquet",
-        "test": folder / "test.parquet",
-    }
-    np.save(paths["user_embeddings"], user_emb)
-    np.save(paths["item_embeddings"], item_emb)
-    pd.DataFrame({USER_ID: user_ids}).to_parquet(paths["user_ids"], index=False)
-    pd.DataFrame({ITEM_ID: item_ids}).to_parquet(paths["item_ids"], index=False)
-    items = pd.DataFrame(
-        {
-            ITEM_ID: item_ids,
-            TITLE: np.char.add("Item ", np.arange(n_items).astype(str)),
-            CATEGORY: np.char.add("c", np.char.zfill(cluster.astype(str), 2)),
-            DOMAIN: np.where(cluster % 2 == 0, "movies", "books"),
-        }
-    )
-    items.to_parquet(paths["items"], index=False)
-    log[keep].to_parquet(paths["interactions"], index=False)
-    log[is_test].to_parquet(paths["test"], index=False)
-    return paths
-
-
 def build_synthetic_bundle(out: Path, n_users: int, n_items: int, log: Callable[[str], None]) -> Path:
-    """A synthetic bundle at ``out`` built the way ``recaudit import`` builds one (see the module doc).
-
-    The input files go to a sibling folder ``<out>.inputs`` and are removed afterwards.
-    """
-    from recaudit.bundle import save_bundle
-    from recaudit.bundle.importers import import_embeddings
-    from recaudit.workflows.train import attach_item_map
+    """:func:`recaudit.bundle.synthetic.synthetic_bundle` at ``out`` (seed 0, stored PCA map), timed."""
+    from recaudit.bundle.synthetic import synthetic_bundle
 
     started = time.perf_counter()
-    inputs = out.with_name(out.name + ".inputs")
-    try:
-        bundle = import_embeddings(**synthetic_inputs(inputs, n_users, n_items), score="dot")
-        attach_item_map(bundle, "pca", log)
-        save_bundle(bundle, out)
-    finally:
-        shutil.rmtree(inputs, ignore_errors=True)
+    synthetic_bundle(out, n_items=n_items, n_users=n_users, item_map="pca", seed=SEED)
     log(f"built {out.name}: {n_users:,} users x {n_items:,} items in {time.perf_counter() - started:.1f} s")
     return out
 

@@ -1,9 +1,9 @@
 """benchmarks/bench_app.py's pieces that need no browser do what its docstring says, on tiny inputs.
 
 No browser and no wall-clock assertion (a --quick run in Chromium takes about a minute on 2 cores, too long
-for the suite): the synthetic import inputs keep train and test apart and build a loadable bundle with a
-stored map; the bundles folder gives Compare its B; the websocket watcher counts only full runs of the
-page asked about, from real Streamlit ForwardMsgs; the gates read the 1M map and the sample's warm switches.
+for the suite): the synthetic bundle loads with a stored map and test data; the bundles folder gives Compare
+its B; the websocket watcher counts only full runs of the page asked about, from real Streamlit
+ForwardMsgs; the gates read the 1M map and the sample's warm switches.
 """
 
 from __future__ import annotations
@@ -11,12 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-import pandas as pd
 import pytest
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from recaudit.bundle import list_bundles, load_bundle
-from recaudit.data.schema import ITEM_ID, USER_ID
 from tests.bench_loading import import_benchmark
 
 
@@ -25,29 +23,15 @@ def bench() -> ModuleType:
     return import_benchmark("bench_app", "RECAUDIT_CACHE_DIR")
 
 
-def test_synthetic_inputs_keep_test_apart_from_train(bench: ModuleType, tmp_path: Path) -> None:
-    paths = bench.synthetic_inputs(tmp_path, 200, 500, per_user=6, test_share=0.5)
-    train, test = pd.read_parquet(paths["interactions"]), pd.read_parquet(paths["test"])
-    assert not train.duplicated([USER_ID, ITEM_ID]).any()
-    assert train.groupby(USER_ID).size().max() <= 6
-    assert test.groupby(USER_ID).size().max() <= 2
-    # about half the users are tested, and no test pair is a training pair
-    assert 60 < test[USER_ID].nunique() < 140
-    assert not test.merge(train, on=[USER_ID, ITEM_ID]).shape[0]
-    items = pd.read_parquet(paths["items"])
-    assert len(items) == 500 and items["category"].nunique() == bench.N_CATEGORIES
-
-
-def test_synthetic_bundle_is_imported_with_a_stored_map(
+def test_synthetic_bundle_has_a_stored_map_and_a_b_for_compare(
     bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RECAUDIT_CACHE_DIR", str(tmp_path / "cache"))
     out = bench.build_synthetic_bundle(tmp_path / "synth", 50, 300, lambda _msg: None)
     bundle = load_bundle(out)
-    assert (len(bundle.users), len(bundle.items), bundle.dim) == (50, 300, bench.DIM)
+    assert (len(bundle.users), len(bundle.items)) == (50, 300)
     assert bundle.item_map is not None and len(bundle.item_map) == 300
     assert bundle.test is not None and not bundle.test.empty
-    assert not (tmp_path / "synth.inputs").exists()
 
     folder = bench.bundle_folder(tmp_path / "work", out)
     assert [p.name for p in list_bundles(folder)] == ["synth", "synth-b"]  # A sorts first: the default
