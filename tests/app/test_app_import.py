@@ -197,3 +197,39 @@ def test_a_log_with_timestamps_is_charted_over_time_as_recaudit_metrics_window(
         np.testing.assert_allclose(shown[name], [row[name] for row in rows], rtol=1e-12)
     assert {t["name"] for t in plotly_spec(at, "window_shares_chart")["data"]} >= {"p0", "p1"}
     assert plotly_spec(at, "window_lift_chart")["data"]
+
+
+def test_two_logs_are_compared_and_audited_for_fairness_on_the_pages(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """Log A (alpha's lists) vs log B (the same lists reversed): the Compare page's B − A per metric is
+    compare_sources' on the two log folders; the Fairness page audits a log."""
+    from recaudit.workflows.compare import compare_sources, load_source
+    from recaudit.workflows.imports import import_log
+
+    names = {"customer_id": USER_ID, "sku": ITEM_ID, "pos": RANK, "relevance": SCORE}
+    recs = pd.read_csv(data_dir / "recs.csv", dtype=str).rename(columns=names)
+    recs.to_csv(data_dir / "a.csv", index=False)
+    recs.assign(**{RANK: (11 - recs[RANK].astype(int)).astype(str)}).to_csv(data_dir / "b.csv", index=False)
+    bundles = tmp_path / "bundles"
+    for name in ("a", "b"):
+        import_log({"recs": data_dir / f"{name}.csv", "train": data_dir / "train.parquet",
+                    "test": data_dir / "test.parquet", "items": data_dir / "catalogue.csv"},
+                   out=bundles / name)  # fmt: skip
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state[support.BUNDLE_DIR_KEY] = str(bundles)
+    at.session_state[support.SELECTED_BUNDLE] = "a"
+    at.run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    shown = frame(at, "compare_table").set_index("metric")
+    want = compare_sources(load_source(bundles / "a"), load_source(bundles / "b"), 10).table.set_index(
+        "metric"
+    )
+    assert list(shown.index) == list(want.index)
+    for metric in ("ndcg@10", "mrr@10", "gini@10"):  # the order changed: accuracy moves, exposure does not
+        assert shown.loc[metric, "B − A"] == pytest.approx(want.loc[metric, "delta"], abs=1e-12)
+    assert want.loc["gini@10", "delta"] == 0 and want.loc["ndcg@10", "delta"] != 0
+    at.switch_page("pages/fairness.py").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "a" in at.title[0].value and frame(at, "item_groups") is not None
