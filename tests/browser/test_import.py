@@ -171,6 +171,7 @@ def test_the_audit_log_reports_the_numbers_of_recaudit_metrics(
             "link", name="Diversity & popularity"
         ).click()
         page.get_by_role("heading", name="Diversity & popularity: mlaudit").wait_for()
+        page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
         wait_idle(page)
         wait_charts(page)
         tab.screenshot("import-log-diversity")
