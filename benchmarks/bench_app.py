@@ -319,6 +319,13 @@ def time_switches(
 # tables and gates
 
 
+def _count(n: int) -> str:
+    """``100k``, ``1M``, or the plain number when it is not a round thousand."""
+    if n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    return f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
 def _fmt(seconds: float | None) -> str:
     return "timeout" if seconds is None else f"{seconds:.2f}"
 
@@ -463,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.skip_switch:
                 sources = [("sample", SAMPLE_BUNDLE)] if with_sample else []
                 if with_synthetic:
-                    sources.append((f"synthetic {users:,} x {items:,}", synthetic(users, items)))
+                    sources.append((f"synth {_count(users)}x{_count(items)}", synthetic(users, items)))
                 for label, bundle in sources:
                     with served(bundle_folder(work / f"switch-{bundle.name}", bundle), work) as url:
                         log(f"page switches on {label}")
