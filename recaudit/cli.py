@@ -822,6 +822,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     PagesManager.uses_pages_directory = False
     if args.bundles is not None:
         os.environ["RECAUDIT_BUNDLE_DIR"] = str(args.bundles.resolve())
+    import threading
+
+    # the pages' heavy imports (torch, the scorers, the audit and map stacks: about 3 s on two cores) are
+    # made while the server starts, so the first visitor's first page does not wait for them
+    threading.Thread(target=_preload_app_modules, name="recaudit-preload", daemon=True).start()
     sys.argv = [
         "streamlit", "run", str(REPO_ROOT / "app.py"),
         f"--server.port={args.port}", f"--server.address={args.address}",
@@ -831,6 +836,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     return 0
+
+
+PRELOADED = (
+    "torch", "plotly.graph_objects", "recaudit.scoring", "recaudit.workflows.audit",
+    "recaudit.metrics.embedding", "recaudit.views.projection", "recaudit.viz.audit_charts",
+    "recaudit.viz.map_charts",
+)
+"""Modules every first page run needs, imported by ``serve`` in the background (core modules only: the app's
+Streamlit modules are imported by the script runs themselves)."""
+
+
+def _preload_app_modules() -> None:
+    import importlib
+
+    for name in PRELOADED:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a page importing it will report the same error properly
+            return
 
 
 def check_file_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
