@@ -349,8 +349,10 @@ def embedding_audit_or_progress(bundle: Bundle, *, settle_s: float = 2.0) -> dic
         Exception: whatever the audit raised (shown by the page's ``guarded``).
     """
     key = support.disk_key(bundle, "mapped")
+    running = _AUDITS.get(key)
     job = _AUDITS.start(key, lambda _progress: _embedding_audit(*key), first_step="auditing")
-    state = job.wait(settle_s)
+    # wait only for a job started now: a rerun while it runs must not pay settle_s again
+    state = job.wait(settle_s if running is None or running is not job else 0.0)
     if state.done:
         if state.error is not None:
             raise state.error
