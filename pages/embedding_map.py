@@ -248,7 +248,7 @@ def map_section() -> None:
         drawn = app_map.drill_rows(inside, int(cap), force=force)
         st.subheader(f"Region: {len(inside):,} items")
         picked = st.plotly_chart(
-            figure(drawn), key="embedding_map_region", on_select="rerun",
+            map_charts.zoom_to(figure(drawn), region), key="embedding_map_region", on_select="rerun",
             selection_mode=("points", "box", "lasso"),
         )
         st.caption(

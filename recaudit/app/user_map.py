@@ -100,7 +100,8 @@ def _drill_down(
     drawn = app_map.drill_rows(inside, cap)
     st.subheader(f"Region: {len(inside):,} points")
     picked = st.plotly_chart(
-        draw(drawn), key=key + "_region", on_select="rerun", selection_mode=("points", "box", "lasso")
+        map_charts.zoom_to(draw(drawn), region), key=key + "_region", on_select="rerun",
+        selection_mode=("points", "box", "lasso"),
     )
     st.caption(
         f"{region.describe()}: {len(inside):,} points"

@@ -43,6 +43,7 @@ __all__ = [
     "item_map_figure",
     "selected_region",
     "selected_rows",
+    "zoom_to",
 ]
 
 MAX_HOVER_TITLES = 20_000
@@ -406,3 +407,13 @@ def selected_region(event: Mapping[str, Any] | None) -> Region | None:
             if len(xs) >= minimum and len(xs) == len(ys) and np.isfinite(xs + ys).all():
                 return Region(kind, xs, ys)  # type: ignore[arg-type]
     return None
+
+
+def zoom_to(fig: go.Figure, region: Region, margin: float = 0.03) -> go.Figure:
+    """Set the axes of ``fig`` to the bounding box of ``region`` (± ``margin`` of its span), so a
+    drill-down chart shows its region even when overlays (the user's items) lie outside it."""
+    for xs, axis in ((region.xs, fig.update_xaxes), (region.ys, fig.update_yaxes)):
+        low, high = float(min(xs)), float(max(xs))
+        pad = max((high - low) * margin, 1e-9)
+        axis(range=[low - pad, high + pad])
+    return fig

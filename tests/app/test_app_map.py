@@ -245,6 +245,8 @@ def test_above_the_density_threshold_the_map_draws_a_density_grid_and_a_box_dril
     rows = np.concatenate([decode(t["customdata"]).reshape(-1, 3)[:, 0] for t in cloud])
     assert sorted(rows.tolist()) == inside.tolist()
     assert not [t for t in region["data"] if t["type"] == "heatmap"]
+    x_range = region["layout"]["xaxis"]["range"]  # zoomed to the box, overlays outside it or not
+    assert x_range[0] < x0 < x1 < x_range[1] and x_range[1] - x_range[0] < 1.1 * (x1 - x0)
     assert frame(at, "map_selection")["item_id"].tolist() == [f"i{r:02d}" for r in inside]
 
 
