@@ -279,7 +279,9 @@ def attach_item_map(bundle: Bundle, method: str, log: Log = lambda _msg: None) -
         {ITEM_ID: item_map.item_ids, "x": item_map.xy[:, 0], "y": item_map.xy[:, 1]}
     )
     bundle.manifest["projection"] = {
-        **item_map.params.to_dict(), "seconds": round(item_map.seconds, 2), "fitted_rows": item_map.fitted_rows
+        **item_map.params.to_dict(),
+        "seconds": round(item_map.seconds, 2),
+        "fitted_rows": item_map.fitted_rows,
     }
 
 
