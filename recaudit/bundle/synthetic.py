@@ -13,7 +13,7 @@ is built for thousands of items; this module builds a plain, structurally simple
 * a stored PCA item map (``projection/items.parquet``, manifest ``projection``), so the Embedding map opens
   on it at once (PCA of 1M x 32 takes about a second; UMAP would take many minutes).
 
-Timing (2 CPUs): 1M items x dim 32 with 10k users builds and saves in about 10 s.
+Timing (2 CPUs): 1M items x dim 32 with 10k users builds and saves in 6-15 s (15 s with other work beside it).
 """
 
 from __future__ import annotations
