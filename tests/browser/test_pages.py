@@ -223,7 +223,7 @@ def compare(page) -> None:
 
 
 def import_page(page) -> None:
-    """Both tabs are there; the log tab lists its tables (the imports themselves: tests/browser/test_import.py)."""
+    """Both tabs are there and the log tab lists its tables (the imports: tests/browser/test_import.py)."""
     page.get_by_role("tab", name="Embeddings → bundle").wait_for()
     page.get_by_role("tab", name="Recommendation log").click()
     page.get_by_text("Recommendation log (required)").wait_for()
