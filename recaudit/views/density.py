@@ -2,7 +2,8 @@
 
 Why: a browser draws 1M WebGL points slowly and heavily (measured in headless Chromium on 2 CPUs, software
 GL: about 21 s to the drawn chart and 400-670 MB of JS heap, against about 3.6 s for a 256 x 256 density grid
-under a 20k-point sample; ``docs/app.md``). Above :func:`density_threshold` points the map therefore draws:
+under a 20k-point sample; ``benchmarks/README.md``, "The 1M-item map"). Above :func:`density_threshold`
+points the map therefore draws:
 
 * :func:`density_grid`: the number of points per cell of a regular 2-D grid over all points (an
   ``np.histogram2d``), sent as one small heatmap whatever the number of points;
