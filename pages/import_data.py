@@ -189,6 +189,7 @@ with log_tab:
         st.caption(
             "Audited as "
             + md_code(f"recaudit metrics {flags}{importer.columns_flag(log_columns or {})} --k K")
+            + (md_text(f", from the log folder {log_name}") if log_name else "")
         )
     if st.button(
         "Import the log", type="primary", disabled=not (log_ready and log_name and log_columns is not None),

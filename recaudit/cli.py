@@ -822,11 +822,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     PagesManager.uses_pages_directory = False
     if args.bundles is not None:
         os.environ["RECAUDIT_BUNDLE_DIR"] = str(args.bundles.resolve())
-    import threading
-
     # the pages' heavy imports (torch, the scorers, the audit and map stacks: about 3 s on two cores) are
-    # made while the server starts, so the first visitor's first page does not wait for them
-    threading.Thread(target=_preload_app_modules, name="recaudit-preload", daemon=True).start()
+    # made before the server starts, so the first visitor's first page does not wait for them. In this
+    # thread, before any script runs: two threads importing one cycle of modules at once can see a
+    # partially initialised module (an ImportError seen when this ran in a background thread)
+    _preload_app_modules()
     sys.argv = [
         "streamlit", "run", str(REPO_ROOT / "app.py"),
         f"--server.port={args.port}", f"--server.address={args.address}",
@@ -843,8 +843,8 @@ PRELOADED = (
     "recaudit.metrics.embedding", "recaudit.views.projection", "recaudit.viz.audit_charts",
     "recaudit.viz.map_charts",
 )
-"""Modules every first page run needs, imported by ``serve`` in the background (core modules only: the app's
-Streamlit modules are imported by the script runs themselves)."""
+"""Modules every first page run needs, imported by ``serve`` before the server starts (core modules only:
+the app's Streamlit modules are imported by the script runs themselves)."""
 
 
 def _preload_app_modules() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -117,6 +118,7 @@ def test_sample_embeddings_import_to_the_cli_bundle(
         name = page.locator(".st-key-imp_name input")
         name.fill("sampleimp")
         name.press("Enter")
+        page.get_by_text(re.compile(r"--out sampleimp$")).wait_for()  # the name has reached the server
         wait_idle(page)
         page.get_by_role("button", name="Build the bundle").click()
         page.get_by_text("Built bundle sampleimp").wait_for()
@@ -156,6 +158,7 @@ def test_the_audit_log_reports_the_numbers_of_recaudit_metrics(
         name = page.locator(".st-key-log_name input")
         name.fill("mlaudit")
         name.press("Enter")
+        page.get_by_text(re.compile("from the log folder mlaudit")).wait_for()  # the name reached the server
         wait_idle(page)
         page.get_by_role("button", name="Import the log").click()
         page.get_by_text("Imported log mlaudit").wait_for()
@@ -207,6 +210,7 @@ def test_a_bad_upload_is_one_line_and_leaves_no_file(
         name = page.locator(".st-key-imp_name input")
         name.fill("evilbundle")
         name.press("Enter")
+        page.get_by_text(re.compile(r"--out evilbundle$")).wait_for()
         wait_idle(page)
         page.get_by_role("button", name="Build the bundle").click()
         page.get_by_text("Nothing was written.").wait_for()
