@@ -120,3 +120,19 @@ def dumps_json(value: Any, *, indent: int | None = 2, sort_keys: bool = False) -
         json_safe(value), indent=indent, sort_keys=sort_keys, ensure_ascii=False, allow_nan=False
     )
     return text + "\n"
+
+
+def read_json_object(path: Path, *, max_bytes: int, what: str) -> dict[str, Any]:
+    """The JSON object in the small file ``path`` (a manifest): refused when over ``max_bytes`` (``what`` is
+    implausibly large), not JSON or not an object, each as one ``RecauditInputError``."""
+    from recaudit.errors import RecauditInputError
+
+    if path.stat().st_size > max_bytes:
+        raise RecauditInputError(path, f"{what} is implausibly large")
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RecauditInputError(path, f"not valid JSON: {exc}") from exc
+    if not isinstance(found, dict):
+        raise RecauditInputError(path, f"{what} is not a JSON object")
+    return found

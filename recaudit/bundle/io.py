@@ -44,7 +44,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from recaudit import __version__
-from recaudit._io import atomic_dir, dumps_json
+from recaudit._io import atomic_dir, dumps_json, read_json_object
 from recaudit.config import ScoreFunction
 from recaudit.data.schema import CATEGORY, DOMAIN, ITEM_ID, TIMESTAMP, TITLE, USER_ID
 from recaudit.data.vocab import IdVocabulary
@@ -583,13 +583,8 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
         raise RecauditInputError(root, "not a recaudit bundle: manifest.json is missing")
-    if manifest_path.stat().st_size > MAX_MANIFEST_BYTES:
-        raise RecauditInputError(manifest_path, "manifest is implausibly large")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RecauditInputError(manifest_path, f"not valid JSON: {exc}") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+    manifest = read_json_object(manifest_path, max_bytes=MAX_MANIFEST_BYTES, what="manifest")
+    if manifest.get("format") != FORMAT_NAME:
         raise RecauditInputError(manifest_path, f"not a recaudit bundle manifest (format != {FORMAT_NAME!r})")
     version = manifest.get("format_version")
     if isinstance(version, bool) or not isinstance(version, int):

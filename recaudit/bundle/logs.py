@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recaudit._io import atomic_dir
+from recaudit._io import atomic_dir, read_json_object
 from recaudit.data.readers import read_items, read_pairs, read_recs, read_users
 from recaudit.data.schema import ITEM_ID, TIMESTAMP, USER_ID
 from recaudit.errors import RecauditInputError
@@ -193,13 +193,8 @@ def read_log_manifest(path: str | Path) -> dict[str, Any]:
     manifest_path = root / LOG_MANIFEST
     if not manifest_path.is_file():
         raise RecauditInputError(root, "not a recommendation log: log.json is missing")
-    if manifest_path.stat().st_size > MAX_LOG_MANIFEST_BYTES:
-        raise RecauditInputError(manifest_path, "log.json is implausibly large")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RecauditInputError(manifest_path, f"not valid JSON: {exc}") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != LOG_FORMAT:
+    manifest = read_json_object(manifest_path, max_bytes=MAX_LOG_MANIFEST_BYTES, what="log.json")
+    if manifest.get("format") != LOG_FORMAT:
         raise RecauditInputError(manifest_path, f"not a {LOG_FORMAT} manifest")
     if manifest.get("format_version") != LOG_FORMAT_VERSION:
         raise RecauditInputError(
