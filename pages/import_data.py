@@ -126,36 +126,22 @@ with model_tab:
         key="imp_build",
     ):
         target = support.bundle_dir() / str(name)
-        with st.status("Building the bundle…", expanded=True) as status:
-            said: list[str] = []
 
-            def step(text: str) -> None:
-                status.update(label=f"Building the bundle: {text}…")
-                st.write(md_text(text))
+        def build(step: importer.Step, log: importer.Step) -> object:
+            with importer.materialised(picked) as paths:
+                return import_bundle(
+                    paths["user_embeddings"], paths["item_embeddings"],  # type: ignore[arg-type]
+                    out=target, user_ids=paths["user_ids"], item_ids=paths["item_ids"], items=paths["items"],
+                    interactions=paths["interactions"], test=paths["test"], score=score,  # type: ignore[arg-type]
+                    user_key=keys["user"], item_key=keys["item"], item_map=item_map, overwrite=replace,
+                    columns=columns, progress=step, log=log,
+                )  # fmt: skip
 
-            def build() -> object:
-                with importer.materialised(picked) as paths:
-                    return import_bundle(
-                        paths["user_embeddings"], paths["item_embeddings"],  # type: ignore[arg-type]
-                        out=target, user_ids=paths["user_ids"], item_ids=paths["item_ids"],
-                        items=paths["items"], interactions=paths["interactions"],
-                        test=paths["test"], score=score, user_key=keys["user"], item_key=keys["item"],  # type: ignore[arg-type]
-                        item_map=item_map, overwrite=replace, columns=columns, progress=step, log=said.append,
-                    )  # fmt: skip
-
-            bundle = support.guarded("import", build)
-            if bundle is None:
-                status.update(label="Nothing was written.", state="error", expanded=True)
-            else:
-                status.update(label="Bundle written.", state="complete")
-        if bundle is not None:
-            notes = "; ".join(n for n in said if ": read " in n)  # the column renames, as the CLI says them
+        outcome = importer.run_import("Building the bundle", "Bundle written.", build)
+        if (bundle := outcome.result) is not None:
             size = f"{len(bundle.users):,} users × {len(bundle.items):,} items (dim {bundle.dim})"  # type: ignore[attr-defined]
-            opened(
-                str(name),
-                md_text(f"Built bundle {name}: {size}, now selected in the sidebar."
-                        + (f" Columns: {notes}." if notes else "")),
-            )  # fmt: skip
+            said = f"Built bundle {name}: {size}, now selected in the sidebar." + outcome.columns_note
+            opened(str(name), md_text(said))
 
 # --------------------------------------------------------------------------------------------- a log
 with log_tab:
@@ -196,30 +182,17 @@ with log_tab:
         key="log_build",
     ):  # fmt: skip
         target = support.bundle_dir() / str(log_name)
-        with st.status("Importing the log…", expanded=True) as status:
-            log_said: list[str] = []
 
-            def log_step(text: str) -> None:
-                status.update(label=f"Importing the log: {text}…")
-                st.write(md_text(text))
+        def build_log(step: importer.Step, log: importer.Step) -> object:
+            with importer.materialised(log_picked) as paths:
+                return import_log(
+                    paths, out=target, overwrite=log_replace, columns=log_columns, progress=step, log=log
+                )
 
-            def build_log() -> object:
-                with importer.materialised(log_picked) as paths:
-                    return import_log(
-                        paths, out=target, overwrite=log_replace, columns=log_columns, progress=log_step,
-                        log=log_said.append,
-                    )  # fmt: skip
-
-            written = support.guarded("import", build_log)
-            status.update(
-                label="Nothing was written." if written is None else "Log written.",
-                state="error" if written is None else "complete", expanded=written is None,
-            )
-        if written is not None:
-            renamed = "; ".join(n for n in log_said if ": read " in n)
+        outcome = importer.run_import("Importing the log", "Log written.", build_log)
+        if outcome.result is not None:
             opened(
                 str(log_name),
                 md_text(f"Imported log {log_name}, now selected in the sidebar: open Diversity & popularity, "
-                        "Fairness, Compare or Report to audit it."
-                        + (f" Columns: {renamed}." if renamed else "")),
+                        "Fairness, Compare or Report to audit it." + outcome.columns_note),
             )  # fmt: skip

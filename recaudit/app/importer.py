@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +129,43 @@ def _unplaced(text: str | None, folder: str) -> str | None:
     if text is None:
         return None
     return re.sub(re.escape(folder) + r"/[^/\s]+/", "", text)
+
+
+@dataclass
+class Outcome:
+    """What an import run gave: its result (None when it failed and wrote nothing) and the column
+    renames the readers announced (``"ratings.csv: read userId as user_id"``), as the CLI prints them."""
+
+    result: object | None
+    renames: list[str]
+
+    @property
+    def columns_note(self) -> str:
+        """`` Columns: …`` for the success message, or nothing when no column was renamed."""
+        return f" Columns: {'; '.join(self.renames)}." if self.renames else ""
+
+
+Step = Callable[[str], None]
+"""A progress or log listener: told one line of text."""
+
+
+def run_import(title: str, done: str, work: Callable[[Step, Step], object]) -> Outcome:
+    """``work(progress, log)`` inside a status box titled ``title`` that names each step as it starts;
+    ``done`` labels the box on success. A failure is the one-line error (:func:`support.guarded`) under a
+    box saying nothing was written."""
+    said: list[str] = []
+    with st.status(f"{title}…", expanded=True) as status:
+
+        def step(text: str) -> None:
+            status.update(label=f"{title}: {text}…")
+            st.write(md_text(text))
+
+        result = support.guarded("import", work, step, said.append)
+        status.update(
+            label="Nothing was written." if result is None else done,
+            state="error" if result is None else "complete", expanded=result is None,
+        )  # fmt: skip
+    return Outcome(result, [n for n in said if ": read " in n])
 
 
 # --------------------------------------------------------------------------------------------------
