@@ -114,10 +114,20 @@ def choose(page, label: str, option: str) -> None:
     box = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').filter(
         has=page.get_by_text(label, exact=True)
     )
-    box.click()
-    page.keyboard.type(option)
     # by its text: the accessible name of an option holding markup-like text is not the text itself
-    page.get_by_role("option").filter(has=page.get_by_text(option, exact=True)).click()
+    choice = page.get_by_role("option").filter(has=page.get_by_text(option, exact=True))
+    for attempt in range(3):  # a rerun landing while the list is open closes it (as pick_option says)
+        wait_idle(page)
+        box.click()
+        page.keyboard.type(option)
+        try:
+            choice.click(timeout=10_000)
+        except Exception:  # Playwright's TimeoutError: the list closed under us; reopen it
+            page.keyboard.press("Escape")
+            if attempt == 2:
+                raise
+            continue
+        break
     wait_idle(page)
 
 

@@ -143,7 +143,9 @@ def test_random_data_matches_ranx() -> None:
         run_dict[f"q{u:05d}"] = {f"d{i}": float(k - r) for r, i in enumerate(row)} or {"none": 0.0}
     run = ranx.Run(run_dict)
     rel = relevance(lists, test)
-    for name in ("precision", "recall", "hit_rate", "mrr", "ndcg"):  # same names in ranx
+    # ranx compiles each metric with numba (about 7 s each on a fresh machine): the two whose definitions
+    # differ most between tools; every metric is checked against the hand-computed reference above
+    for name in ("ndcg", "mrr"):  # same names in ranx
         want = ranx.evaluate(qrels, run, f"{name}@{k}")
         assert np.nanmean(ACCURACY_METRICS[name](rel, n_rel)) == pytest.approx(want, abs=1e-9), name
     # ranx's map divides by |T_u|; rescale it per user to docs/metrics.md's min(k, |T_u|)

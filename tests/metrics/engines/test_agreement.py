@@ -186,8 +186,8 @@ def _engine(name: str, request: pytest.FixtureRequest) -> Engine:
 
 
 @pytest.mark.parametrize(
-    ("engine_name", "shape"), [("duckdb", "uneven"), ("duckdb", "unknown_last"), ("spark", "unknown_last")]
-)  # Spark's share of the suite's time: the shape with its own branch (known rows re-checked)
+    ("engine_name", "shape"), [("duckdb", "uneven"), ("duckdb", "unknown_last")]
+)  # Spark runs the same Ibis expressions: its clean path is the integer-id test's (each Spark audit ~10 s)
 def test_clean_logs_of_other_shapes_agree_without_intervals(
     engine_name: str, shape: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
