@@ -38,6 +38,16 @@ def output_name(key: str, default: str) -> tuple[str | None, bool]:
         return None, replace
 
 
+def tab_mapping(mappings: list[dict[str, str] | None]) -> dict[str, str] | None:
+    """The tab's one column mapping (as ``--columns``), or None with its one-line error when two files
+    map one column differently."""
+    try:
+        return importer.merge_mappings(mappings)
+    except RecauditInputError as exc:
+        st.error(md_text(exc.one_line()))
+        return None
+
+
 def opened(name: str, what: str) -> None:
     """Select the new folder in the sidebar and rerun, so every page opens it."""
     st.session_state[support.SELECTED_BUNDLE] = name
@@ -97,11 +107,7 @@ with model_tab:
             help="umap as the CLI's default; pca is quick; none leaves it to the Embedding map page",
         )  # fmt: skip
     name, replace = output_name("imp", "imported")
-    try:
-        columns = importer.merge_mappings(mappings)
-    except RecauditInputError as exc:
-        st.error(md_text(exc.one_line()))
-        columns = None
+    columns = tab_mapping(mappings)
     ready = picked["user_embeddings"] is not None and picked["item_embeddings"] is not None
     if name and ready:
         flags = [
@@ -164,11 +170,7 @@ with log_tab:
         if choice is not None:
             log_mappings.append(importer.table_preview(choice, kind, f"log_{role}"))
     log_name, log_replace = output_name("log", "log")
-    try:
-        log_columns = importer.merge_mappings(log_mappings)
-    except RecauditInputError as exc:
-        st.error(md_text(exc.one_line()))
-        log_columns = None
+    log_columns = tab_mapping(log_mappings)
     log_ready = log_picked["recs"] is not None and log_picked["train"] is not None
     if log_ready:
         flags = " ".join(f"--{role} {c.name}" for role, c in log_picked.items() if c is not None)

@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recaudit._io import atomic_dir, read_json_object
+from recaudit.bundle.io import MANIFEST
 from recaudit.data.readers import read_items, read_pairs, read_recs, read_users
 from recaudit.data.schema import ITEM_ID, TIMESTAMP, USER_ID
 from recaudit.errors import RecauditInputError
@@ -174,7 +175,7 @@ def save_log(
 def is_log_dir(path: str | Path) -> bool:
     """Whether ``path`` is a log folder: it holds ``log.json`` and no bundle manifest (a bundle wins)."""
     root = Path(path)
-    return (root / LOG_MANIFEST).is_file() and not (root / "manifest.json").is_file()
+    return (root / LOG_MANIFEST).is_file() and not (root / MANIFEST).is_file()
 
 
 def list_logs(directory: str | Path) -> list[Path]:
