@@ -64,7 +64,7 @@ DIM, K, SEED = 64, 10, 0
 DEFAULT_SIZES = (100_000, 1_000_000)
 DEFAULT_BATCHES = (1, 8, 64, 1024)
 CELL_BUDGET_S = 40.0  # stop adding rounds to a cell once it has used this much time (after 2)
-BATCH1_ROUNDS = 15
+BATCH1_ROUNDS = 16  # four full cycles of the balanced orders of four methods
 NUMPY_QUERY_CHUNK = 64  # numpy baseline: 64 x 1M scores = 256 MiB per matmul, bounded memory
 FLOOR_SLACK = 1.2  # gate: batch 1 within this factor of the read floor
 FAISS_SPEEDUP = 2.5  # gate: batch 1024 at least this many times faster than faiss
@@ -136,6 +136,28 @@ def agreement(rows: np.ndarray, ref: np.ndarray) -> float:
     return float(np.mean([len(set(a) & set(b)) / ref.shape[1] for a, b in pairs]))
 
 
+def balanced_orders(n: int) -> list[list[int]]:
+    """Run orders of ``n`` methods in which every method directly follows every other one equally
+    often: a Williams design (Williams 1949, *Aust. J. Sci. Res.* 2:149), one Latin square for even
+    ``n``, the square and its mirror for odd ``n``.
+
+    Why: what ran just before a method sets its state: which thread pool (torch's, faiss's,
+    OpenBLAS's) is awake or spinning, what of the table is in cache. Rotating one fixed order keeps
+    each method's predecessor fixed (rotation preserves the cycle), so the method after ours always
+    found OpenBLAS's threads warm, and ours always ran after torch's.
+    """
+    first = [0]
+    lo, hi = 1, n - 1
+    while len(first) < n:
+        first.append(lo)
+        lo += 1
+        if len(first) < n:
+            first.append(hi)
+            hi -= 1
+    square = [[(m + i) % n for m in first] for i in range(n)]
+    return square if n % 2 == 0 else square + [row[::-1] for row in square]
+
+
 def time_rounds(
     fns: dict[str, Callable[[int], object]],
     rounds: int,
@@ -145,10 +167,9 @@ def time_rounds(
     """Wall times of each ``fn(round)``, the functions run in turn round after round.
 
     One untimed warm-up round first. At least 2 timed rounds, at most ``rounds``, and no new round
-    once ``budget_s`` has passed. The device is synchronised before every clock read. The order
-    rotates every round, so each method runs first (after the floor's torch threads, with BLAS
-    workers asleep) as often as any other: a fixed order handed the method after ours warm BLAS
-    threads every time.
+    once ``budget_s`` has passed. The device is synchronised before every clock read. Round ``r``
+    runs the methods in order ``r`` of :func:`balanced_orders` (cycling), so within every full
+    cycle of orders each method runs right after each other method equally often.
     """
     for fn in fns.values():
         fn(0)
@@ -156,9 +177,10 @@ def time_rounds(
     times: dict[str, list[float]] = {name: [] for name in fns}
     start = time.perf_counter()
     names = list(fns)
+    orders = balanced_orders(len(names))
     for r in range(rounds):
-        shift = r % len(names)
-        for name in names[shift:] + names[:shift]:
+        for m in orders[r % len(orders)]:
+            name = names[m]
             fn = fns[name]
             _sync(device)
             t0 = time.perf_counter()

@@ -855,6 +855,12 @@ def _preload_app_modules() -> None:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a page importing it will report the same error properly
             return
+    try:
+        from recaudit.scoring._select import warm_up
+
+        warm_up()  # compile the scorer's selection loop now, not in the first page's recommendation
+    except Exception:  # noqa: BLE001 - the first recommendation will report the same error properly
+        return
 
 
 def check_file_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -36,10 +36,14 @@ query the blocked kernel's ``[1, nb]`` GEMM is a matrix-vector product, and a ``
 per-call score buffer: ``items @ q`` (a GEMV; for B > 1 a skinny GEMM) through numpy's BLAS on CPU,
 which reads the table at close to the memory bandwidth where torch's MKL ``mv`` on the development
 box ran at half of it (``benchmarks/bench_scoring.py``), and ``torch.mv`` / ``torch.mm`` on CUDA.
-Selection then needs no sort of the full row: the buffer is cut into groups of ``_GROUP``
-columns and the k-th largest group maximum ``t0`` is taken. k groups hold an entry >= t0, so the
-k-th best score is >= t0, and every item that can make the list (ties included) lies in a group
-whose maximum is >= t0. Usually that is k groups, so only about ``k * _GROUP`` scores are sorted.
+Selection then needs no sort of the full row. On CPU each row is selected by one compiled pass
+with a k-entry heap (:mod:`recaudit.scoring._select`); the scorer calls :func:`topk_small_numpy`
+with numpy arrays, so no torch call surrounds the GEMV. On CUDA (torch) the buffer is cut into
+groups of ``_GROUP`` columns and the k-th largest group maximum ``t0`` is taken. k groups hold an
+entry >= t0, so the k-th best score is >= t0, and every item that can make the list (ties
+included) lies in a group whose maximum is >= t0. Usually that is k groups; of their
+``k * _GROUP`` scores only those >= t0 (a few more than k) are sorted. The groups are strided
+(:func:`_n_groups`), so their maxima are one elementwise maximum over ``_GROUP`` slices.
 Ties follow the same rule as the blocked kernel (score descending, then lower row), so both paths
 give the same list for the same scores. The scores themselves come from a different BLAS routine,
 so they can differ from the blocked kernel's in the last bit, as the blocked kernel's own
@@ -53,6 +57,8 @@ from typing import Literal
 
 import numpy as np
 import torch
+
+from recaudit.scoring._select import select_row
 
 NEG_INF = float("-inf")
 
@@ -68,7 +74,7 @@ _SEGMENT = 128
 SMALL_BATCH = 8
 # ... as long as the per-call score buffer [B, N] stays below this many scores (256 MiB of fp32).
 _SMALL_BATCH_MAX_SCORES = 2**26
-# Columns per group in the small path's group-maximum selection.
+# Members per group in the torch small path's group-maximum selection.
 _GROUP = 128
 
 Method = Literal["auto", "blocked", "small"]
@@ -161,13 +167,13 @@ def topk_small_batch(
     """The GEMV-shaped path of :func:`topk_inner_product`: same arguments, same result contract.
 
     One pass over the table writes every score into a per-call buffer ``[B, N]``. Excluded pairs
-    and blocked items are set to ``-inf`` in that buffer, never in the table. Then the group-maximum
-    selection described in the module docstring. Memory: the buffer, ``4 * B * N`` bytes (4 MiB per
+    and blocked items are set to ``-inf`` in that buffer, never in the table. Then the selection
+    described in the module docstring. Memory: the buffer, ``4 * B * N`` bytes (4 MiB per
     query at 1M items). Each call allocates its own, so concurrent calls share nothing mutable.
 
-    ``backend``: ``"numpy"`` (CPU only: numpy's BLAS and numpy selection, whose per-operation cost
-    is a few microseconds against torch's tens, which matters at 100k items where the whole read
-    takes about a millisecond) or ``"torch"`` (any device: ``torch.mv`` / ``torch.mm`` and torch
+    ``backend``: ``"numpy"`` (CPU only: numpy's BLAS and the compiled selection; torch's
+    per-operation cost of tens of microseconds matters at 100k items, where the whole read takes
+    about half a millisecond) or ``"torch"`` (any device: ``torch.mv`` / ``torch.mm`` and torch
     selection; what CUDA runs). ``"auto"`` takes numpy on CPU and torch elsewhere. Both backends
     select identically from the same scores.
     """
@@ -186,7 +192,7 @@ def topk_small_batch(
     if backend == "numpy":
         if device.type != "cpu":
             raise ValueError("the numpy backend needs the items on the CPU")
-        vals, rows = _small_numpy(
+        vals, rows = topk_small_numpy(
             queries.detach().cpu().numpy(),
             items.detach().numpy(),
             k,
@@ -206,19 +212,34 @@ def topk_small_batch(
 
 
 def _n_groups(n_items: int) -> tuple[int, int]:
-    """(full groups, all groups): the last group is shorter when N is not a multiple of G."""
-    full = n_items // _GROUP
-    return full, full + (1 if n_items % _GROUP else 0)
+    """(strided groups, all groups) of a row of ``n_items`` scores.
+
+    The first ``s = n_items // _GROUP`` columns times ``_GROUP`` form ``s`` groups of stride ``s``:
+    group ``j`` holds columns ``j, j + s, ..., j + (_GROUP - 1) s``. So the group maxima are an
+    elementwise maximum of ``_GROUP`` contiguous rows of length ``s``, a vectorised pass (a maximum
+    over contiguous runs of 128 is not). The last ``n_items - _GROUP s`` columns (fewer than
+    ``_GROUP``) form one more group when there are any.
+    """
+    strided = n_items // _GROUP
+    return strided, strided + (1 if n_items % _GROUP else 0)
 
 
-def _small_numpy(
+def topk_small_numpy(
     q: np.ndarray,
     v: np.ndarray,
     k: int,
-    ex: tuple[np.ndarray, np.ndarray] | None,
-    blocked: np.ndarray | None,
+    ex: tuple[np.ndarray, np.ndarray] | None = None,
+    blocked: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The small path on CPU arrays; see :func:`topk_small_batch`."""
+    """The small path on CPU arrays, what :func:`topk_small_batch` runs for ``backend="numpy"``.
+
+    ``q`` float32 [B, d], ``v`` float32 [N, d] in either layout (BLAS takes both; column-major is
+    the faster GEMV on CPU, see ``ExactScorer``), ``ex`` int64 (query row, item row) pairs,
+    ``blocked`` bool [N]. Returns numpy arrays with the contract of :func:`topk_inner_product`.
+    Each query's row is selected by one compiled pass (:func:`recaudit.scoring._select.select_row`),
+    the same order and ties as the group-maximum selection the torch backend runs. The ExactScorer
+    calls this directly on CPU, so that no torch call surrounds the GEMV.
+    """
     n_q, n = q.shape[0], v.shape[0]
     buf = np.empty((n_q, n), dtype=np.float32)
     if n_q == 1:
@@ -229,35 +250,10 @@ def _small_numpy(
         np.copyto(buf, NEG_INF, where=blocked[None, :])
     if ex is not None:
         buf[ex] = NEG_INF
-    full, n_groups = _n_groups(n)
-    gmax = np.empty((n_q, n_groups), dtype=np.float32)
-    if full:
-        # In this thread, not through torch's thread pool: waking torch's OpenMP workers right
-        # after the BLAS call, whose own workers still spin, cost milliseconds on a busy box.
-        buf[:, : full * _GROUP].reshape(n_q, full, _GROUP).max(axis=2, out=gmax[:, :full])
-    if n_groups > full:
-        gmax[:, full] = buf[:, full * _GROUP :].max(axis=1)
-    live = gmax > NEG_INF
-    if k < n_groups:
-        t0 = np.partition(gmax, n_groups - k, axis=1)[:, n_groups - k]  # k-th largest maximum
-        live &= gmax >= t0[:, None]
-    r, g = np.nonzero(live)  # sorted by (query, group)
-    out_vals = np.full((n_q, k), NEG_INF, dtype=np.float32)
-    out_rows = np.full((n_q, k), -1, dtype=np.int64)
-    if r.size == 0:
-        return out_vals, out_rows
-    cols = (g[:, None] * _GROUP + np.arange(_GROUP)).ravel()
-    qry = np.repeat(r, _GROUP)
-    inside = cols < n  # the short last group
-    cols, qry = cols[inside], qry[inside]
-    vals = buf[qry, cols]
-    order = np.lexsort((cols, -vals, qry))  # query, then score descending, then lower row
-    vals, cols, qry = vals[order], cols[order], qry[order]
-    starts = np.searchsorted(qry, np.arange(n_q))
-    pos = np.arange(qry.size) - starts[qry]
-    keep = (pos < k) & (vals > NEG_INF)
-    out_vals[qry[keep], pos[keep]] = vals[keep]
-    out_rows[qry[keep], pos[keep]] = cols[keep]
+    out_vals = np.empty((n_q, k), dtype=np.float32)
+    out_rows = np.empty((n_q, k), dtype=np.int64)
+    for b in range(n_q):
+        out_vals[b], out_rows[b] = select_row(buf[b], k)
     return out_vals, out_rows
 
 
@@ -280,33 +276,42 @@ def _small_torch(
         buf.masked_fill_(blocked.unsqueeze(0), NEG_INF)
     if ex is not None:
         buf.index_put_(ex, _neg_inf_scalar(device))
-    full, n_groups = _n_groups(n)
+    strided, n_groups = _n_groups(n)
     gmax = torch.empty((n_q, n_groups), dtype=torch.float32, device=device)
-    if full:
-        gmax[:, :full] = buf[:, : full * _GROUP].unflatten(1, (full, _GROUP)).amax(dim=2)
-    if n_groups > full:
-        gmax[:, full] = buf[:, full * _GROUP :].amax(dim=1)
-    live = gmax > NEG_INF
+    if strided:
+        gmax[:, :strided] = buf[:, : _GROUP * strided].unflatten(1, (_GROUP, strided)).amax(dim=1)
+    if n_groups > strided:
+        gmax[:, strided] = buf[:, _GROUP * strided :].amax(dim=1)
+    t0 = torch.full((n_q,), NEG_INF, dtype=torch.float32, device=device)
     if k < n_groups:
         t0 = torch.topk(gmax, k, dim=1, sorted=False).values.amin(dim=1)  # k-th largest maximum
-        live &= gmax >= t0.unsqueeze(1)
-    r, g = torch.nonzero(live, as_tuple=True)  # sorted by (query, group)
+        r, g = torch.nonzero(gmax >= t0.unsqueeze(1), as_tuple=True)  # sorted by (query, group)
+    else:
+        r, g = torch.nonzero(gmax > NEG_INF, as_tuple=True)
     out_vals = torch.full((n_q, k), NEG_INF, dtype=torch.float32, device=device)
     out_rows = torch.full((n_q, k), -1, dtype=torch.int64, device=device)
     if r.numel() == 0:
         return out_vals, out_rows
-    cols = (g.unsqueeze(1) * _GROUP + torch.arange(_GROUP, device=device)).reshape(-1)
+    members = torch.arange(_GROUP, device=device)
+    cols = torch.where(
+        (g == strided).unsqueeze(1),
+        _GROUP * strided + members,  # the short last group
+        g.unsqueeze(1) + strided * members,
+    ).reshape(-1)
     qry = r.repeat_interleave(_GROUP)
     inside = cols < n  # the short last group
     cols, qry = cols[inside], qry[inside]
-    vals = buf[qry, cols]  # in (query, row) order
-    # Order by (query, score descending, row ascending): two stable sorts of a row-ordered list.
-    order = torch.sort(vals, descending=True, stable=True).indices
+    vals = buf[qry, cols]
+    above = (vals >= t0[qry]) & (vals > NEG_INF)  # below t0 cannot make the list
+    vals, cols, qry = vals[above], cols[above], qry[above]
+    # Order by (query, score descending, row ascending): three stable sorts, least key first.
+    order = torch.sort(cols, stable=True).indices
+    order = order[torch.sort(vals[order], descending=True, stable=True).indices]
     order = order[torch.sort(qry[order], stable=True).indices]
     vals, cols, qry = vals[order], cols[order], qry[order]
     starts = torch.searchsorted(qry, torch.arange(n_q, device=device))
     pos = torch.arange(qry.numel(), device=device) - starts[qry]
-    keep = (pos < k) & (vals > NEG_INF)
+    keep = pos < k
     out_vals[qry[keep], pos[keep]] = vals[keep]
     out_rows[qry[keep], pos[keep]] = cols[keep]
     return out_vals, out_rows

@@ -99,7 +99,7 @@ def test_exact_matches_float64_brute_force(world, score, bias, block_items):
     assert recs.item_ids[3, 0] == world["item_ids"][ref_rows[3, 0]]
 
 
-@pytest.mark.parametrize("method", ["blocked", "small", "small-torch"])
+@pytest.mark.parametrize("method", ["blocked", "small", "small-torch", "small-one"])
 def test_kernel_ties_exclusions_and_blocks_match_brute_force(method):
     """Small integer vectors give many exact ties; the lower item row must win every one.
 
@@ -107,7 +107,9 @@ def test_kernel_ties_exclusions_and_blocks_match_brute_force(method):
     (multiples of 128), with and without exclusions and blocked items. The small-batch path runs on
     the same inputs (its block size is unused), with its numpy backend and with its torch backend
     (the one CUDA runs), over 1 to 19 queries, 1 to 900 items (one short group up to several
-    128-column groups) and k past the number of eligible items.
+    128-column groups) and k past the number of eligible items. ``small-one`` is the scorer's CPU
+    call for one query: :func:`topk_small_numpy` on a column-major table, whose single-row
+    selection is its own code.
     """
     rng = np.random.default_rng(11)
     for trial in range(40):
@@ -123,12 +125,20 @@ def test_kernel_ties_exclusions_and_blocks_match_brute_force(method):
         n_ex = int(rng.integers(0, b * n // 2 + 1))
         er, ec = rng.integers(0, b, n_ex), rng.integers(0, n, n_ex)
         blocked = rng.random(n) < 0.2
+        if method == "small-one":
+            b, q = 1, q[:1]
+            er, ec = np.zeros_like(er[er < 1]), ec[er < 1]
         args = dict(
             exclude_rows=torch.from_numpy(er),
             exclude_cols=torch.from_numpy(ec),
             blocked=torch.from_numpy(blocked),
         )
-        if method == "small-torch":
+        if method == "small-one":
+            vals_np, rows_np = topk_mod.topk_small_numpy(
+                q, np.asfortranarray(v), k, (er, ec) if n_ex else None, blocked
+            )
+            vals, rows = torch.from_numpy(vals_np), torch.from_numpy(rows_np)
+        elif method == "small-torch":
             vals, rows = topk_mod.topk_small_batch(
                 torch.from_numpy(q), torch.from_numpy(v), k, backend="torch", **args
             )
@@ -142,6 +152,17 @@ def test_kernel_ties_exclusions_and_blocks_match_brute_force(method):
         ref_vals, ref_rows = brute_topk(s, k)
         np.testing.assert_array_equal(rows.numpy(), ref_rows)
         np.testing.assert_array_equal(vals.numpy(), ref_vals.astype(np.float32))
+
+
+def test_single_query_pads_when_fewer_groups_than_k_are_live():
+    """k = 5 of 8 groups, but only two items are eligible: the k-th largest group maximum is -inf,
+    and the excluded entries it then admits must come back as padding, not as rows."""
+    v = np.asfortranarray(np.arange(1000, dtype=np.float32)[:, None])
+    blocked = np.ones(1000, dtype=bool)
+    blocked[[3, 700]] = False
+    vals, rows = topk_mod.topk_small_numpy(np.ones((1, 1), np.float32), v, 5, None, blocked)
+    np.testing.assert_array_equal(rows, [[700, 3, -1, -1, -1]])
+    np.testing.assert_array_equal(vals, [[700, 3, -np.inf, -np.inf, -np.inf]])
 
 
 def test_zero_vector_under_cosine_scores_zero_and_ties_by_row(world):
@@ -282,13 +303,13 @@ def test_small_batch_path_is_chosen_for_single_queries(world, monkeypatch):
     assert topk_mod.choose_method(topk_mod.SMALL_BATCH + 1, N_ITEMS) == "blocked"
     assert topk_mod.choose_method(1024, N_ITEMS) == "blocked"
     calls: list[int] = []
-    real = topk_mod.topk_small_batch
+    real = topk_mod.topk_small_numpy  # what the scorer calls on CPU, with no torch around it
 
     def spy(queries, *args, **kw):
         calls.append(int(queries.shape[0]))
         return real(queries, *args, **kw)
 
-    monkeypatch.setattr(topk_mod, "topk_small_batch", spy)
+    monkeypatch.setattr(topk_mod, "topk_small_numpy", spy)
     scorer = make(world)
     scorer.recommend_vectors(world["users"][:1], k=10)
     scorer.recommend(["u3"], k=5)

@@ -1,0 +1,46 @@
+"""The compiled one-row selection of the small-batch path against a brute-force stable sort."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recaudit.scoring._select import select_row
+from tests.scoring.test_scoring import brute_topk
+
+
+def _check(scores: np.ndarray, k: int) -> None:
+    vals, rows = select_row(scores, k)
+    ref_vals, ref_rows = brute_topk(scores[None].astype(np.float64), k)
+    np.testing.assert_array_equal(rows, ref_rows[0])
+    np.testing.assert_array_equal(vals, ref_vals[0].astype(np.float32))
+
+
+def test_random_rows_with_ties_and_exclusions_match_a_stable_sort():
+    rng = np.random.default_rng(5)
+    for trial in range(60):
+        n, k = int(rng.integers(1, 3000)), int(rng.integers(1, 80))
+        scores = rng.integers(-3, 4, n).astype(np.float32)  # many exact ties
+        if trial % 3 == 0:
+            scores = rng.standard_normal(n).astype(np.float32)
+        scores[rng.random(n) < 0.3] = -np.inf  # excluded items
+        _check(scores, k)
+
+
+@pytest.mark.parametrize("name", ["ascending", "descending", "all equal", "all excluded", "k past n"])
+def test_orders_that_stress_the_heap(name):
+    """Ascending scores make every entry enter the heap; equal ones must keep the lowest rows."""
+    n = 5000
+    scores = {
+        "ascending": np.arange(n, dtype=np.float32),
+        "descending": -np.arange(n, dtype=np.float32),
+        "all equal": np.ones(n, dtype=np.float32),
+        "all excluded": np.full(n, -np.inf, dtype=np.float32),
+        "k past n": np.arange(7, dtype=np.float32),
+    }[name]
+    _check(scores, 64)
+
+
+def test_k_below_one_is_refused():
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        select_row(np.zeros(3, np.float32), 0)
