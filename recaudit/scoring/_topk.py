@@ -58,8 +58,6 @@ from typing import Literal
 import numpy as np
 import torch
 
-from recaudit.scoring._select import select_row
-
 NEG_INF = float("-inf")
 
 # Elements per score tile. On CPU an ~8 MiB fp32 tile (2**21 scores) was fastest on a 2-core AVX-512
@@ -250,6 +248,9 @@ def topk_small_numpy(
         np.copyto(buf, NEG_INF, where=blocked[None, :])
     if ex is not None:
         buf[ex] = NEG_INF
+    # numba loads on the first call (about 0.2 s), not with every command that imports scoring
+    from recaudit.scoring._select import select_row
+
     out_vals = np.empty((n_q, k), dtype=np.float32)
     out_rows = np.empty((n_q, k), dtype=np.int64)
     for b in range(n_q):
