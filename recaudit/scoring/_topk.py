@@ -251,6 +251,9 @@ def topk_small_numpy(
     # numba loads on the first call (about 0.2 s), not with every command that imports scoring
     from recaudit.scoring._select import select_row
 
+    if n_q == 1:
+        vals, rows = select_row(buf[0], k)
+        return vals[None], rows[None]
     out_vals = np.empty((n_q, k), dtype=np.float32)
     out_rows = np.empty((n_q, k), dtype=np.int64)
     for b in range(n_q):

@@ -28,6 +28,7 @@ threads at once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -58,6 +59,8 @@ _MAX_SCORE_BOUND = 1e30
 _MAX_OVERFETCH = 2048
 # Candidate sets at most this large are scored exactly rather than through a filtered ANN search.
 _SMALL_CANDIDATES = 4096
+_NO_ROWS = np.zeros(0, np.int64)  # no exclusions; shared, so read-only
+_NO_ROWS.setflags(write=False)
 _SHOW_IDS = 5
 
 
@@ -96,18 +99,31 @@ class Recommendations:
 
 def _as_matrix(x: np.ndarray, source: str) -> np.ndarray:
     """A finite float32 C-contiguous copy of a 2-D array."""
+    return _as_matrix_abs_max(x, source)[0]
+
+
+def _as_matrix_abs_max(x: np.ndarray, source: str) -> tuple[np.ndarray, float]:
+    """:func:`_as_matrix` and the copy's max |entry| (0 when empty), which the overflow bound needs:
+    one max and one min find both (NaN propagates through both), where a finiteness test and the
+    bound's own pass took four numpy calls, each tens of microseconds on a one-query page run with
+    cold caches; and no temporary the size of the table."""
     arr = np.asarray(x)
     if arr.ndim != 2:
         raise RecauditInputError(source, f"expected a 2-D array, got shape {arr.shape}")
-    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+    if arr.dtype.kind not in "fiu":  # float, signed or unsigned int (not bool, complex, object)
         raise RecauditInputError(source, f"expected numbers, got dtype {arr.dtype}")
-    out = np.array(arr, dtype=np.float32, order="C", copy=True)
-    if not np.isfinite(out).all():
+    if arr.dtype == np.float32:
+        out = np.array(arr, order="C", copy=True)
+    else:
+        with np.errstate(over="ignore"):  # a value past float32 becomes inf: the error below
+            out = np.array(arr, dtype=np.float32, order="C", copy=True)
+    abs_max = max(float(out.max()), -float(out.min())) if out.size else 0.0
+    if not math.isfinite(abs_max):
         n_bad = int((~np.isfinite(out)).any(axis=1).sum())
         raise RecauditInputError(
             source, f"{n_bad} rows hold NaN or infinite values (or overflow float32)"
         )
-    return out
+    return out, abs_max
 
 
 def _prepare_queries(x: np.ndarray, score: ScoreFunction, has_bias: bool) -> np.ndarray:
@@ -116,6 +132,8 @@ def _prepare_queries(x: np.ndarray, score: ScoreFunction, has_bias: bool) -> np.
         x = unit_rows(x)
     if has_bias:
         x = np.hstack([x, np.ones((x.shape[0], 1), dtype=np.float32)])
+    if x.dtype == np.float32 and x.flags.c_contiguous:
+        return x
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
@@ -218,9 +236,11 @@ class _ScorerBase:
         self._seen = self._check_seen(seen)
 
     # ---- validation helpers -------------------------------------------------------------------
-    def _check_bound(self, queries: np.ndarray, source: str) -> None:
-        """Reject magnitudes whose scores could overflow float32: |u . v| <= d max|u| max|v|."""
-        if queries.shape[1] * _max_abs(queries) * self._item_abs_max > _MAX_SCORE_BOUND:
+    def _check_bound(self, queries: np.ndarray, source: str, abs_max: float | None = None) -> None:
+        """Reject magnitudes whose scores could overflow float32: |u . v| <= d max|u| max|v|.
+        ``abs_max``: max |queries| when the caller already has it."""
+        u_max = _max_abs(queries) if abs_max is None else abs_max
+        if queries.shape[1] * u_max * self._item_abs_max > _MAX_SCORE_BOUND:
             raise RecauditInputError(
                 source, "values so large that scores would overflow float32", hint="rescale them"
             )
@@ -343,7 +363,7 @@ class _ScorerBase:
         ...) become :attr:`Recommendations.user_ids`.
         """
         k = _check_k(k)
-        q = _as_matrix(vectors, "vectors")
+        q, q_max = _as_matrix_abs_max(vectors, "vectors")
         if q.shape[1] != self.dim:
             raise RecauditInputError(
                 "vectors", f"dimension {q.shape[1]}, the item embeddings have {self.dim}"
@@ -355,7 +375,7 @@ class _ScorerBase:
             label_arr = np.asarray(list(labels), dtype=object)
             if label_arr.shape != (n,):
                 raise RecauditInputError("labels", f"{label_arr.shape[0]} labels for {n} vectors")
-        ex_rows, ex_cols = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        ex_rows, ex_cols = _NO_ROWS, _NO_ROWS
         if exclude is not None:
             ex_list = list(exclude)
             if len(ex_list) != n:
@@ -366,7 +386,10 @@ class _ScorerBase:
             ex_rows = np.repeat(np.arange(n, dtype=np.int64), [len(c) for c in cols])
             ex_cols = np.concatenate(cols) if cols else ex_cols
         queries = _prepare_queries(q, self.score, self._has_bias)
-        self._check_bound(queries, "vectors")
+        if self.score == "dot":  # the queries are q, with a trailing 1 for the bias
+            self._check_bound(queries, "vectors", max(q_max, 1.0) if self._has_bias else q_max)
+        else:
+            self._check_bound(queries, "vectors")
         cand = self._candidate_rows(candidates)
         vals, idx = self._topk(queries, k, ex_rows, ex_cols, cand)
         return self._pack(label_arr, vals, idx)
@@ -375,7 +398,7 @@ class _ScorerBase:
     def _recommend_rows(
         self, rows: np.ndarray, k: int, exclude_seen: bool, cand: np.ndarray | None
     ) -> Recommendations:
-        ex_rows, ex_cols = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        ex_rows, ex_cols = _NO_ROWS, _NO_ROWS
         if exclude_seen and self._seen is not None and len(rows):
             sub = self._seen[rows]
             ex_rows = np.repeat(np.arange(len(rows), dtype=np.int64), np.diff(sub.indptr))
@@ -387,14 +410,19 @@ class _ScorerBase:
         return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
 
     def _pack(self, labels: np.ndarray, vals: np.ndarray, idx: np.ndarray) -> Recommendations:
-        ids = np.full(idx.shape, None, dtype=object)
-        ok = idx >= 0
-        ids[ok] = self._item_vocab.ids[idx[ok]]
+        """The batch's lists with external ids. ``vals`` and ``idx`` are fresh arrays of this call
+        (never a view of the scorer's state), so they are wrapped without a copy."""
+        if idx.size and idx.min() >= 0:  # no padding, the usual case: one gather
+            ids = self._item_vocab.ids[idx]
+        else:
+            ids = np.full(idx.shape, None, dtype=object)
+            ok = idx >= 0
+            ids[ok] = self._item_vocab.ids[idx[ok]]
         return Recommendations(
             user_ids=np.asarray(labels, dtype=object),
-            item_index=idx.astype(np.int64),
+            item_index=idx if idx.dtype == np.int64 else idx.astype(np.int64),
             item_ids=ids,
-            scores=vals.astype(np.float32),
+            scores=vals if vals.dtype == np.float32 else vals.astype(np.float32),
         )
 
     def _topk(
@@ -416,11 +444,13 @@ def _exact_topk(
     ex_cols: np.ndarray,
     cand: np.ndarray | None,
     block_items: int | None,
+    items_np: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k with the torch kernel, restricted to ``cand`` item rows when given.
 
     A candidate set of at most half the catalogue is gathered into a smaller table (less GEMM work).
-    A larger one is applied as a blocked-item mask (no copy of most of the table).
+    A larger one is applied as a blocked-item mask (no copy of most of the table). ``items_np``,
+    when given, is ``items`` as a numpy array (same memory, CPU), used by the small path.
     """
     device = items.device
     n_items = items.shape[0]
@@ -446,7 +476,7 @@ def _exact_topk(
         # microseconds against a read of about a millisecond at 100k items).
         vals_np, idx_np = _topk.topk_small_numpy(
             queries,
-            table.numpy(),
+            items_np if table is items and items_np is not None else table.numpy(),
             k,
             (ex_rows, ex_cols) if len(ex_rows) else None,
             None if blocked is None else blocked.numpy(),
@@ -470,12 +500,13 @@ def _torch_topk(
     """:func:`topk_inner_product` on numpy queries and exclusions, results back as numpy."""
     with torch.inference_mode():
         q = torch.from_numpy(queries).to(table.device)
+        some = len(ex_rows) > 0  # the empty pair list may be the shared read-only _NO_ROWS
         vals, idx = topk_inner_product(
             q,
             table,
             k,
-            exclude_rows=torch.from_numpy(ex_rows),
-            exclude_cols=torch.from_numpy(ex_cols),
+            exclude_rows=torch.from_numpy(ex_rows) if some else None,
+            exclude_cols=torch.from_numpy(ex_cols) if some else None,
             blocked=blocked,
             block_items=block_items,
         )
@@ -534,6 +565,8 @@ class ExactScorer(_ScorerBase):
             raise RecauditInputError("block_items", f"must be >= 1, got {block_items!r}")
         self.block_items = None if block_items is None else int(block_items)
         self._item_table = torch.from_numpy(self._items).to(self.device)
+        # the same memory as numpy on CPU: the one-query path calls BLAS on it without torch
+        self._cpu_items = self._items if self.device.type == "cpu" else None
 
     def _topk(
         self,
@@ -543,7 +576,9 @@ class ExactScorer(_ScorerBase):
         ex_cols: np.ndarray,
         cand: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        return _exact_topk(self._item_table, queries, k, ex_rows, ex_cols, cand, self.block_items)
+        return _exact_topk(
+            self._item_table, queries, k, ex_rows, ex_cols, cand, self.block_items, self._cpu_items
+        )
 
 
 class FaissScorer(_ScorerBase):

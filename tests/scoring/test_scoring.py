@@ -506,6 +506,27 @@ def test_bad_call_arguments_are_rejected(world):
         scorer.recommend("u1")
 
 
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize(
+    "name, value, match",
+    [
+        ("one NaN", np.nan, "NaN"),
+        ("+inf", np.inf, "infinite"),
+        ("-inf", -np.inf, "infinite"),
+        ("past float32", 1e300, "overflow float32"),
+        ("score overflow", -1e36, "scores would overflow"),
+    ],
+)
+def test_bad_query_vectors_are_rejected(world, bias, name, value, match):
+    """One bad entry among finite ones, either sign: the finiteness test and the overflow bound of
+    recommend_vectors share one max and one min, so each sign must reach the error."""
+    scorer = make(world, item_bias=world["bias"] if bias else None)
+    q = np.ones((3, DIM), np.float64)
+    q[1, 4] = value
+    with pytest.raises(RecauditInputError, match=match):
+        scorer.recommend_vectors(q)
+
+
 def test_device_choice():
     assert choose_device("cpu") == torch.device("cpu")
     assert choose_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

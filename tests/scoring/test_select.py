@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recaudit.scoring._select import select_row
+from recaudit.scoring._select import CHUNK, select_row
 from tests.scoring.test_scoring import brute_topk
 
 
@@ -44,3 +44,18 @@ def test_orders_that_stress_the_heap(name):
 def test_k_below_one_is_refused():
     with pytest.raises(ValueError, match="k must be >= 1"):
         select_row(np.zeros(3, np.float32), 0)
+
+
+@pytest.mark.parametrize("where", ["first chunk", "middle chunks", "last partial chunk"])
+def test_chunks_without_an_entry_above_the_root_are_skipped_exactly(where):
+    """A long row of equal scores with the k best planted in one place: the skipped chunks hold
+    only entries equal to the root (which must not displace lower rows), and the row's length is
+    not a multiple of CHUNK, so the last partial chunk is tested too."""
+    n, k = 40 * CHUNK + 37, 8
+    scores = np.zeros(n, np.float32)
+    scores[np.arange(0, n, 97)] = -np.inf
+    start = {"first chunk": 3, "middle chunks": 17 * CHUNK - 3, "last partial chunk": n - k}[where]
+    scores[start : start + k] = np.arange(1, k + 1, dtype=np.float32)
+    scores[start + k // 2] = scores[start + 1]  # a tie among the planted ones
+    _check(scores, k)
+    _check(scores, 3 * k)  # the rest filled from the zeros: the lowest rows
