@@ -53,6 +53,7 @@ exactly representable products (e.g. small integers) both paths agree bit for bi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -222,6 +223,20 @@ def _n_groups(n_items: int) -> tuple[int, int]:
     return strided, strided + (1 if n_items % _GROUP else 0)
 
 
+_SELECT_ROW: list[Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]] = []
+
+
+def _select_row() -> Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]:
+    """:func:`recaudit.scoring._select.select_row`, imported on first use: numba loads then (about
+    0.2 s), not with every command that imports scoring; later calls skip the import statement's
+    machinery (microseconds each, on a path whose whole budget is a memory read)."""
+    if not _SELECT_ROW:
+        from recaudit.scoring._select import select_row
+
+        _SELECT_ROW.append(select_row)
+    return _SELECT_ROW[0]
+
+
 def topk_small_numpy(
     q: np.ndarray,
     v: np.ndarray,
@@ -238,22 +253,23 @@ def topk_small_numpy(
     the same order and ties as the group-maximum selection the torch backend runs. The ExactScorer
     calls this directly on CPU, so that no torch call surrounds the GEMV.
     """
+    select_row = _select_row()
     n_q, n = q.shape[0], v.shape[0]
+    if n_q == 1:  # the app's page: a GEMV into a 1-D row, then one compiled selection
+        row = np.empty(n, dtype=np.float32)
+        np.matmul(v, q[0], out=row)  # reads the table once
+        if blocked is not None:
+            np.copyto(row, NEG_INF, where=blocked)
+        if ex is not None:
+            row[ex[1]] = NEG_INF  # every pair's query row is 0
+        vals, rows = select_row(row, k)
+        return vals[None], rows[None]
     buf = np.empty((n_q, n), dtype=np.float32)
-    if n_q == 1:
-        np.matmul(v, q[0], out=buf[0])  # a GEMV: reads the table once
-    else:
-        np.matmul(q, v.T, out=buf)  # a skinny GEMM, still one read of the table
+    np.matmul(q, v.T, out=buf)  # a skinny GEMM, still one read of the table
     if blocked is not None:
         np.copyto(buf, NEG_INF, where=blocked[None, :])
     if ex is not None:
         buf[ex] = NEG_INF
-    # numba loads on the first call (about 0.2 s), not with every command that imports scoring
-    from recaudit.scoring._select import select_row
-
-    if n_q == 1:
-        vals, rows = select_row(buf[0], k)
-        return vals[None], rows[None]
     out_vals = np.empty((n_q, k), dtype=np.float32)
     out_rows = np.empty((n_q, k), dtype=np.int64)
     for b in range(n_q):

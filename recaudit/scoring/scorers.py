@@ -154,6 +154,8 @@ def _max_abs(x: np.ndarray) -> float:
 
 
 def _check_k(k: int) -> int:
+    if type(k) is int and k >= 1:  # the usual case, without the numpy type test
+        return k
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise RecauditInputError("k", f"k must be an integer >= 1, got {k!r}")
     return int(k)
