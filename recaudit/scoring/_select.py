@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["select_row", "warm_up"]
+__all__ = ["select_row", "select_row_unchecked", "warm_up"]
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
@@ -128,6 +128,11 @@ def select_row(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if scores.dtype != np.float32 or not scores.flags.c_contiguous:
         scores = np.ascontiguousarray(scores, dtype=np.float32)
     return _heap_select(scores, int(k))
+
+
+# select_row without its checks, for a caller whose row is its own float32 C-contiguous buffer and
+# whose k is an int >= 1 (the small path): the checks cost about 14 us a call with cold caches.
+select_row_unchecked = _heap_select
 
 
 def warm_up() -> None:

@@ -53,6 +53,7 @@ exactly representable products (e.g. small integers) both paths agree bit for bi
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Literal
 
@@ -227,13 +228,14 @@ _SELECT_ROW: list[Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]] = 
 
 
 def _select_row() -> Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]:
-    """:func:`recaudit.scoring._select.select_row`, imported on first use: numba loads then (about
-    0.2 s), not with every command that imports scoring; later calls skip the import statement's
-    machinery (microseconds each, on a path whose whole budget is a memory read)."""
+    """:func:`recaudit.scoring._select.select_row_unchecked`, imported on first use: numba loads
+    then (about 0.2 s), not with every command that imports scoring; later calls skip the import
+    statement's machinery (microseconds each, on a path whose whole budget is a memory read). The
+    rows it gets are this module's own float32 buffers and k is validated by the callers."""
     if not _SELECT_ROW:
-        from recaudit.scoring._select import select_row
+        from recaudit.scoring._select import select_row_unchecked
 
-        _SELECT_ROW.append(select_row)
+        _SELECT_ROW.append(select_row_unchecked)
     return _SELECT_ROW[0]
 
 
@@ -253,6 +255,10 @@ def topk_small_numpy(
     the same order and ties as the group-maximum selection the torch backend runs. The ExactScorer
     calls this directly on CPU, so that no torch call surrounds the GEMV.
     """
+    if type(k) is not int:
+        k = operator.index(k)
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
     select_row = _select_row()
     n_q, n = q.shape[0], v.shape[0]
     if n_q == 1:  # the app's page: a GEMV into a 1-D row, then one compiled selection

@@ -102,18 +102,19 @@ def _as_matrix(x: np.ndarray, source: str) -> np.ndarray:
     return _as_matrix_abs_max(x, source)[0]
 
 
-def _as_matrix_abs_max(x: np.ndarray, source: str) -> tuple[np.ndarray, float]:
-    """:func:`_as_matrix` and the copy's max |entry| (0 when empty), which the overflow bound needs:
-    one max and one min find both (NaN propagates through both), where a finiteness test and the
+def _as_matrix_abs_max(x: np.ndarray, source: str, copy: bool = True) -> tuple[np.ndarray, float]:
+    """:func:`_as_matrix` and its max |entry| (0 when empty), which the overflow bound needs: one
+    max and one min find both (NaN propagates through both), where a finiteness test and the
     bound's own pass took four numpy calls, each tens of microseconds on a one-query page run with
-    cold caches; and no temporary the size of the table."""
+    cold caches; and no temporary the size of the table. ``copy=False`` returns a float32
+    C-contiguous input itself, for callers that only read it (query vectors)."""
     arr = np.asarray(x)
     if arr.ndim != 2:
         raise RecauditInputError(source, f"expected a 2-D array, got shape {arr.shape}")
     if arr.dtype.kind not in "fiu":  # float, signed or unsigned int (not bool, complex, object)
         raise RecauditInputError(source, f"expected numbers, got dtype {arr.dtype}")
     if arr.dtype == np.float32:
-        out = np.array(arr, order="C", copy=True)
+        out = np.array(arr, order="C", copy=True if copy else None)
     else:
         with np.errstate(over="ignore"):  # a value past float32 becomes inf: the error below
             out = np.array(arr, dtype=np.float32, order="C", copy=True)
@@ -233,6 +234,8 @@ class _ScorerBase:
         self._has_bias = bias is not None
         self._user_vocab = IdVocabulary(user_ids, "user_ids", self.n_users)
         self._item_vocab = IdVocabulary(item_ids, "item_ids", self.n_items)
+        # row -1 (padding) reads the trailing None: one gather maps any list to ids
+        self._item_ids_padded = np.append(self._item_vocab.ids, None)
         self._item_abs_max = _max_abs(self._items)
         self._check_bound(self._users, "user embeddings")
         self._seen = self._check_seen(seen)
@@ -365,7 +368,7 @@ class _ScorerBase:
         ...) become :attr:`Recommendations.user_ids`.
         """
         k = _check_k(k)
-        q, q_max = _as_matrix_abs_max(vectors, "vectors")
+        q, q_max = _as_matrix_abs_max(vectors, "vectors", copy=False)  # only read below
         if q.shape[1] != self.dim:
             raise RecauditInputError(
                 "vectors", f"dimension {q.shape[1]}, the item embeddings have {self.dim}"
@@ -412,18 +415,14 @@ class _ScorerBase:
         return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
 
     def _pack(self, labels: np.ndarray, vals: np.ndarray, idx: np.ndarray) -> Recommendations:
-        """The batch's lists with external ids. ``vals`` and ``idx`` are fresh arrays of this call
-        (never a view of the scorer's state), so they are wrapped without a copy."""
-        if idx.size and idx.min() >= 0:  # no padding, the usual case: one gather
-            ids = self._item_vocab.ids[idx]
-        else:
-            ids = np.full(idx.shape, None, dtype=object)
-            ok = idx >= 0
-            ids[ok] = self._item_vocab.ids[idx[ok]]
+        """The batch's lists with external ids (None where padded: row -1 is the padded id table's
+        trailing None). ``vals`` and ``idx`` are fresh arrays of this call, never a view of the
+        scorer's state, so they are wrapped without a copy."""
+        item_index = idx if idx.dtype == np.int64 else idx.astype(np.int64)
         return Recommendations(
             user_ids=np.asarray(labels, dtype=object),
-            item_index=idx if idx.dtype == np.int64 else idx.astype(np.int64),
-            item_ids=ids,
+            item_index=item_index,
+            item_ids=self._item_ids_padded[item_index],
             scores=vals if vals.dtype == np.float32 else vals.astype(np.float32),
         )
 

@@ -59,3 +59,15 @@ def test_chunks_without_an_entry_above_the_root_are_skipped_exactly(where):
     scores[start + k // 2] = scores[start + 1]  # a tie among the planted ones
     _check(scores, k)
     _check(scores, 3 * k)  # the rest filled from the zeros: the lowest rows
+
+
+def test_the_small_path_refuses_k_below_one_before_the_unchecked_selection():
+    """topk_small_numpy hands its buffer to the selection without select_row's checks, so it must
+    refuse k < 1 itself (the kernel would read an empty heap's root)."""
+    from recaudit.scoring._topk import topk_small_numpy
+
+    v = np.ones((50, 4), np.float32)
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        topk_small_numpy(np.ones((1, 4), np.float32), v, 0)
+    vals, rows = topk_small_numpy(np.ones((1, 4), np.float32), v, np.int64(3))
+    np.testing.assert_array_equal(rows, [[0, 1, 2]])
